@@ -1,0 +1,66 @@
+"""Lynkr's event store: immutable events in an append-only log, blobs, projections.
+
+Imports neither `actors` nor `lynkr`. The public surface is re-exported here;
+implementation lives in private `_name.py` modules and the `events` package.
+"""
+
+from __future__ import annotations
+
+from eventstore._apsw import Durability, SqliteRecorder
+from eventstore._codec import BlobRef, decode_value, encode_value, make_blob
+from eventstore._errors import (
+    BlobNotFoundError,
+    ConcurrencyError,
+    EventDecodeError,
+    EventStoreError,
+    SchemaVersionError,
+    StoreBrokenError,
+    StoreClosedError,
+    UnknownEventTypeError,
+)
+from eventstore._memory import MemoryRecorder
+from eventstore._recorder import (
+    ANY_VERSION,
+    AppendResult,
+    Damage,
+    Metadata,
+    RawEvent,
+    Recorded,
+    Recorder,
+    StreamInfo,
+)
+from eventstore._registry import EVENTS, Event, EventRegistry
+from eventstore._schema import SCHEMA_VERSION
+from eventstore._verify import verify_log, verify_stream
+
+__all__ = [
+    "ANY_VERSION",
+    "EVENTS",
+    "SCHEMA_VERSION",
+    "AppendResult",
+    "BlobNotFoundError",
+    "BlobRef",
+    "ConcurrencyError",
+    "Damage",
+    "Durability",
+    "Event",
+    "EventDecodeError",
+    "EventRegistry",
+    "EventStoreError",
+    "Metadata",
+    "MemoryRecorder",
+    "RawEvent",
+    "Recorded",
+    "Recorder",
+    "SchemaVersionError",
+    "SqliteRecorder",
+    "StoreBrokenError",
+    "StoreClosedError",
+    "StreamInfo",
+    "UnknownEventTypeError",
+    "decode_value",
+    "encode_value",
+    "make_blob",
+    "verify_log",
+    "verify_stream",
+]

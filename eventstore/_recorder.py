@@ -1,0 +1,226 @@
+"""The recorder contract every storage backend fulfils, and the records it returns.
+
+A recorder appends events to streams with optimistic concurrency, stores blobs by
+content, and reads streams, the global log and blobs back. Two implementations
+exist: `MemoryRecorder` (tests) and `SqliteRecorder` (apsw, group commit). One
+contract suite in `tests/eventstore/test_recorder_contract.py` runs against both.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from eventstore._codec import BlobRef, decode_value, encode_value, make_blob
+from eventstore._registry import EVENTS, Event, EventRegistry
+
+__all__ = [
+    "ANY_VERSION",
+    "AppendResult",
+    "Damage",
+    "Metadata",
+    "RawEvent",
+    "Recorded",
+    "Recorder",
+    "StreamInfo",
+]
+
+ANY_VERSION = -1
+"""Pass as `expected_version` to append whatever the stream's current version."""
+
+E_co = TypeVar("E_co", bound=Event, covariant=True)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Metadata:
+    """Who caused an event: the request that carried it and the event that led to it."""
+
+    request_id: str | None = None
+    causation_id: str | None = None
+    actor: str | None = None
+
+    def encode(self) -> bytes:
+        """Encode as cbor2, dropping empty fields."""
+        return encode_value({k: v for k, v in dataclasses.asdict(self).items() if v is not None})
+
+    @classmethod
+    def decode(cls, data: bytes) -> Metadata:
+        """Decode what `encode` wrote (unknown keys are ignored)."""
+        raw = decode_value(data) if data else {}
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in raw.items() if k in names})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Recorded(Generic[E_co]):
+    """An event as stored: its place in the log and in its stream, and when."""
+
+    position: int
+    stream_id: str
+    seq: int
+    event: E_co
+    recorded_at: float
+    metadata: Metadata
+    event_id: str | None = None
+
+    @property
+    def type_name(self) -> str:
+        """The registered type name of the event."""
+        return type(self.event).type_name
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RawEvent:
+    """A stored row before decoding, as `verify` and the tamper tests see it."""
+
+    position: int
+    stream_id: str
+    seq: int
+    type_name: str
+    version: int
+    recorded_at: float
+    payload: bytes
+    metadata: bytes
+    event_id: str | None
+    hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    """Where an append landed: the stream's new version and the global positions used."""
+
+    stream_id: str
+    version: int
+    first_position: int
+    last_position: int
+
+
+@dataclass(frozen=True, slots=True)
+class StreamInfo:
+    """One stream's summary for listings."""
+
+    stream_id: str
+    version: int
+    last_position: int
+    first_recorded_at: float
+    last_recorded_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Damage:
+    """The first damaged event of a stream, found by `verify`."""
+
+    stream_id: str
+    seq: int
+    position: int | None
+    reason: str
+
+
+class Recorder(abc.ABC):
+    """Storage contract for events and blobs (see module docstring)."""
+
+    def __init__(self, registry: EventRegistry | None = None) -> None:
+        self.registry = registry or EVENTS
+
+    # -- writing -------------------------------------------------------------------
+    @abc.abstractmethod
+    def append(
+        self,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[Event],
+        *,
+        metadata: Metadata | None = None,
+        event_ids: Sequence[str] | None = None,
+        blobs: Iterable[tuple[BlobRef, bytes]] = (),
+    ) -> AppendResult:
+        """Append `events` to `stream_id` if it is at `expected_version`; block until durable.
+
+        Args:
+            stream_id: the stream, e.g. ``session-<id>``.
+            expected_version: the stream's current version (0 for a new stream), or
+                `ANY_VERSION`.
+            events: registered event instances, stored with sequence numbers
+                ``expected_version + 1 …``.
+            metadata: stored with every event of this append.
+            event_ids: one unique id per event; retrying an append with the same ids
+                returns the first append's result instead of appending twice.
+            blobs: content (from `make_blob`) the events refer to, stored in the same
+                transaction, each digest once.
+
+        Returns:
+            Where the events landed.
+
+        Raises:
+            ConcurrencyError: the stream is not at `expected_version`.
+            StoreClosedError: the recorder was closed.
+        """
+
+    # -- reading -------------------------------------------------------------------
+    @abc.abstractmethod
+    def read_stream(
+        self, stream_id: str, from_seq: int = 1, to_seq: int | None = None
+    ) -> list[Recorded[Event]]:
+        """Events of one stream with ``from_seq <= seq <= to_seq``, in order."""
+
+    @abc.abstractmethod
+    def read_all(self, after_position: int = 0, limit: int = 1000) -> list[Recorded[Event]]:
+        """Up to `limit` events of the global log with position > `after_position`."""
+
+    @abc.abstractmethod
+    def read_raw(self, stream_id: str) -> list[RawEvent]:
+        """One stream's rows undecoded, in sequence order."""
+
+    @abc.abstractmethod
+    def stream_version(self, stream_id: str) -> int:
+        """The stream's current version (its last sequence number; 0 if it is empty)."""
+
+    @abc.abstractmethod
+    def list_streams(self, prefix: str = "") -> list[StreamInfo]:
+        """Every stream whose id starts with `prefix`, ordered by id."""
+
+    @abc.abstractmethod
+    def last_position(self) -> int:
+        """The highest committed global position (0 for an empty log)."""
+
+    @abc.abstractmethod
+    def get_blob(self, ref: BlobRef) -> bytes:
+        """The stored bytes of a blob.
+
+        Raises:
+            BlobNotFoundError: no blob has that digest.
+        """
+
+    @abc.abstractmethod
+    def blob_stats(self) -> tuple[int, int]:
+        """(number of blobs, bytes stored for them)."""
+
+    def load_blob(self, ref: BlobRef) -> Any:
+        """A blob decoded back into the JSON-like value `make_blob` was given."""
+        return decode_value(self.get_blob(ref))
+
+    # -- following -----------------------------------------------------------------
+    @abc.abstractmethod
+    def wait_for_position(self, after_position: int, timeout: float | None) -> int:
+        """Block until the log passes `after_position` or `timeout` ends; the last position."""
+
+    @abc.abstractmethod
+    def add_commit_listener(self, callback: Callable[[int], None]) -> Callable[[], None]:
+        """Call `callback(last_position)` after every commit; returns the remover.
+
+        The callback runs on the committing thread and must only hand the news on.
+        """
+
+    # -- lifecycle -----------------------------------------------------------------
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Finish pending appends and release every resource. Idempotent."""
+
+    # -- helpers shared by implementations ------------------------------------------
+    @staticmethod
+    def blob(content: Any) -> tuple[BlobRef, bytes]:
+        """Shorthand for `make_blob`."""
+        return make_blob(content)

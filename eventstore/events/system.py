@@ -1,0 +1,28 @@
+"""Events of the `system` stream: facts about the gateway itself."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from eventstore._registry import EVENTS, Event
+
+__all__ = ["ActorCrashed", "ActorRestarted"]
+
+
+@EVENTS.register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActorCrashed(Event):
+    """An actor failed with an unhandled exception."""
+
+    actor: str  # e.g. "session:abc123"
+    error_type: str
+    error: str
+
+
+@EVENTS.register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActorRestarted(Event):
+    """A supervisor restarted an actor from its committed events."""
+
+    actor: str
+    recovered_version: int

@@ -1,0 +1,7 @@
+"""`python -m lynkr` runs the command line."""
+
+import sys
+
+from lynkr.cli import main
+
+sys.exit(main())

@@ -1,0 +1,56 @@
+"""The `lynkr` command line.
+
+Every module `lynkr/cli/_cmd_<topic>.py` contributes commands through
+`register(subparsers)`, discovered in name order, so each area owns its commands.
+A command handler takes the parsed arguments and returns the exit code. Errors a
+user can fix print one line to stderr (exit 2 for settings, 1 otherwise); a
+traceback is never the answer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from collections.abc import Sequence
+
+from lynkr.errors import ConfigError, LynkrError
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full parser, with every discovered command module registered."""
+    parser = argparse.ArgumentParser(
+        prog="lynkr",
+        description="Lynkr: an event-sourced Anthropic-compatible gateway for Claude Code.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    package = importlib.import_module(__name__)
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        if info.name.startswith("_cmd_"):
+            importlib.import_module(f"{__name__}.{info.name}").register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `lynkr` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code = args.handler(args)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"lynkr: config: {problem}", file=sys.stderr)
+        return 2
+    except LynkrError as exc:
+        print(f"lynkr: {exc.message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return int(code or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""Settings: one frozen section per area, loaded and validated together at start.
+
+`load_settings()` builds every section from one `Env`; if any setting is wrong it
+raises `ConfigError` with one line per problem (the CLI prints them, exit code 2).
+Each area owns its section class and `from_env` in its own module; this module only
+composes them. `mask()` hides secrets in `lynkr config` output; names listed in
+`SECRET_NAMES` never reach logs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from lynkr._env import Env
+from lynkr.errors import ConfigError
+
+__all__ = ["SECRET_NAMES", "ServerSettings", "Settings", "load_settings", "mask"]
+
+SECRET_NAMES = frozenset({
+    "DATABRICKS_API_KEY", "AZURE_ANTHROPIC_API_KEY", "OPENAI_API_KEY",
+    "ANTHROPIC_UPSTREAM_API_KEY", "ANTHROPIC_API_KEY", "LYNKR_ADMIN_TOKEN",
+})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerSettings:
+    """Where the gateway listens and keeps its data."""
+
+    host: str
+    port: int
+    data_dir: Path
+    workspace_root: Path
+    log_level: str
+    durability: str  # LYNKR_DURABILITY: NORMAL (default) or FULL
+
+    @classmethod
+    def from_env(cls, env: Env) -> ServerSettings:
+        """Read HOST, PORT, LYNKR_DATA_DIR, WORKSPACE_ROOT, LOG_LEVEL, LYNKR_DURABILITY."""
+        port = env.int("PORT", 8080, minimum=0)
+        if port > 65535:
+            env.problems.append(f"PORT: {port} is above 65535")
+        return cls(
+            host=env.str("HOST", "127.0.0.1") or "127.0.0.1",
+            port=port,
+            data_dir=env.path("LYNKR_DATA_DIR", "data"),
+            workspace_root=env.path("WORKSPACE_ROOT", env.cwd).resolve(),
+            log_level=env.choice("LOG_LEVEL", "info",
+                                 ("debug", "info", "warning", "error", "critical")),
+            durability=env.choice("LYNKR_DURABILITY", "normal", ("normal", "full")).upper(),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """Every section of the effective configuration."""
+
+    server: ServerSettings
+
+    @property
+    def db_path(self) -> Path:
+        """The event log: `$LYNKR_DATA_DIR/lynkr.db`."""
+        return self.server.data_dir / "lynkr.db"
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, cwd: str | os.PathLike[str] | None = None
+) -> Settings:
+    """Load and validate every section.
+
+    Raises:
+        ConfigError: with one line per problem found.
+    """
+    env = Env(environ, cwd)
+    settings = Settings(server=ServerSettings.from_env(env))
+    if env.problems:
+        raise ConfigError(env.problems)
+    return settings
+
+
+def mask(name: str, value: str | None) -> str | None:
+    """A value fit to print: secrets show only their last 4 characters."""
+    if value is None or name not in SECRET_NAMES:
+        return value
+    return "****" + value[-4:] if len(value) > 8 else "****"

@@ -1,0 +1,214 @@
+"""Lynkr's exception tree. The HTTP layer maps every `LynkrError` to Anthropic's error JSON.
+
+```
+LynkrError                              status  Anthropic type
+├── ConfigError                         (start-up; exit code 2)
+├── InvalidRequestError                  400    invalid_request_error
+│   └── RequestTooLargeError             413    request_too_large
+├── AuthenticationError                  401    authentication_error
+├── PermissionDeniedError                403    permission_error
+├── NotFoundError                        404    not_found_error
+├── RateLimitedError                     429    rate_limit_error
+├── ProviderNotConfiguredError           503    api_error (says which variables to set)
+├── UpstreamError                        502    api_error        the backend failed
+│   ├── UpstreamStatusError              (mapped from the backend's status)
+│   ├── ProviderTimeoutError             504    timeout_error
+│   ├── ProviderConnectError             502    api_error
+│   ├── ProviderOverloadedError          529    overloaded_error (incl. circuit open)
+│   └── StreamBrokenError                502    api_error        cut / malformed stream
+├── ToolError                            (a tool call failed; returned as is_error)
+│   ├── ToolInputError                   the input does not match the tool's schema
+│   ├── PolicyDeniedError                a policy rule denied the call
+│   └── ToolNotFoundError
+├── McpError                             an MCP server failed or is missing
+├── IndexerError                         the catalogue cannot be built or read
+└── InternalError                        500    api_error        a bug; logged, never leaked
+```
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthenticationError",
+    "ConfigError",
+    "IndexerError",
+    "InternalError",
+    "InvalidRequestError",
+    "LynkrError",
+    "McpError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "PolicyDeniedError",
+    "ProviderConnectError",
+    "ProviderNotConfiguredError",
+    "ProviderOverloadedError",
+    "ProviderTimeoutError",
+    "RateLimitedError",
+    "RequestTooLargeError",
+    "StreamBrokenError",
+    "ToolError",
+    "ToolInputError",
+    "ToolNotFoundError",
+    "UpstreamError",
+    "UpstreamStatusError",
+]
+
+
+class LynkrError(Exception):
+    """Root of Lynkr's application errors."""
+
+    status: int = 500
+    error_type: str = "api_error"
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
+
+    def to_body(self) -> dict[str, object]:
+        """Anthropic's error JSON for this error."""
+        return {"type": "error", "error": {"type": self.error_type, "message": self.message}}
+
+
+class ConfigError(LynkrError):
+    """Settings are missing or invalid; `problems` has one line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+class InvalidRequestError(LynkrError):
+    """The client sent something we cannot accept."""
+
+    status = 400
+    error_type = "invalid_request_error"
+
+
+class RequestTooLargeError(InvalidRequestError):
+    """The body is over the size limit."""
+
+    status = 413
+    error_type = "request_too_large"
+
+
+class AuthenticationError(LynkrError):
+    """No or a wrong credential."""
+
+    status = 401
+    error_type = "authentication_error"
+
+
+class PermissionDeniedError(LynkrError):
+    """A valid credential without the right to do this."""
+
+    status = 403
+    error_type = "permission_error"
+
+
+class NotFoundError(LynkrError):
+    """The thing asked for does not exist."""
+
+    status = 404
+    error_type = "not_found_error"
+
+
+class RateLimitedError(LynkrError):
+    """A limit was hit; `retry_after` says when to come back."""
+
+    status = 429
+    error_type = "rate_limit_error"
+
+
+class ProviderNotConfiguredError(LynkrError):
+    """No backend is configured for this request."""
+
+    status = 503
+    error_type = "api_error"
+
+
+class UpstreamError(LynkrError):
+    """The backend failed (the peer broke, not us)."""
+
+    status = 502
+    error_type = "api_error"
+
+
+class UpstreamStatusError(UpstreamError):
+    """The backend answered with an error status; status and type are mapped from it."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        error_type: str,
+        upstream_status: int,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.status = status
+        self.error_type = error_type
+        self.upstream_status = upstream_status
+
+
+class ProviderTimeoutError(UpstreamError):
+    """The backend did not answer in time."""
+
+    status = 504
+    error_type = "timeout_error"
+
+
+class ProviderConnectError(UpstreamError):
+    """The backend could not be reached."""
+
+
+class ProviderOverloadedError(UpstreamError):
+    """The backend is overloaded, or its circuit breaker is open."""
+
+    status = 529
+    error_type = "overloaded_error"
+
+
+class StreamBrokenError(UpstreamError):
+    """The upstream stream was cut, malformed, or ended without a finish reason."""
+
+
+class ToolError(LynkrError):
+    """A tool call failed; the model sees it as a tool result with is_error."""
+
+    status = 400
+    error_type = "invalid_request_error"
+
+
+class ToolInputError(ToolError):
+    """The tool input does not match the tool's JSON schema."""
+
+
+class PolicyDeniedError(ToolError):
+    """A policy rule denied the call; the message names the setting that would allow it."""
+
+    status = 403
+    error_type = "permission_error"
+
+
+class ToolNotFoundError(ToolError):
+    """No tool is registered under that name."""
+
+    status = 404
+    error_type = "not_found_error"
+
+
+class McpError(LynkrError):
+    """An MCP server failed, timed out, or is not attached."""
+
+    status = 502
+    error_type = "api_error"
+
+
+class IndexerError(LynkrError):
+    """The repository catalogue cannot be built or read."""
+
+
+class InternalError(LynkrError):
+    """A bug. The client sees a generic message; the details go to the log."""

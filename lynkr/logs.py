@@ -1,0 +1,51 @@
+"""structlog configuration: one event name plus key/values, secrets redacted.
+
+`configure_logging(level, json=…)` is called once by the CLI. The `redact_secrets`
+processor drops values under secret-looking keys (authorization, api keys, tokens)
+wherever a caller put them, as the last line of defence: callers should never log
+them in the first place.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+__all__ = ["configure_logging", "redact_secrets"]
+
+_SECRET_KEY = re.compile(r"(authorization|api[_-]?key|token|secret|password|cookie)", re.I)
+
+
+def redact_secrets(
+    _logger: Any, _name: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor: replace values of secret-looking keys by ``"[redacted]"``."""
+    for key in list(event):
+        if key != "event" and _SECRET_KEY.search(key):
+            event[key] = "[redacted]"
+    return event
+
+
+def configure_logging(level: str = "info", *, json: bool | None = None) -> None:
+    """Set up structlog for the process: JSON when not on a terminal, console otherwise."""
+    numeric = logging.getLevelName(level.upper())
+    use_json = (not sys.stderr.isatty()) if json is None else json
+    renderer: Any = (structlog.processors.JSONRenderer() if use_json
+                     else structlog.dev.ConsoleRenderer(colors=False))
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            redact_secrets,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=False,
+    )
