@@ -1,0 +1,362 @@
+"""Streaming OpenAI chat completions → Anthropic SSE, as a loop-free state machine.
+
+`OpenAIStreamTranslator` is fed the upstream bytes as they arrive (`feed`) and returns
+the Anthropic SSE bytes to send now; `end()` is called when the upstream body ends. It
+never does I/O. The event order it produces is `message_start`, then for each content
+block `content_block_start`, its deltas, `content_block_stop`, then `message_delta`
+(stop reason and usage) — and `message_stop`, which is *held back* in `stop_frame`: the
+caller sends it only after the turn is committed to the event log (acknowledged means
+durable).
+
+Content blocks (one open at a time, as Anthropic streams them):
+- Text and reasoning (`reasoning_content` / `reasoning`, sent as a `thinking` block with
+  an empty signature) stream live. A text or thinking block closes when something else
+  starts — its content needs no completion.
+- The first tool call streams live and stays open until the upstream stream finishes:
+  with interleaved parallel calls (deltas of call 0 and call 1 alternating) a call's
+  arguments are only known to be complete at the end. Deltas for any other block that
+  arrive while a tool block is open are buffered, and each buffered block is sent whole
+  (start, one delta, stop) after the open block closes. So every `input_json_delta` lies
+  strictly between its block's start and stop, and no block is closed early.
+- At the finish, every tool call's arguments must parse as a JSON object; if one does
+  not, the stream fails instead of closing.
+
+Failures become one SSE `error` event and nothing after it: a malformed chunk, an
+upstream `error` object, a stream that ends (or is cut mid-event) without a finish
+reason, or unparseable tool arguments. The error type is `api_error`, which makes
+Claude Code resend the turn without streaming; an upstream error that says it is
+overloaded or rate limited maps to `overloaded_error`, which makes it retry the stream.
+The translator also assembles the final Anthropic message (`outcome.message`) and keeps
+every upstream byte (`outcome.raw`) for replay.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from lynkr.errors import UpstreamError
+from lynkr.providers._from_openai import (
+    build_response,
+    message_id_for,
+    parse_tool_arguments,
+    reasoning_of,
+    tool_id_for,
+)
+from lynkr.providers._sse import SSEParser, encode_sse
+from lynkr.providers._translate import stop_reason_for, usage_from_openai
+from lynkr.providers._wire import AnthropicContentBlock, StreamOutcome, Usage
+
+__all__ = ["MESSAGE_STOP_FRAME", "OpenAIStreamTranslator", "error_frame", "error_type_for"]
+
+MESSAGE_STOP_FRAME = encode_sse("message_stop", {"type": "message_stop"})
+_encode_str = json.encoder.encode_basestring  # the C string encoder, as json.dumps uses
+_encode_ascii = json.encoder.encode_basestring_ascii
+_DELTA_TEMPLATES = {
+    kind: (b'event: content_block_delta\ndata: {"type":"content_block_delta","index":%d,'
+           b'"delta":{"type":"' + delta + b'","' + key + b'":%s}}\n\n')
+    for kind, delta, key in (("text", b"text_delta", b"text"),
+                             ("thinking", b"thinking_delta", b"thinking"),
+                             ("tool_use", b"input_json_delta", b"partial_json"))
+}
+_OVERLOAD_WORDS = ("overload", "rate_limit", "rate limit", "429", "503", "529", "unavailable")
+
+
+def error_frame(error_type: str, message: str) -> bytes:
+    """An SSE `error` event in Anthropic's shape."""
+    return encode_sse("error", {"type": "error", "error": {"type": error_type, "message": message}})
+
+
+def error_type_for(error: object) -> str:
+    """`overloaded_error` for an upstream error that says overload or rate limit, else
+    `api_error`."""
+    if isinstance(error, Mapping):
+        text = " ".join(str(error.get(k, "")) for k in ("type", "code", "message")).lower()
+    else:
+        text = str(error).lower()
+    return "overloaded_error" if any(w in text for w in _OVERLOAD_WORDS) else "api_error"
+
+
+@dataclass(slots=True)
+class _Block:
+    """One content block being assembled."""
+
+    kind: str  # "text", "thinking" or "tool_use"
+    parts: list[str] = field(default_factory=list)
+    tool_id: str = ""
+    name: str = ""
+    index: int = -1  # Anthropic index once started
+
+    def start_payload(self) -> dict[str, Any]:
+        if self.kind == "tool_use":
+            block: dict[str, Any] = {"type": "tool_use", "id": self.tool_id, "name": self.name,
+                                     "input": {}}
+        elif self.kind == "thinking":
+            block = {"type": "thinking", "thinking": "", "signature": ""}
+        else:
+            block = {"type": "text", "text": ""}
+        return {"type": "content_block_start", "index": self.index, "content_block": block}
+
+    def delta_frame(self, text: str) -> bytes:
+        """The encoded `content_block_delta` frame (templated: the hot path of a stream)."""
+        try:
+            encoded = _encode_str(text).encode()
+        except UnicodeEncodeError:  # a lone surrogate from upstream: escape it, stay valid
+            encoded = _encode_ascii(text).encode()
+        return _DELTA_TEMPLATES[self.kind] % (self.index, encoded)
+
+    def final(self) -> AnthropicContentBlock:
+        text = "".join(self.parts)
+        if self.kind == "tool_use":
+            return {"type": "tool_use", "id": self.tool_id, "name": self.name,
+                    "input": parse_tool_arguments(self.name, text)}
+        if self.kind == "thinking":
+            return {"type": "thinking", "thinking": text, "signature": ""}
+        return {"type": "text", "text": text}
+
+
+class OpenAIStreamTranslator:
+    """Translate one upstream chat-completions stream into Anthropic SSE bytes."""
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        message_id: str | None = None,
+        input_tokens: int = 0,
+        stop_sequences: tuple[str, ...] | list[str] = (),
+    ) -> None:
+        """Args:
+        model: the model name the client asked for (echoed in `message_start`).
+        message_id: the id to use (default: derived from the first chunk's id).
+        input_tokens: an input estimate for `message_start` (the final usage wins).
+        stop_sequences: the request's stop sequences (to report `stop_sequence`).
+        """
+        self._model = model
+        self._msg_id = message_id
+        self._input_tokens = input_tokens
+        self._stop_sequences = tuple(stop_sequences)
+        self._parser = SSEParser()
+        self._raw = bytearray()
+        self._started = False
+        self._blocks: list[_Block] = []  # started blocks, in Anthropic index order
+        self._pending: list[_Block] = []  # buffered behind an open tool block
+        self._tools: dict[int, _Block] = {}
+        self._seq_pending: dict[str, _Block] = {}
+        self._current: _Block | None = None
+        self._finish: str | None = None
+        self._matched_stop: object = None
+        self._usage = Usage()
+        self._events = 0
+        self._outcome: StreamOutcome | None = None
+        self.stop_frame = b""
+
+    @property
+    def done(self) -> bool:
+        """True once the stream completed or failed; later input is only recorded."""
+        return self._outcome is not None
+
+    @property
+    def raw(self) -> bytes:
+        """Every upstream byte fed so far."""
+        return bytes(self._raw)
+
+    @property
+    def outcome(self) -> StreamOutcome | None:
+        """How the stream ended (None while it runs)."""
+        return self._outcome
+
+    def feed(self, data: bytes) -> bytes:
+        """Consume upstream bytes; return the SSE bytes to send to the client now."""
+        self._raw += data
+        if self._outcome is not None:
+            return b""
+        out: list[bytes] = []
+        for event in self._parser.feed(data):
+            self._on_data(event.data, out)
+            if self._outcome is not None:
+                break
+        return b"".join(out)
+
+    def end(self) -> bytes:
+        """The upstream body ended: finish the message, or fail if it was incomplete."""
+        if self._outcome is not None:
+            return b""
+        out: list[bytes] = []
+        for event in self._parser.close():
+            self._on_data(event.data, out)
+            if self._outcome is not None:
+                return b"".join(out)
+        if self._finish is None:
+            why = "was cut mid-event" if self._parser.pending else "ended without a finish reason"
+            self._fail(out, "api_error", f"upstream stream {why}")
+        else:
+            self._complete(out)
+        return b"".join(out)
+
+    # --- chunk handling -----------------------------------------------------------------
+
+    def _emit(self, out: list[bytes], event: str, payload: Mapping[str, Any]) -> None:
+        self._events += 1
+        out.append(encode_sse(event, payload))
+
+    def _emit_delta(self, out: list[bytes], block: _Block, text: str) -> None:
+        self._events += 1
+        out.append(block.delta_frame(text))
+
+    def _on_data(self, data: str, out: list[bytes]) -> None:
+        if data.strip() == "[DONE]":
+            out.append(self.end())
+            return
+        try:
+            chunk = json.loads(data)
+        except ValueError:
+            self._fail(out, "api_error", "upstream sent a malformed stream chunk")
+            return
+        if not isinstance(chunk, dict):
+            self._fail(out, "api_error", "upstream sent a stream chunk that is not an object")
+            return
+        if chunk.get("error"):
+            error = chunk["error"]
+            message = error.get("message") if isinstance(error, dict) else str(error)
+            self._fail(out, error_type_for(error), f"upstream error: {message}")
+            return
+        self._on_chunk(chunk, out)
+
+    def _on_chunk(self, chunk: dict[str, Any], out: list[bytes]) -> None:
+        if not self._started:
+            self._start(chunk, out)
+        if isinstance(chunk.get("usage"), dict):
+            self._usage = usage_from_openai(chunk["usage"])
+        choices = chunk.get("choices")
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            return
+        choice = choices[0]
+        delta = choice.get("delta")
+        if isinstance(delta, dict):
+            self._on_delta(delta, out)
+        if choice.get("finish_reason"):
+            self._finish = str(choice["finish_reason"])
+            self._matched_stop = choice.get("stop_reason")
+
+    def _start(self, chunk: Mapping[str, Any], out: list[bytes]) -> None:
+        self._started = True
+        self._msg_id = self._msg_id or message_id_for(chunk.get("id"))
+        usage = {"input_tokens": self._input_tokens, "output_tokens": 0}
+        self._emit(out, "message_start", {"type": "message_start", "message": {
+            "id": self._msg_id, "type": "message", "role": "assistant", "model": self._model,
+            "content": [], "stop_reason": None, "stop_sequence": None, "usage": usage,
+        }})
+
+    def _on_delta(self, delta: Mapping[str, Any], out: list[bytes]) -> None:
+        reasoning = reasoning_of(delta)
+        if reasoning:
+            self._sequential("thinking", reasoning, out)
+        content = delta.get("content")
+        if isinstance(content, str) and content:
+            self._sequential("text", content, out)
+        calls = delta.get("tool_calls")
+        if isinstance(calls, list):
+            for position, call in enumerate(calls):
+                if isinstance(call, dict):
+                    self._tool_delta(call, position, out)
+
+    def _sequential(self, kind: str, text: str, out: list[bytes]) -> None:
+        current = self._current
+        if current is not None and current.kind == kind:
+            current.parts.append(text)
+            self._emit_delta(out, current, text)
+        elif current is not None and current.kind == "tool_use":
+            block = self._seq_pending.get(kind)
+            if block is None:
+                block = self._seq_pending[kind] = _Block(kind)
+                self._pending.append(block)
+            block.parts.append(text)
+        else:
+            block = _Block(kind, [text])
+            self._open(block, out)
+            self._emit_delta(out, block, text)
+
+    def _tool_delta(self, call: Mapping[str, Any], position: int, out: list[bytes]) -> None:
+        index = call.get("index", position)
+        index = index if isinstance(index, int) else position
+        raw_function = call.get("function")
+        function: dict[str, Any] = raw_function if isinstance(raw_function, dict) else {}
+        arguments = function.get("arguments")
+        piece = arguments if isinstance(arguments, str) else (
+            json.dumps(arguments) if isinstance(arguments, dict) else "")
+        block = self._tools.get(index)
+        if block is None:
+            block = self._tools[index] = _Block("tool_use")
+            block.tool_id = str(call.get("id") or tool_id_for(self._msg_id or "", index))
+            block.name = str(function.get("name") or "")
+            block.parts.append(piece)
+            if block.name and (self._current is None or self._current.kind != "tool_use"):
+                self._open(block, out)
+                if piece:
+                    self._emit_delta(out, block, piece)
+            else:
+                self._pending.append(block)
+            return
+        if not block.name and function.get("name"):
+            block.name = str(function["name"])
+        block.parts.append(piece)
+        if block is self._current and piece:
+            self._emit_delta(out, block, piece)
+
+    def _open(self, block: _Block, out: list[bytes]) -> None:
+        self._close_current(out)
+        block.index = len(self._blocks)
+        self._blocks.append(block)
+        self._current = block
+        self._emit(out, "content_block_start", block.start_payload())
+
+    def _close_current(self, out: list[bytes]) -> None:
+        if self._current is not None:
+            self._emit(out, "content_block_stop",
+                       {"type": "content_block_stop", "index": self._current.index})
+            self._current = None
+
+    # --- endings ------------------------------------------------------------------------
+
+    def _complete(self, out: list[bytes]) -> None:
+        if not self._started:
+            self._start({}, out)
+        try:
+            for block in (*self._blocks, *self._pending):
+                block.final()  # every tool call's arguments must parse before we close
+        except UpstreamError as exc:
+            self._fail(out, "api_error", exc.message)
+            return
+        self._close_current(out)
+        for block in self._pending:
+            text = "".join(block.parts)
+            self._open(block, out)
+            if text:
+                self._emit_delta(out, block, text)
+        self._close_current(out)
+        finals = [b.final() for b in self._blocks]
+        has_tools = any(b.kind == "tool_use" for b in self._blocks)
+        stop_reason = stop_reason_for(self._finish or "stop", has_tool_calls=has_tools,
+                                      matched_stop=self._matched_stop,
+                                      stop_sequences=self._stop_sequences)
+        matched = self._matched_stop if stop_reason == "stop_sequence" else None
+        self._emit(out, "message_delta", {
+            "type": "message_delta",
+            "delta": {"stop_reason": stop_reason, "stop_sequence": matched},
+            "usage": self._usage.to_json(),
+        })
+        message = build_response(self._msg_id or "", self._model, finals, stop_reason,
+                                 matched if isinstance(matched, str) else None, self._usage)
+        self.stop_frame = MESSAGE_STOP_FRAME
+        self._outcome = StreamOutcome(complete=True, message=message, raw=bytes(self._raw),
+                                      events=self._events + 1, usage=self._usage)
+
+    def _fail(self, out: list[bytes], error_type: str, message: str) -> None:
+        self._emit(out, "error", {"type": "error",
+                                  "error": {"type": error_type, "message": message}})
+        self._outcome = StreamOutcome(complete=False, error_type=error_type,
+                                      error_message=message, raw=bytes(self._raw),
+                                      events=self._events, usage=self._usage)
