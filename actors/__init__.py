@@ -1,7 +1,58 @@
-"""Lynkr's pykka actors: state owners and supervisors. Imports only `eventstore`."""
+"""Lynkr's pykka actors: state owners and supervisors. Imports only `eventstore`.
+
+Exceptions (see `actors._errors`): `ActorError` ⊃ `CommandRejectedError`,
+`InvalidSessionIdError`, `SessionUnavailableError`.
+"""
 
 from __future__ import annotations
 
+from actors._errors import (
+    ActorError,
+    CommandRejectedError,
+    InvalidSessionIdError,
+    SessionUnavailableError,
+)
+from actors._session_commands import Decision, TurnRequest, begin_turn, finish_turn, record_events
 from actors._trio import TrioActor, TrioFuture, run_in_actor_thread
+from actors.projections import ProjectionRunner, Projections, RunnerStatus
+from actors.registry import (
+    PassivateIdle,
+    RegistryStatistics,
+    SessionRegistry,
+    Sessions,
+    SessionTouched,
+    check_session_id,
+)
+from actors.session import SessionActor, SessionCrash, stream_of
+from actors.writer import EventStore, EventStoreWriter, WriterHealth, WriterStatistics
 
-__all__ = ["TrioActor", "TrioFuture", "run_in_actor_thread"]
+__all__ = [
+    "ActorError",
+    "CommandRejectedError",
+    "Decision",
+    "EventStore",
+    "EventStoreWriter",
+    "InvalidSessionIdError",
+    "PassivateIdle",
+    "ProjectionRunner",
+    "Projections",
+    "RegistryStatistics",
+    "RunnerStatus",
+    "SessionActor",
+    "SessionCrash",
+    "SessionRegistry",
+    "SessionTouched",
+    "SessionUnavailableError",
+    "Sessions",
+    "TrioActor",
+    "TrioFuture",
+    "TurnRequest",
+    "WriterHealth",
+    "WriterStatistics",
+    "begin_turn",
+    "check_session_id",
+    "finish_turn",
+    "record_events",
+    "run_in_actor_thread",
+    "stream_of",
+]

@@ -6,10 +6,17 @@ whose futures are `TrioFuture`s: created on the trio thread they capture the tri
 token, and `set()` wakes a `trio.Event` through it, so `await proxy.method()` parks
 the trio task without holding a worker thread. Created off the trio thread they
 behave like ordinary `ThreadingFuture`s.
+
+Deferred replies: an actor method may return a `concurrent.futures.Future` (e.g.
+the event store's commit future); the asker's `TrioFuture` then resolves with that
+future's outcome when it completes, so the actor can take its next message while
+the reply is still pending. If the actor stops first, pykka answers every queued
+ask with `ActorDeadError`, so no asker waits forever.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 from collections.abc import Generator
 from typing import Any, TypeVar
 
@@ -43,9 +50,27 @@ class TrioFuture(pykka.ThreadingFuture[T]):
             pass
 
     def set(self, value: Any | None = None) -> None:
-        """Resolve with `value` and wake the awaiting trio task."""
+        """Resolve with `value` and wake the awaiting trio task.
+
+        A `concurrent.futures.Future` value is a deferred reply: this future resolves
+        with its result (or exception) once it completes.
+        """
+        if isinstance(value, concurrent.futures.Future):
+            value.add_done_callback(self._settle_from)
+            return
         super().set(value)
         self._wake()
+
+    def _settle_from(self, done: concurrent.futures.Future[Any]) -> None:
+        if done.cancelled():
+            cancelled = concurrent.futures.CancelledError()
+            self.set_exception((type(cancelled), cancelled, None))
+            return
+        exc = done.exception()
+        if exc is not None:
+            self.set_exception((type(exc), exc, exc.__traceback__))
+        else:
+            self.set(done.result())
 
     def set_exception(self, exc_info: Any = None) -> None:
         """Resolve with an exception and wake the awaiting trio task."""
@@ -57,6 +82,10 @@ class TrioFuture(pykka.ThreadingFuture[T]):
             raise RuntimeError(
                 "this future was created outside trio; call .get() from a thread instead"
             )
+        if self._get_hook is not None:
+            # Derived futures (`ActorRef.stop(block=False)`, `join`, `map`) are never
+            # `set()`: their value comes from a hook that blocks, so it runs in a worker.
+            return (yield from trio.to_thread.run_sync(self.get).__await__())  # type: ignore[no-any-return]
         yield from self._done.wait().__await__()
         return self.get(timeout=0)  # type: ignore[no-any-return]
 

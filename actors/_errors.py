@@ -1,0 +1,37 @@
+"""The actors exception tree.
+
+```
+ActorError
+├── CommandRejectedError      a session command does not fit the session's state
+├── InvalidSessionIdError     a session id that cannot name a stream
+└── SessionUnavailableError   the session (or its registry) stopped and could not be reached
+```
+
+Storage failures keep their `eventstore` classes (`ConcurrencyError`,
+`StoreClosedError`, `SessionFoldError` …): the actors pass them through unchanged.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ActorError",
+    "CommandRejectedError",
+    "InvalidSessionIdError",
+    "SessionUnavailableError",
+]
+
+
+class ActorError(Exception):
+    """Root of every error the actors package raises itself."""
+
+
+class CommandRejectedError(ActorError):
+    """A command was refused because it does not fit the current state; nothing was appended."""
+
+
+class InvalidSessionIdError(ActorError, ValueError):
+    """A session id is empty, too long, or holds whitespace or control characters."""
+
+
+class SessionUnavailableError(ActorError):
+    """The session actor stopped twice in a row, or the registry itself is stopped."""

@@ -1,0 +1,247 @@
+"""`EventStoreWriter`: the actor that owns the event store, and `EventStore`, its handle.
+
+The writer owns one `Recorder` (normally a `SqliteRecorder` opened from a path and
+a durability level) and closes it when it stops. `append` hands each request to
+the recorder's group commit and returns the commit future as a deferred reply
+(see `actors._trio`): the actor is free for the next message at once, so appends
+from many actors and trio tasks share one transaction, and each asker's reply is
+set only after its batch is committed. Reads run on the actor's thread, so the
+process keeps one reader connection for them however many sessions come and go.
+
+`EventStore` is the typed handle everyone else holds. Its methods return
+`TrioFuture`s: `await` them from trio, `.get()` them from threads (other actors).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+import pykka
+import structlog
+
+from actors._trio import TrioActor, TrioFuture
+from eventstore import (
+    AppendResult,
+    BlobRef,
+    ConcurrencyError,
+    Durability,
+    Event,
+    EventRegistry,
+    Metadata,
+    Recorded,
+    Recorder,
+    SqliteRecorder,
+    StoreClosedError,
+)
+
+__all__ = ["EventStore", "EventStoreWriter", "WriterHealth", "WriterStatistics"]
+
+log = structlog.get_logger()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WriterStatistics:
+    """What the writer has done since it started."""
+
+    appends: int  # append requests committed
+    events: int  # events those requests stored
+    conflicts: int  # requests refused with ConcurrencyError
+    failures: int  # requests that failed otherwise
+    batches: int  # group commits of the recorder (0 for a recorder without group commit)
+    last_position: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WriterHealth:
+    """Result of `check_health`: can the store still be read, and where is the log."""
+
+    ok: bool
+    detail: str
+    last_position: int
+
+
+class EventStoreWriter(TrioActor):
+    """Owns the recorder; the only component that appends (see module docstring)."""
+
+    def __init__(self, recorder: Recorder) -> None:
+        super().__init__()
+        self._recorder = recorder
+        self._lock = threading.Lock()  # counters are bumped on the recorder's commit thread
+        self._counts = {"appends": 0, "events": 0, "conflicts": 0, "failures": 0}
+
+    def append(
+        self,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[Event],
+        *,
+        metadata: Metadata | None = None,
+        event_ids: Sequence[str] | None = None,
+        blobs: Iterable[tuple[BlobRef, bytes]] = (),
+    ) -> Future[AppendResult] | AppendResult:
+        """Queue an append for the next group commit (see `Recorder.append`).
+
+        Returns:
+            The commit future (a deferred reply: the asker sees the `AppendResult`
+            once committed), or the result itself for a recorder without group commit.
+        """
+        recorder = self._recorder
+        try:
+            if isinstance(recorder, SqliteRecorder):
+                pending = recorder.submit_append(stream_id, expected_version, events,
+                                                 metadata=metadata, event_ids=event_ids,
+                                                 blobs=blobs)
+                pending.add_done_callback(lambda done: self._count(stream_id, events, done))
+                return pending
+            result = recorder.append(stream_id, expected_version, events, metadata=metadata,
+                                     event_ids=event_ids, blobs=blobs)
+        except Exception as exc:
+            self._tally(stream_id, events, exc)
+            raise
+        self._tally(stream_id, events, None)
+        return result
+
+    def _count(self, stream_id: str, events: Sequence[Event], done: Future[AppendResult]) -> None:
+        self._tally(stream_id, events, None if done.cancelled() else done.exception())
+
+    def _tally(self, stream_id: str, events: Sequence[Event], exc: BaseException | None) -> None:
+        if exc is None:
+            key = "appends"
+        else:
+            key = "conflicts" if isinstance(exc, ConcurrencyError) else "failures"
+        with self._lock:  # commit callbacks run on the recorder's writer thread
+            self._counts[key] += 1
+            if exc is None:
+                self._counts["events"] += len(events)
+        if key == "failures":
+            log.warning("append_failed", stream_id=stream_id, error_type=type(exc).__name__,
+                        error=str(exc))
+
+    # -- asks ----------------------------------------------------------------------
+    def read_stream(
+        self, stream_id: str, from_seq: int = 1, to_seq: int | None = None
+    ) -> list[Recorded[Event]]:
+        """Events of one stream (see `Recorder.read_stream`)."""
+        return self._recorder.read_stream(stream_id, from_seq, to_seq)
+
+    def stream_version(self, stream_id: str) -> int:
+        """The stream's current version (0 if it is empty)."""
+        return self._recorder.stream_version(stream_id)
+
+    def statistics(self) -> WriterStatistics:
+        """Counters since start, the recorder's group commits and the last position."""
+        with self._lock:
+            counts = dict(self._counts)
+        batches = getattr(self._recorder, "batches", 0)
+        return WriterStatistics(batches=int(batches), last_position=self._recorder.last_position(),
+                                **counts)
+
+    def check_health(self) -> WriterHealth:
+        """Read from the store; report whether that worked (never raises)."""
+        try:
+            self._recorder.stream_version("system")
+            last = self._recorder.last_position()
+        except Exception as exc:  # the health check reports failures, it does not raise them
+            return WriterHealth(ok=False, detail=f"{type(exc).__name__}: {exc}", last_position=0)
+        return WriterHealth(ok=True, detail="ok", last_position=last)
+
+    # -- lifecycle -----------------------------------------------------------------
+    def on_stop(self) -> None:
+        """Commit what is queued and close the recorder."""
+        self._recorder.close()
+        log.info("event_store_writer_stopped")
+
+    def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
+        """Close the recorder when the actor dies of an unhandled exception."""
+        self._recorder.close()
+
+
+class EventStore:
+    """Handle on a running `EventStoreWriter`; safe to share between trio and threads."""
+
+    def __init__(self, ref: pykka.ActorRef[EventStoreWriter]) -> None:
+        self.ref = ref
+        self._proxy = ref.proxy()
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        durability: Durability = "NORMAL",
+        registry: EventRegistry | None = None,
+    ) -> EventStore:
+        """Open the database at `path` and start the writer that owns it.
+
+        Raises:
+            SchemaVersionError: the file was written by a newer Lynkr.
+            StoreBrokenError: the file cannot be opened.
+            ValueError: `durability` is neither NORMAL nor FULL.
+        """
+        recorder = SqliteRecorder(path, durability=durability, registry=registry)
+        return cls.start(recorder)
+
+    @classmethod
+    def start(cls, recorder: Recorder) -> EventStore:
+        """Start a writer owning an already open `recorder` (e.g. a `MemoryRecorder`)."""
+        return cls(EventStoreWriter.start(recorder))
+
+    def append(
+        self,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[Event],
+        *,
+        metadata: Metadata | None = None,
+        event_ids: Sequence[str] | None = None,
+        blobs: Iterable[tuple[BlobRef, bytes]] = (),
+    ) -> TrioFuture[AppendResult]:
+        """Append through the writer; the future resolves after the commit.
+
+        The arguments are those of `Recorder.append`. The future fails with
+        `ConcurrencyError` on a version conflict and `StoreClosedError` once the
+        writer has stopped (`pykka.ActorDeadError` if it stopped while this append
+        was queued behind the stop).
+        """
+        if not self.ref.is_alive():
+            return _failed(StoreClosedError("the event store writer is stopped"))
+        return self._proxy.append(  # type: ignore[no-any-return]
+            stream_id, expected_version, tuple(events), metadata=metadata,
+            event_ids=tuple(event_ids) if event_ids is not None else None, blobs=tuple(blobs))
+
+    def read_stream(
+        self, stream_id: str, from_seq: int = 1, to_seq: int | None = None
+    ) -> TrioFuture[list[Recorded[Event]]]:
+        """Events of one stream with ``from_seq <= seq <= to_seq``, in order."""
+        return self._proxy.read_stream(stream_id, from_seq, to_seq)  # type: ignore[no-any-return]
+
+    def stream_version(self, stream_id: str) -> TrioFuture[int]:
+        """The stream's current version (0 if it is empty)."""
+        return self._proxy.stream_version(stream_id)  # type: ignore[no-any-return]
+
+    def statistics(self) -> TrioFuture[WriterStatistics]:
+        """The writer's counters (see `WriterStatistics`)."""
+        return self._proxy.statistics()  # type: ignore[no-any-return]
+
+    def check_health(self) -> TrioFuture[WriterHealth]:
+        """Whether the store can still be read (see `WriterHealth`)."""
+        return self._proxy.check_health()  # type: ignore[no-any-return]
+
+    def stop(self) -> None:
+        """Stop the writer, committing queued appends and closing the store (blocks)."""
+        self.ref.stop()
+
+    async def aclose(self) -> None:
+        """`stop` for trio code: waits in a worker thread, not on the trio thread."""
+        await self.ref.stop(block=False)  # type: ignore[misc]
+
+
+def _failed(exc: BaseException) -> TrioFuture[Any]:
+    future: TrioFuture[Any] = TrioFuture()
+    future.set_exception((type(exc), exc, None))
+    return future

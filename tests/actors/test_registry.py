@@ -1,0 +1,244 @@
+"""The session registry: spawn on first use, passivate when idle, restart after a crash."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+from structlog.testing import capture_logs
+
+from actors import (
+    EventStore,
+    InvalidSessionIdError,
+    SessionActor,
+    Sessions,
+    SessionUnavailableError,
+    TurnRequest,
+)
+from eventstore import SqliteRecorder, make_blob, verify_log
+from eventstore.events.session import ModelResponded, RouteChosen
+from eventstore.events.system import ActorCrashed, ActorRestarted
+from eventstore.projections.session_state import SessionFoldError
+
+
+class FragileSession(SessionActor):
+    """A session actor with a message that fails, to exercise supervision."""
+
+    def explode(self) -> None:
+        raise RuntimeError("boom")
+
+
+def request(n: int) -> TurnRequest:
+    return TurnRequest(request_id=f"req-{n}", model="m", stream=True,
+                       messages=[{"role": "user", "content": str(n)}])
+
+
+@pytest.fixture
+def db(tmp_path):
+    return tmp_path / "lynkr.db"
+
+
+@pytest.fixture
+def store(db):
+    return EventStore.open(db)
+
+
+async def wait_for(predicate, timeout: float = 5.0) -> None:
+    with trio.fail_after(timeout):
+        while not await predicate():
+            await trio.sleep(0.01)
+
+
+async def test_first_use_spawns_and_later_uses_reuse_the_actor(store):
+    """A session actor is spawned on first use and reused afterwards."""
+    sessions = Sessions.start(store)
+    assert await sessions.begin_turn("a", request(1)) == 1
+    assert await sessions.begin_turn("a", request(2)) == 2
+    await sessions.begin_turn("b", request(1))
+    stats = await sessions.statistics()
+    assert (stats.live, stats.spawned) == (2, 2)
+
+
+async def test_whole_turn_through_the_trio_helper(store):
+    """begin_turn, record, finish_turn and state each take one await."""
+    sessions = Sessions.start(store)
+    turn = await sessions.begin_turn("a", request(1))
+    version = await sessions.record("a", turn, RouteChosen(turn=turn, provider="p",
+                                                           backend_model="b", reason="r"))
+    ref, data = make_blob({"content": "hi"})
+    final = await sessions.finish_turn("a", turn, ModelResponded(
+        turn=turn, message=ref, stop_reason="end_turn", usage={}, latency_ms=1.0),
+        blobs=[(ref, data)])
+    state = await sessions.state("a")
+    assert (version, final.status, state.version) == (3, "responded", 4)
+
+
+async def test_idle_session_is_passivated_and_recovered_transparently(store):
+    """After the idle timeout the actor stops; the next use recovers the same state."""
+    sessions = Sessions.start(store, idle_timeout=0.1, tick=0.02)
+    await sessions.begin_turn("a", request(1))
+    before = await sessions.state("a")
+
+    async def passivated() -> bool:
+        return (await sessions.statistics()).passivated == 1
+
+    await wait_for(passivated)
+    assert (await sessions.statistics()).live == 0
+    assert await sessions.state("a") == before
+    assert (await sessions.statistics()).spawned == 2
+
+
+async def test_a_session_in_use_is_not_passivated(store):
+    """Calls through the cached proxy reset the idle clock: a busy session stays live."""
+    sessions = Sessions.start(store, idle_timeout=0.4, tick=0.02)
+    await sessions.begin_turn("a", request(1))
+    for _ in range(15):
+        await trio.sleep(0.04)
+        await sessions.state("a")
+    stats = await sessions.statistics()
+    assert (stats.passivated, stats.spawned) == (0, 1)
+
+
+async def test_crashed_session_is_restarted_with_its_committed_state(db, store):
+    """A session actor that raises in a tell is restarted; its state is intact; crash logged."""
+    sessions = Sessions.start(store, actor_class=FragileSession)
+    await sessions.begin_turn("a", request(1))
+    await sessions.begin_turn("a", request(2))
+    before = await sessions.state("a")
+    proxy = await sessions.actor("a")
+    proxy.explode.defer()
+
+    async def restarted() -> bool:
+        return (await sessions.statistics()).restarted == 1
+
+    await wait_for(restarted)
+    assert await sessions.state("a") == before
+    assert not proxy.actor_ref.is_alive()
+    recorder = SqliteRecorder(db)
+    try:
+        crash, restart = (r.event for r in recorder.read_stream("system"))
+    finally:
+        recorder.close()
+    assert crash == ActorCrashed(actor="session:a", error_type="RuntimeError", error="boom")
+    assert restart == ActorRestarted(actor="session:a", recovered_version=before.version)
+
+
+async def test_session_stopped_between_lookup_and_call_is_looked_up_again(store):
+    """If the actor stops after lookup (passivation race), the helper retries once."""
+    sessions = Sessions.start(store)
+    await sessions.begin_turn("a", request(1))
+    calls = 0
+
+    def stop_then_ask(proxy):
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            proxy.actor_ref.stop()
+        return proxy.state()
+
+    state = await sessions.call("a", stop_then_ask)
+    assert (calls, state.version) == (2, 2)
+
+
+async def test_session_stopped_twice_is_unavailable(store):
+    """If the actor stops again after the second lookup, the helper gives up clearly."""
+    sessions = Sessions.start(store)
+
+    def always_stop(proxy):
+        proxy.actor_ref.stop()
+        return proxy.state()
+
+    with pytest.raises(SessionUnavailableError, match="stopped twice"):
+        await sessions.call("a", always_stop)
+
+
+async def test_stopped_registry_makes_sessions_unavailable(store):
+    """Once the registry is stopped, calls fail with SessionUnavailableError."""
+    sessions = Sessions.start(store)
+    await sessions.aclose()
+    with pytest.raises(SessionUnavailableError, match="registry is stopped"):
+        await sessions.state("a")
+
+
+@pytest.mark.parametrize("bad", ["", "a b", "x" * 129, "tab\there", "nl\n"])
+async def test_invalid_session_ids_are_refused(store, bad):
+    """Ids that cannot name a stream raise InvalidSessionIdError."""
+    sessions = Sessions.start(store)
+    with pytest.raises(InvalidSessionIdError):
+        await sessions.state(bad)
+
+
+async def test_stopping_the_registry_stops_its_sessions(store):
+    """Stopping the registry stops every session actor it owns before it returns."""
+    sessions = Sessions.start(store)
+    await sessions.begin_turn("a", request(1))
+    proxy = await sessions.actor("a")
+    await sessions.aclose()
+    assert not proxy.actor_ref.is_alive()
+
+
+async def test_crash_of_an_unfoldable_session_is_recorded_without_restart(db, store):
+    """If the stream cannot be folded, the crash is recorded and the fold error reaches callers."""
+    sessions = Sessions.start(store, actor_class=FragileSession)
+    await sessions.begin_turn("a", request(1))
+    other = SqliteRecorder(db)
+    try:
+        other.append("session-a", 2, [ActorCrashed(actor="x", error_type="E", error="e")])
+    finally:
+        other.close()
+    with capture_logs() as logs:
+        (await sessions.actor("a")).explode.defer()
+
+        async def gave_up() -> bool:
+            return any(e["event"] == "session_restart_failed" for e in logs)
+
+        await wait_for(gave_up)
+    assert (await sessions.statistics()).restarted == 0
+    assert [r.event.type_name for r in await store.read_stream("system")] == ["ActorCrashed"]
+    with pytest.raises(SessionFoldError, match="does not belong"):
+        await sessions.state("a")
+
+
+def test_idle_timeout_must_be_positive(store):
+    """A zero or negative idle timeout is a clear error at start."""
+    with pytest.raises(ValueError, match="idle_timeout must be positive"):
+        Sessions.start(store, idle_timeout=0)
+
+
+async def test_registry_survives_an_unexpected_message(store):
+    """A stray message is logged and ignored; the registry keeps serving."""
+    sessions = Sessions.start(store)
+    with capture_logs() as logs:
+        sessions.ref.tell("stray")
+        assert await sessions.state("a") is None
+    assert {"event": "registry_unexpected_message", "message_type": "str",
+            "log_level": "warning"} in logs
+
+
+async def test_concurrent_turns_on_shared_sessions_stay_consistent(db, store):
+    """40 trio tasks running whole turns on 4 shared sessions: unique turns, intact log."""
+    sessions = Sessions.start(store)
+    ref, data = make_blob({"content": "ok"})
+
+    async def run_turn(task: int) -> None:
+        session_id = f"s{task % 4}"
+        turn = await sessions.begin_turn(session_id, request(task))
+        await sessions.record(session_id, turn, RouteChosen(turn=turn, provider="p",
+                                                            backend_model="b", reason="r"))
+        await sessions.finish_turn(session_id, turn, ModelResponded(
+            turn=turn, message=ref, stop_reason="end_turn", usage={"output_tokens": 1},
+            latency_ms=1.0), blobs=[(ref, data)])
+
+    async with trio.open_nursery() as nursery:
+        for task in range(40):
+            nursery.start_soon(run_turn, task)
+    for n in range(4):
+        state = await sessions.state(f"s{n}")
+        assert [t.number for t in state.turns] == list(range(1, 11))
+        assert {t.status for t in state.turns} == {"responded"}
+        assert state.usage["output_tokens"] == 10
+    recorder = SqliteRecorder(db)
+    try:
+        assert all(damage is None for _, _, damage in verify_log(recorder))
+        assert recorder.last_position() == 4 + 40 * 3
+    finally:
+        recorder.close()

@@ -1,0 +1,167 @@
+"""The session actor: state is the fold of its stream, replies come after the commit."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from structlog.testing import capture_logs
+
+import actors._session_commands as commands
+from actors import CommandRejectedError, EventStore, SessionActor, TurnRequest
+from eventstore import BlobRef, SqliteRecorder, StoreClosedError, make_blob
+from eventstore.events.session import (
+    ModelResponded,
+    PolicyDecided,
+    RouteChosen,
+    SessionStarted,
+    ToolCompleted,
+    TurnStarted,
+)
+from eventstore.projections.session_state import SessionFoldError, fold_session
+
+SYSTEM = [{"type": "text", "text": "You are Claude Code. " * 500}]
+
+
+def request(n: int) -> TurnRequest:
+    return TurnRequest(request_id=f"req-{n}", model="claude-sonnet-4", stream=False,
+                       system=SYSTEM, tools=[{"name": "Bash"}],
+                       messages=[{"role": "user", "content": f"q{m}"} for m in range(n)],
+                       source="header")
+
+
+@pytest.fixture
+def db(tmp_path):
+    return tmp_path / "lynkr.db"
+
+
+@pytest.fixture
+def store(db):
+    return EventStore.open(db)
+
+
+@pytest.fixture
+def session(store):
+    return SessionActor.start("s1", store).proxy()
+
+
+def answer(turn: int) -> tuple[ModelResponded, tuple[BlobRef, bytes]]:
+    blob = make_blob({"role": "assistant", "content": [{"type": "text", "text": "hi"}]})
+    return ModelResponded(turn=turn, message=blob[0], stop_reason="end_turn",
+                          usage={"input_tokens": 3, "output_tokens": 2},
+                          latency_ms=5.0), blob
+
+
+async def test_begin_turn_replies_after_commit(db, session):
+    """When begin_turn returns, a fresh recorder on the same file sees the events and blobs."""
+    assert await session.begin_turn(request(1)) == 1
+    fresh = SqliteRecorder(db)
+    try:
+        started, turn = (r.event for r in fresh.read_stream("session-s1"))
+        assert isinstance(started, SessionStarted)
+        assert isinstance(turn, TurnStarted)
+        assert fresh.load_blob(turn.system[0]) == SYSTEM[0]
+        assert fresh.read_stream("session-s1")[1].metadata.request_id == "req-1"
+    finally:
+        fresh.close()
+
+
+async def test_turns_are_numbered_in_order(session):
+    """Each begin_turn gets the next turn number; the first also started the session."""
+    assert [await session.begin_turn(request(n)) for n in (1, 2, 3)] == [1, 2, 3]
+    state = await session.state()
+    assert (state.version, len(state.turns), state.open_turns) == (4, 3, (1, 2, 3))
+
+
+async def test_a_whole_turn_ends_responded_with_usage(db, session):
+    """Route, policy, tool result and answer fold into a responded turn with its usage."""
+    turn = await session.begin_turn(request(1))
+    result = make_blob({"stdout": "ok"})
+    await session.record(turn, RouteChosen(turn=turn, provider="ollama", backend_model="qwen",
+                                           reason="default"))
+    await session.record(turn, PolicyDecided(tool="Bash", policy="fs", rule="r", decision="allow",
+                                             reason="r", inputs_digest="d", fields={},
+                                             config_hash="c"),
+                         ToolCompleted(tool="Bash", ok=True, result=result[0], duration_ms=2),
+                         blobs=[result])
+    outcome, blob = answer(turn)
+    final = await session.finish_turn(turn, outcome, blobs=[blob])
+    assert (final.status, final.provider, final.policy_decisions, final.tool_results) == (
+        "responded", "ollama", 1, 1)
+    state = await session.state()
+    assert dict(state.usage) == {"input_tokens": 3, "output_tokens": 2}
+    fresh = SqliteRecorder(db)
+    try:
+        assert fold_session(fresh.read_stream("session-s1")) == state
+        assert fresh.load_blob(result[0]) == {"stdout": "ok"}
+        assert {r.metadata.request_id for r in fresh.read_stream("session-s1")} == {"req-1"}
+    finally:
+        fresh.close()
+
+
+async def test_rejected_command_appends_nothing_and_the_actor_keeps_serving(session, store):
+    """A command that does not fit raises CommandRejectedError; the stream is unchanged."""
+    await session.begin_turn(request(1))
+    outcome, blob = answer(7)
+    with pytest.raises(CommandRejectedError, match="turn 7 does not exist"):
+        await session.finish_turn(7, outcome, blobs=[blob])
+    assert await store.stream_version("session-s1") == 2
+    assert await session.begin_turn(request(2)) == 2
+
+
+async def test_conflict_with_another_process_reloads_and_retries_once(db, session):
+    """If another process appended to the stream, the actor catches up and retries."""
+    await session.begin_turn(request(1))
+    other = SqliteRecorder(db)
+    try:
+        other.append("session-s1", 2, [TurnStarted(turn=2, request_id="cli", model="m",
+                                                   stream=False)])
+    finally:
+        other.close()
+    with capture_logs() as logs:
+        assert await session.begin_turn(request(3)) == 3
+    assert [e["event"] for e in logs].count("session_conflict_retry") == 1
+    state = await session.state()
+    assert [t.request_id for t in state.turns] == ["req-1", "cli", "req-3"]
+
+
+async def test_blob_hashing_happens_on_the_actor_thread(session, monkeypatch):
+    """The request's blobs are hashed in the actor's thread, not in the trio thread."""
+    threads = set()
+    real = commands.make_blob
+
+    def spy(content):
+        threads.add(threading.current_thread())
+        return real(content)
+
+    monkeypatch.setattr(commands, "make_blob", spy)
+    await session.begin_turn(request(2))
+    assert threads
+    assert threading.current_thread() not in threads
+
+
+async def test_unfoldable_stream_is_an_error_for_the_caller(db, store):
+    """A stream that cannot be folded raises SessionFoldError on use; the actor survives."""
+    other = SqliteRecorder(db)
+    try:
+        other.append("session-bad", 0, [TurnStarted(turn=1, request_id="r", model="m",
+                                                    stream=False)])
+    finally:
+        other.close()
+    ref = SessionActor.start("bad", store)
+    with pytest.raises(SessionFoldError, match="not SessionStarted"):
+        await ref.proxy().state()
+    assert ref.is_alive()
+
+
+async def test_new_session_has_no_state(session):
+    """A session with no events has state None and recovers to version 0."""
+    assert await session.state() is None
+    assert await session.recover() == 0
+
+
+async def test_stopped_store_is_a_closed_store_for_the_caller(store, session):
+    """With the writer stopped, a command fails with StoreClosedError, not an actor error."""
+    await store.aclose()
+    with pytest.raises(StoreClosedError):
+        await session.begin_turn(request(1))
