@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lynkr._env import Env
 from lynkr.errors import ConfigError
+from lynkr.indexer._settings import IndexerSettings
+from lynkr.mcp._settings import McpSettings
+from lynkr.providers._settings import ProviderSettings
+from lynkr.tools._settings import PolicySettings
 
 __all__ = ["SECRET_NAMES", "ServerSettings", "Settings", "load_settings", "mask"]
 
@@ -58,6 +62,10 @@ class Settings:
     """Every section of the effective configuration."""
 
     server: ServerSettings
+    providers: ProviderSettings = field(default_factory=ProviderSettings.unconfigured)
+    policy: PolicySettings = field(default_factory=PolicySettings.defaults)
+    indexer: IndexerSettings = field(default_factory=IndexerSettings)
+    mcp: McpSettings = field(default_factory=McpSettings)
 
     @property
     def db_path(self) -> Path:
@@ -74,7 +82,11 @@ def load_settings(
         ConfigError: with one line per problem found.
     """
     env = Env(environ, cwd)
-    settings = Settings(server=ServerSettings.from_env(env))
+    settings = Settings(server=ServerSettings.from_env(env),
+                        providers=ProviderSettings.from_env(env),
+                        policy=PolicySettings.from_env(env),
+                        indexer=IndexerSettings.from_env(env),
+                        mcp=McpSettings.from_env(env))
     if env.problems:
         raise ConfigError(env.problems)
     return settings

@@ -5,15 +5,26 @@ registry (`lynkr.tools`) validates inputs against `input_schema`, asks the polic
 engine about `checks`, runs `handler`, and records the decision and the result as
 events. A handler returns JSON-like data (or text); it raises `ToolError` (or a
 subclass) for a failure the model should see.
+
+`check` is the tool's own policy check, run after input validation and before the
+handler; it returns a `Decision` (see `lynkr.tools._policy`). Without one, the runner
+records an allow under the rule ``<policy>.default``. A handler that meets a further
+policy question while it runs (a redirect, a path that changed under it) asks
+`ctx.enforce(decision)`, which records the decision and raises on a deny.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-__all__ = ["ToolContext", "ToolHandler", "ToolSpec"]
+if TYPE_CHECKING:
+    from eventstore import Recorder
+    from lynkr.tools._policy import Decision
+    from lynkr.tools._settings import PolicySettings
+
+__all__ = ["PolicyCheck", "ToolContext", "ToolHandler", "ToolSpec"]
 
 
 class ToolContext(Protocol):
@@ -27,8 +38,28 @@ class ToolContext(Protocol):
     def workspace_root(self) -> Any:
         """`pathlib.Path` of WORKSPACE_ROOT, already resolved."""
 
+    @property
+    def workspace_id(self) -> str:
+        """Short stable id of the workspace (names its `tasks-`/`workspace-` streams)."""
+
+    @property
+    def settings(self) -> PolicySettings:
+        """The policy settings in force for this call."""
+
+    @property
+    def recorder(self) -> Recorder:
+        """The event log, for tools that keep their own streams (tasks, test runs)."""
+
+    async def enforce(self, decision: Decision) -> None:
+        """Record a policy decision taken while the tool runs; raise if it denies.
+
+        Raises:
+            PolicyDeniedError: the decision is a deny.
+        """
+
 
 ToolHandler = Callable[[ToolContext, Mapping[str, Any]], Awaitable[Any]]
+PolicyCheck = Callable[[ToolContext, Mapping[str, Any]], Awaitable["Decision"]]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -42,3 +73,9 @@ class ToolSpec:
     policy: str = "default"  # which policy family decides: "fs", "git", "web", "mcp", …
     read_only: bool = True
     tags: tuple[str, ...] = field(default_factory=tuple)
+    check: PolicyCheck | None = None  # the tool's own rule; None = "<policy>.default" allow
+
+    def definition(self) -> dict[str, Any]:
+        """The tool as Anthropic's Messages API lists it (name, description, input_schema)."""
+        return {"name": self.name, "description": self.description,
+                "input_schema": dict(self.input_schema)}

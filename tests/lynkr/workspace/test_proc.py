@@ -1,0 +1,57 @@
+"""Subprocesses: output capture, exit codes, timeouts killing the process group."""
+
+from __future__ import annotations
+
+from lynkr.workspace._proc import child_env, run_command
+
+
+async def test_output_and_exit_code_are_captured(tmp_path):
+    """stdout and stderr are captured together by default, with the exit code."""
+    outcome = await run_command(["/bin/sh", "-c", "echo out; echo err >&2; exit 3"],
+                                cwd=tmp_path, timeout_s=10)
+    assert outcome.exit_code == 3
+    assert not outcome.ok
+    assert "out" in outcome.output
+    assert "err" in outcome.output
+
+
+async def test_stderr_can_be_kept_apart(tmp_path):
+    """With merge_stderr=False, stderr is its own field."""
+    outcome = await run_command(["/bin/sh", "-c", "echo out; echo err >&2"], cwd=tmp_path,
+                                timeout_s=10, merge_stderr=False)
+    assert outcome.output == "out\n"
+    assert outcome.stderr == "err\n"
+
+
+async def test_missing_program_is_an_outcome_not_an_exception(tmp_path):
+    """A command that cannot start reports why."""
+    outcome = await run_command(["/nonexistent/prog"], cwd=tmp_path, timeout_s=1)
+    assert outcome.error is not None
+    assert "cannot start" in outcome.error
+
+
+async def test_output_keeps_the_tail_when_over_the_limit(tmp_path):
+    """Only the last max_output bytes are kept."""
+    outcome = await run_command(["/bin/sh", "-c", "seq 1 20000"], cwd=tmp_path, timeout_s=10,
+                                max_output=100)
+    assert len(outcome.output) <= 100
+    assert outcome.output.endswith("20000\n")
+
+
+async def test_background_child_does_not_hold_the_run_open(tmp_path):
+    """A leftover background child is killed when the main process exits."""
+    outcome = await run_command(["/bin/sh", "-c", "sleep 30 & echo done"], cwd=tmp_path,
+                                timeout_s=10)
+    assert outcome.ok
+    assert outcome.duration_ms < 5000
+
+
+def test_child_env_drops_secrets(monkeypatch):
+    """Lynkr's secret names and secret-looking variables are removed."""
+    monkeypatch.setenv("OPENAI_API_KEY", "x")
+    monkeypatch.setenv("GITHUB_TOKEN", "y")
+    monkeypatch.setenv("PLAIN", "z")
+    env = child_env()
+    assert "OPENAI_API_KEY" not in env
+    assert "GITHUB_TOKEN" not in env
+    assert env["PLAIN"] == "z"
