@@ -8,6 +8,7 @@ problems at once (see `lynkr.config.load_settings`).
 
 from __future__ import annotations
 
+import builtins
 import os
 import tomllib
 from collections.abc import Mapping
@@ -45,12 +46,12 @@ class Env:
     def __init__(
         self,
         environ: Mapping[str, str] | None = None,
-        cwd: str | os.PathLike[str] | None = None,
+        cwd: builtins.str | os.PathLike[builtins.str] | None = None,
     ) -> None:
         self.cwd = Path(cwd or os.getcwd())
-        self.problems: list[str] = []
-        self.toml: dict[str, Any] = {}
-        merged: dict[str, str] = {}
+        self.problems: builtins.list[builtins.str] = []
+        self.toml: dict[builtins.str, Any] = {}
+        merged: dict[builtins.str, builtins.str] = {}
         toml_path = self.cwd / "lynkr.toml"
         if toml_path.is_file():
             try:
@@ -64,12 +65,14 @@ class Env:
         merged.update(os.environ if environ is None else environ)
         self.values = merged
 
-    def str(self, name: str, default: str | None = None) -> str | None:
+    def str(self, name: builtins.str, default: builtins.str | None = None) -> builtins.str | None:
         """The raw value, or `default` when unset or empty."""
         value = self.values.get(name)
         return value if value not in (None, "") else default
 
-    def int(self, name: str, default: int, *, minimum: int | None = None) -> int:
+    def int(
+        self, name: builtins.str, default: builtins.int, *, minimum: builtins.int | None = None
+    ) -> builtins.int:
         """An integer setting."""
         raw = self.str(name)
         if raw is None:
@@ -84,7 +87,7 @@ class Env:
             return default
         return value
 
-    def float(self, name: str, default: float) -> float:
+    def float(self, name: builtins.str, default: builtins.float) -> builtins.float:
         """A decimal setting."""
         raw = self.str(name)
         if raw is None:
@@ -95,7 +98,7 @@ class Env:
             self.problems.append(f"{name}: {raw!r} is not a number")
             return default
 
-    def bool(self, name: str, default: bool) -> bool:
+    def bool(self, name: builtins.str, default: builtins.bool) -> builtins.bool:
         """A true/false setting (1/0, true/false, yes/no, on/off)."""
         raw = self.values.get(name)
         if raw is None:
@@ -107,7 +110,7 @@ class Env:
         self.problems.append(f"{name}: {raw!r} is not true or false")
         return default
 
-    def url(self, name: str, default: str | None = None) -> str | None:
+    def url(self, name: builtins.str, default: builtins.str | None = None) -> builtins.str | None:
         """An http(s) URL setting, validated."""
         raw = self.str(name, default)
         if raw is None:
@@ -118,12 +121,14 @@ class Env:
             return None
         return raw
 
-    def list(self, name: str, sep: str = ",") -> list[str]:
+    def list(self, name: builtins.str, sep: builtins.str = ",") -> builtins.list[builtins.str]:
         """A separated list setting; empty items dropped."""
         raw = self.str(name)
         return [item.strip() for item in raw.split(sep) if item.strip()] if raw else []
 
-    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+    def choice(
+        self, name: builtins.str, default: builtins.str, choices: tuple[builtins.str, ...]
+    ) -> builtins.str:
         """A setting limited to `choices` (case-insensitive)."""
         raw = (self.str(name) or default).strip().lower()
         if raw not in choices:
@@ -131,7 +136,7 @@ class Env:
             return default
         return raw
 
-    def path(self, name: str, default: str | os.PathLike[str]) -> Path:
+    def path(self, name: builtins.str, default: builtins.str | os.PathLike[builtins.str]) -> Path:
         """A filesystem path setting, relative paths taken from the working directory."""
         raw = self.str(name)
         path = Path(raw).expanduser() if raw else Path(default)
