@@ -14,7 +14,16 @@ from actors._errors import (
 )
 from actors._session_commands import Decision, TurnRequest, begin_turn, finish_turn, record_events
 from actors._trio import TrioActor, TrioFuture, run_in_actor_thread
+from actors.indexer import IndexerActor, IndexerStatus, IndexerStoppedError, request_rebuild
 from actors.projections import ProjectionRunner, Projections, RunnerStatus
+from actors.provider import (
+    BreakerConfig,
+    CircuitOpenError,
+    PooledClient,
+    ProviderActor,
+    ProviderHealth,
+    ProviderSupervisor,
+)
 from actors.registry import (
     PassivateIdle,
     RegistryStatistics,
@@ -28,14 +37,23 @@ from actors.writer import EventStore, EventStoreWriter, WriterHealth, WriterStat
 
 __all__ = [
     "ActorError",
+    "BreakerConfig",
+    "CircuitOpenError",
     "CommandRejectedError",
     "Decision",
     "EventStore",
     "EventStoreWriter",
+    "IndexerActor",
+    "IndexerStatus",
+    "IndexerStoppedError",
     "InvalidSessionIdError",
     "PassivateIdle",
+    "PooledClient",
     "ProjectionRunner",
     "Projections",
+    "ProviderActor",
+    "ProviderHealth",
+    "ProviderSupervisor",
     "RegistryStatistics",
     "RunnerStatus",
     "SessionActor",
@@ -53,6 +71,7 @@ __all__ = [
     "check_session_id",
     "finish_turn",
     "record_events",
+    "request_rebuild",
     "run_in_actor_thread",
     "stream_of",
 ]

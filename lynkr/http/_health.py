@@ -1,0 +1,81 @@
+"""`GET /health` and `GET /v1/health`: provider reachability and event-store status.
+
+Reachability is a TCP connect to the active backend (1 s timeout, no request sent),
+plus each provider actor's circuit-breaker state. The answer is 200 while the
+gateway can serve (even with no provider configured, which it reports), and 503
+when the event store cannot be read.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Any
+from urllib.parse import urlsplit
+
+import trio
+from quart import Blueprint, Response, current_app
+
+__all__ = ["health", "probe_tcp"]
+
+health = Blueprint("health", __name__)
+
+_PROBE_TIMEOUT = 1.0
+
+
+async def probe_tcp(url: str, limit: float = _PROBE_TIMEOUT) -> str | None:
+    """None if a TCP connection to `url`'s host and port opens in time, else why not."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    with trio.move_on_after(limit):
+        try:
+            stream = await trio.open_tcp_stream(parts.hostname or "", port)
+        except OSError as exc:
+            return f"connect failed: {exc.strerror or type(exc).__name__}"
+        await stream.aclose()
+        return None
+    return "connect timed out"
+
+
+async def _store_status(system: Any) -> dict[str, Any]:
+    try:
+        status = await system.store.check_health()
+    except Exception as exc:  # noqa: BLE001 - a health check reports every failure
+        return {"ok": False, "error": type(exc).__name__}
+    return {"ok": bool(getattr(status, "ok", True)), **_plain(status)}
+
+
+def _plain(value: Any) -> dict[str, Any]:
+    try:
+        return {k: v for k, v in asdict(value).items() if k != "ok"}
+    except TypeError:
+        return {}
+
+
+async def _providers(system: Any) -> dict[str, Any]:
+    settings = system.settings.providers
+    breakers = {h.name: asdict(h) for h in await system.providers.health()}
+    active = settings.active
+    out: dict[str, Any] = {"active": settings.provider, "configured": active is not None}
+    if active is None:
+        out["message"] = settings.missing_message()
+        return out
+    problem = await probe_tcp(active.url)
+    out.update(reachable=problem is None, breaker=breakers.get(active.name))
+    if problem:
+        out["error"] = problem
+    return out
+
+
+@health.route("/health", methods=["GET"])
+@health.route("/v1/health", methods=["GET"])
+async def check() -> Response:
+    """Provider reachability and event-store status."""
+    system = current_app.extensions["lynkr"]
+    store = await _store_status(system)
+    providers = await _providers(system)
+    ok = store["ok"]
+    status = "ok" if ok and providers.get("reachable", False) else ("degraded" if ok else "down")
+    body = {"status": status, "event_store": store, "provider": providers}
+    return Response(json.dumps(body, default=str), status=200 if ok else 503,
+                    content_type="application/json")

@@ -1,0 +1,81 @@
+"""Response shaping: the events that end a turn and the SSE error frame.
+
+Pure functions: the orchestrator decides *when*; these decide *what*.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from eventstore import BlobRef, make_blob
+from eventstore.events.session import ModelResponded, StreamAborted, UpstreamFailed
+from lynkr.errors import LynkrError, ProviderOverloadedError, RateLimitedError
+from lynkr.providers import (
+    encode_sse,
+)
+
+__all__ = ["aborted", "error_frame", "failed", "responded", "usage_of"]
+
+Blobs = list[tuple[BlobRef, bytes]]
+
+
+def usage_of(message: Mapping[str, Any]) -> dict[str, int]:
+    """The integer usage counters of a message (others dropped)."""
+    usage = message.get("usage")
+    if not isinstance(usage, dict):
+        return {}
+    return {k: v for k, v in usage.items() if isinstance(v, int) and not isinstance(v, bool)}
+
+
+def responded(
+    turn: int, message: Mapping[str, Any], raw: bytes, *, provider: str, latency_ms: float,
+    first_byte_ms: float | None,
+) -> tuple[ModelResponded, Blobs]:
+    """`ModelResponded` and its blobs (the final message, the raw upstream answer)."""
+    message_ref, message_data = make_blob(dict(message))
+    raw_ref, raw_data = make_blob(raw)
+    event = ModelResponded(
+        turn=turn, message=message_ref, stop_reason=message.get("stop_reason"),
+        usage=usage_of(message), latency_ms=round(latency_ms, 3),
+        first_byte_ms=None if first_byte_ms is None else round(first_byte_ms, 3),
+        upstream=raw_ref, provider=provider)
+    return event, [(message_ref, message_data), (raw_ref, raw_data)]
+
+
+def failed(turn: int, exc: LynkrError, *, provider: str, attempts: int) -> UpstreamFailed:
+    """`UpstreamFailed` for an error the client gets as an HTTP status."""
+    return UpstreamFailed(turn=turn, status=exc.status, error_type=exc.error_type,
+                          message=exc.message, upstream_status=getattr(exc, "upstream_status",
+                                                                      None),
+                          attempts=attempts, provider=provider)
+
+
+def aborted(
+    turn: int, reason: str, *, provider: str, partial: Mapping[str, Any] | None, raw: bytes,
+) -> tuple[StreamAborted, Blobs]:
+    """`StreamAborted` with what had been assembled and received when it broke."""
+    blobs: Blobs = []
+    partial_ref = None
+    if partial:
+        partial_ref, data = make_blob(dict(partial))
+        blobs.append((partial_ref, data))
+    raw_ref, raw_data = make_blob(raw)
+    blobs.append((raw_ref, raw_data))
+    return StreamAborted(turn=turn, reason=reason, partial=partial_ref, upstream=raw_ref,
+                         provider=provider), blobs
+
+
+def error_frame(exc: LynkrError) -> bytes:
+    """The SSE `error` event for a failure after the stream began.
+
+    Claude Code retries the stream on `overloaded_error` (and rate limits), and resends
+    the request without streaming on any other type — the right answer to a cut or
+    malformed upstream stream.
+    """
+    error_type = exc.error_type
+    if not isinstance(exc, (ProviderOverloadedError, RateLimitedError)) and (
+            error_type not in ("overloaded_error", "rate_limit_error")):
+        error_type = "api_error"
+    return encode_sse("error", {"type": "error",
+                                "error": {"type": error_type, "message": exc.message}})

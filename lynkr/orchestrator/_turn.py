@@ -1,0 +1,221 @@
+"""One turn end to end: session, route, record, call upstream, shape, record, answer.
+
+Nothing is appended for a request rejected before it reaches a backend (no provider
+configured → 503 with no events). Once the turn has begun, it always ends with one of
+`ModelResponded`, `UpstreamFailed` or `StreamAborted` — also when the client goes away,
+which cancels the upstream request. **Acknowledged means durable**: the non-streaming
+body is returned, and the streaming `message_stop` frame is sent, only after
+`ModelResponded` is committed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+import trio
+
+from lynkr.errors import LynkrError, StreamBrokenError
+from lynkr.orchestrator._call import (
+    CallStats,
+    OpenedStream,
+    ProviderHandle,
+    fetch_body,
+    map_httpx_errors,
+    open_stream,
+)
+from lynkr.orchestrator._record import SessionRecorder, TurnTicket, turn_request
+from lynkr.orchestrator._route import Route, choose_route
+from lynkr.orchestrator._session import SessionRef, resolve_session
+from lynkr.orchestrator._shape import aborted, error_frame, failed, responded, usage_of
+from lynkr.providers import (
+    ProviderSettings,
+    StreamOutcome,
+)
+
+__all__ = ["Orchestrator", "TurnInfo", "TurnRequest", "TurnResult"]
+
+log = structlog.get_logger()
+
+_RECORD_TIMEOUT = 10.0  # seconds a shielded "client left" append may take
+
+
+@dataclass(slots=True)
+class TurnRequest:
+    """A validated `/v1/messages` request."""
+
+    request_id: str
+    headers: Mapping[str, str]  # lower-case names
+    body: dict[str, Any]
+    request_bytes: int
+
+
+@dataclass(slots=True)
+class TurnInfo:
+    """What the canonical log line reports about a turn (filled as the turn goes)."""
+
+    session: SessionRef | None = None
+    provider: str | None = None
+    backend_model: str | None = None
+    turn: int | None = None
+    attempts: int = 0
+    usage: dict[str, int] = field(default_factory=dict)
+    outcome: str = "rejected"
+
+
+@dataclass(slots=True)
+class TurnResult:
+    """A non-streaming answer (`message`) or a stream of SSE frames (`frames`)."""
+
+    session: SessionRef
+    message: dict[str, Any] | None = None
+    frames: AsyncIterator[bytes] | None = None
+
+
+class Orchestrator:
+    """Runs turns against the configured providers, recording each one."""
+
+    def __init__(self, settings: ProviderSettings, handles: Mapping[str, ProviderHandle],
+                 turns: SessionRecorder) -> None:
+        self.settings = settings
+        self.handles = dict(handles)
+        self.turns = turns
+
+    async def run_turn(self, request: TurnRequest, info: TurnInfo) -> TurnResult:
+        """Run one turn.
+
+        Raises:
+            LynkrError: the turn failed before any byte went to the client (the HTTP
+                layer answers with its status and Anthropic error JSON).
+        """
+        session = info.session = resolve_session(request.headers, request.body)
+        route = choose_route(self.settings, str(request.body.get("model", "")))
+        handle = self.handles[route.provider]
+        info.provider, info.backend_model = route.provider, route.backend_model
+        upstream = handle.adapter.build(request.body, route.backend_model, request.headers)
+        ticket = await self._begin(request, session, route)
+        info.turn = ticket.turn
+        if upstream.stream:
+            frames = await self._open_stream(request, ticket, handle, upstream, info)
+            return TurnResult(session, frames=frames)
+        message = await self._complete(request, ticket, handle, upstream, info)
+        return TurnResult(session, message=message)
+
+    async def _begin(self, request: TurnRequest, session: SessionRef, route: Route) -> TurnTicket:
+        command = turn_request(request.request_id, request.body, request.headers,
+                               request.request_bytes, session)
+        return await self.turns.begin(command, session, route)
+
+    async def _complete(self, request: TurnRequest, ticket: TurnTicket, handle: ProviderHandle,
+                        upstream: Any, info: TurnInfo) -> dict[str, Any]:
+        stats = CallStats()
+        try:
+            data = await fetch_body(handle, upstream, self.settings.resilience, stats)
+            message = handle.adapter.parse(data, request.body)
+        except LynkrError as exc:
+            info.attempts, info.outcome = stats.attempts, "upstream_failed"
+            await self.turns.finish(
+                ticket, failed(ticket.turn, exc, provider=handle.name, attempts=stats.attempts))
+            raise
+        except trio.Cancelled:
+            info.outcome = "client_disconnected"
+            await self._abort_shielded(ticket, handle.name, "client_disconnected", None, b"")
+            raise
+        event, blobs = responded(ticket.turn, message, data, provider=handle.name,
+                                 latency_ms=(time.perf_counter() - stats.started) * 1000,
+                                 first_byte_ms=stats.first_byte_ms)
+        await self.turns.finish(ticket, event, blobs)
+        info.attempts, info.usage, info.outcome = stats.attempts, usage_of(message), "ok"
+        return message
+
+    async def _open_stream(self, request: TurnRequest, ticket: TurnTicket,
+                           handle: ProviderHandle, upstream: Any,
+                           info: TurnInfo) -> AsyncIterator[bytes]:
+        stats = CallStats()
+        try:
+            opened = await open_stream(handle, upstream, self.settings.resilience, stats,
+                                       request.body)
+        except LynkrError as exc:
+            info.attempts, info.outcome = stats.attempts, "upstream_failed"
+            await self.turns.finish(
+                ticket, failed(ticket.turn, exc, provider=handle.name, attempts=stats.attempts))
+            raise
+        except trio.Cancelled:
+            info.outcome = "client_disconnected"
+            await self._abort_shielded(ticket, handle.name, "client_disconnected", None, b"")
+            raise
+        info.attempts = stats.attempts
+        return self._relay(ticket, handle, opened, stats, info)
+
+    async def _relay(self, ticket: TurnTicket, handle: ProviderHandle, opened: OpenedStream,
+                     stats: CallStats, info: TurnInfo) -> AsyncIterator[bytes]:
+        """Forward SSE bytes; commit the turn's outcome before its last frame (module doc)."""
+        relay, settled = opened.relay, False
+        try:
+            if opened.first:
+                yield opened.first
+            out, error = b"", None
+            try:
+                with map_httpx_errors(handle.name):
+                    async for chunk in opened.chunks:
+                        out = relay.feed(chunk)
+                        if relay.done:
+                            break
+                        if out:
+                            yield out
+                    else:
+                        out = relay.end()
+            except LynkrError as exc:
+                error = exc
+            outcome = relay.outcome
+            if error is None and outcome is not None and outcome.complete:
+                if out:
+                    yield out
+                await self._responded(ticket, handle, stats, info, outcome)
+                settled = True
+                yield relay.stop_frame
+                return
+            reason = _reason(error) if error else (
+                f"{outcome.error_type}: {outcome.error_message}" if outcome else "stream failed")
+            await self._abort(ticket, handle.name, reason, relay.raw)
+            settled = True
+            info.outcome = "stream_aborted"
+            yield error_frame(error) if error else out
+        finally:
+            with trio.CancelScope(shield=True):
+                await opened.aclose()
+            if not settled:
+                info.outcome = "client_disconnected"
+                await self._abort_shielded(ticket, handle.name, "client_disconnected", None,
+                                           relay.raw)
+
+    async def _responded(self, ticket: TurnTicket, handle: ProviderHandle, stats: CallStats,
+                         info: TurnInfo, outcome: StreamOutcome) -> None:
+        message = dict(outcome.message or {})
+        event, blobs = responded(ticket.turn, message, outcome.raw, provider=handle.name,
+                                 latency_ms=(time.perf_counter() - stats.started) * 1000,
+                                 first_byte_ms=stats.first_byte_ms)
+        await self.turns.finish(ticket, event, blobs)
+        info.usage, info.outcome = usage_of(message), "ok"
+
+    async def _abort(self, ticket: TurnTicket, provider: str, reason: str, raw: bytes) -> None:
+        event, blobs = aborted(ticket.turn, reason, provider=provider, partial=None, raw=raw)
+        await self.turns.finish(ticket, event, blobs)
+
+    async def _abort_shielded(self, ticket: TurnTicket, provider: str, reason: str,
+                              partial: Mapping[str, Any] | None, raw: bytes) -> None:
+        event, blobs = aborted(ticket.turn, reason, provider=provider, partial=partial, raw=raw)
+        with trio.move_on_after(_RECORD_TIMEOUT) as scope:
+            scope.shield = True
+            await self.turns.finish(ticket, event, blobs)
+        if scope.cancelled_caught:
+            log.error("abort_not_recorded", session_id=ticket.session.session_id,
+                      turn=ticket.turn)
+
+
+def _reason(exc: LynkrError) -> str:
+    kind = "stream_broken" if isinstance(exc, StreamBrokenError) else exc.error_type
+    return f"{kind}: {exc.message}"

@@ -1,0 +1,163 @@
+"""Wiring: every actor and service of a running gateway, started and stopped together.
+
+`open_system(settings)` opens the event store (its writer actor), the session
+registry, and the provider supervisor with one actor per configured backend, each
+owning a pooled `httpx.AsyncClient`; on exit it closes the clients (async I/O, on
+the trio side), then stops the actors in reverse order. The `System` it yields is
+what the HTTP app and the CLI use. Other areas plug in through `tools`, `mcp`,
+`indexer` and `blueprints` (extra Quart blueprints, e.g. `/admin/mcp/...`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import structlog
+import trio
+
+from actors import BreakerConfig, EventStore, PooledClient, ProviderSupervisor, Sessions
+from eventstore import Durability, Recorder, SqliteRecorder
+from lynkr.config import Settings
+from lynkr.mcp import admin_blueprint, mcp_call_spec, mcp_tool_specs, open_mcp
+from lynkr.orchestrator import Orchestrator, ProviderHandle, SessionRecorder
+from lynkr.providers import (
+    Adapter,
+    AnthropicAdapter,
+    BackendSettings,
+    DatabricksAdapter,
+    OpenAIAdapter,
+    ProviderSettings,
+    ResilienceSettings,
+)
+
+__all__ = ["System", "make_adapter", "make_client_factory", "open_system"]
+
+log = structlog.get_logger()
+
+ClientFactory = Callable[[str], PooledClient]
+
+
+@dataclass(slots=True)
+class System:
+    """A running gateway's parts (see module docstring)."""
+
+    settings: Settings
+    recorder: Recorder  # for reads (streams, blobs); every append goes through `store`
+    store: EventStore
+    sessions: Sessions
+    providers: Any  # pykka.ActorProxy[ProviderSupervisor]
+    handles: dict[str, ProviderHandle]
+    orchestrator: Orchestrator
+    tools: Any | None = None
+    mcp: Any | None = None
+    indexer: Any | None = None
+    blueprints: list[Any] = field(default_factory=list)
+
+
+def make_client_factory(resilience: ResilienceSettings) -> ClientFactory:
+    """The factory provider actors use to create their pooled client."""
+
+    def create(_name: str) -> httpx.AsyncClient:
+        timeout = httpx.Timeout(connect=resilience.connect_timeout,
+                                read=resilience.read_timeout, write=resilience.read_timeout,
+                                pool=resilience.connect_timeout)
+        limits = httpx.Limits(max_connections=resilience.pool_size,
+                              max_keepalive_connections=resilience.pool_size)
+        return httpx.AsyncClient(timeout=timeout, limits=limits, follow_redirects=False)
+
+    return create
+
+
+def make_adapter(backend: BackendSettings, settings: ProviderSettings) -> Adapter:
+    """The adapter for one configured backend."""
+    cap = settings.max_tokens_cap
+    if backend.wire == "anthropic":
+        return AnthropicAdapter(backend, max_tokens_cap=cap, drop_betas=settings.drop_betas)
+    if backend.name == "databricks":
+        endpoints = frozenset(target for _, target in settings.models.listed())
+        return DatabricksAdapter(backend, max_tokens_cap=cap, endpoints=endpoints)
+    return OpenAIAdapter(backend, max_tokens_cap=cap)
+
+
+async def _start_providers(
+    settings: ProviderSettings, factory: ClientFactory,
+) -> tuple[Any, dict[str, ProviderHandle]]:
+    breaker = BreakerConfig(threshold=settings.resilience.breaker_threshold,
+                            reset_seconds=settings.resilience.breaker_reset)
+    names = list(settings.backends)
+    ref = await trio.to_thread.run_sync(
+        lambda: ProviderSupervisor.start(names, factory, breaker))
+    supervisor = ref.proxy()
+    children: Mapping[str, Any] = await supervisor.children()
+    handles = {name: ProviderHandle(name, make_adapter(settings.backends[name], settings),
+                                    children[name]) for name in names}
+    return supervisor, handles
+
+
+async def _close_providers(supervisor: Any) -> None:
+    clients: Sequence[PooledClient] = await supervisor.release_clients()
+    for client in clients:
+        await client.aclose()
+    await trio.to_thread.run_sync(lambda: supervisor.actor_ref.stop())
+
+
+def _durability(settings: Settings) -> Durability:
+    return "FULL" if settings.server.durability == "FULL" else "NORMAL"
+
+
+@asynccontextmanager
+async def _open_mcp(
+    settings: Settings, store: EventStore, given: Any | None, tools: Any | None,
+) -> AsyncIterator[tuple[Any, list[Any]]]:
+    """MCP supervision with its admin blueprint, unless the caller brought its own."""
+    if given is not None:
+        yield given, []
+        return
+    async with open_mcp(settings.mcp, store, workspace=settings.server.workspace_root) as mcp:
+        if tools is not None:
+            tools.register_all([mcp_call_spec(mcp)])
+            tools.add_provider(lambda: mcp_tool_specs(mcp))
+        yield mcp, [admin_blueprint()]
+
+
+@asynccontextmanager
+async def open_system(
+    settings: Settings,
+    *,
+    client_factory: ClientFactory | None = None,
+    tools: Any | None = None,
+    mcp: Any | None = None,
+    indexer: Any | None = None,
+    blueprints: Sequence[Any] = (),
+) -> AsyncIterator[System]:
+    """Start every actor and service; stop them all on exit (see module docstring).
+
+    Raises:
+        eventstore.StoreBrokenError: the database cannot be opened.
+    """
+    settings.server.data_dir.mkdir(parents=True, exist_ok=True)
+    recorder = await trio.to_thread.run_sync(
+        lambda: SqliteRecorder(settings.db_path, durability=_durability(settings)))
+    store = EventStore.start(recorder)
+    sessions = Sessions.start(store)
+    factory = client_factory or make_client_factory(settings.providers.resilience)
+    supervisor, handles = await _start_providers(settings.providers, factory)
+    orchestrator = Orchestrator(settings.providers, handles, SessionRecorder(sessions))
+    log.info("system_started", db=str(settings.db_path), providers=list(handles),
+             active=settings.providers.provider if settings.providers.active else None)
+    try:
+        async with _open_mcp(settings, store, mcp, tools) as (mcp, mcp_blueprints):
+            yield System(settings=settings, recorder=recorder, store=store, sessions=sessions,
+                         providers=supervisor,
+                         handles=handles, orchestrator=orchestrator, tools=tools, mcp=mcp,
+                         indexer=indexer, blueprints=[*blueprints, *mcp_blueprints])
+    finally:
+        with trio.CancelScope(shield=True):
+            await _close_providers(supervisor)
+            await sessions.aclose()
+            await store.aclose()
+            log.info("system_stopped")

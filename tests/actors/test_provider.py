@@ -1,0 +1,110 @@
+"""Provider actors: the circuit breaker state machine and the supervisor's client lifecycle."""
+
+from __future__ import annotations
+
+import pytest
+
+from actors.provider import BreakerConfig, CircuitOpenError, ProviderActor, ProviderSupervisor
+
+
+class Client:
+    """A stand-in pooled client that records whether it was closed."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.closed = False
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+class Clock:
+    """A manual clock."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _actor(clock, threshold=2, reset=10.0):
+    return ProviderActor.start("p", Client("p"), BreakerConfig(threshold, reset), clock).proxy()
+
+
+def test_the_breaker_opens_after_the_threshold():
+    """Two consecutive failures open it; admit then fails fast."""
+    actor = _actor(Clock())
+    actor.report_failure("api_error").get()
+    actor.admit().get()
+    actor.report_failure("api_error").get()
+    with pytest.raises(CircuitOpenError):
+        actor.admit().get()
+    assert actor.health().get().state == "open"
+
+
+def test_a_success_resets_the_count():
+    """Failures must be consecutive to open the breaker."""
+    actor = _actor(Clock())
+    actor.report_failure("x").get()
+    actor.report_success().get()
+    actor.report_failure("x").get()
+    assert actor.health().get().state == "closed"
+
+
+def test_after_the_reset_time_one_trial_call_is_admitted():
+    """Half-open admits one call; others still fail fast until it reports."""
+    clock = Clock()
+    actor = _actor(clock)
+    for _ in range(2):
+        actor.report_failure("x").get()
+    clock.now += 11
+    actor.admit().get()
+    with pytest.raises(CircuitOpenError):
+        actor.admit().get()
+    actor.report_success().get()
+    assert actor.health().get().state == "closed"
+
+
+def test_a_failed_trial_reopens_the_breaker():
+    """The half-open trial failing opens it again for a full reset period."""
+    clock = Clock()
+    actor = _actor(clock)
+    for _ in range(2):
+        actor.report_failure("x").get()
+    clock.now += 11
+    actor.admit().get()
+    actor.report_failure("x").get()
+    clock.now += 5
+    with pytest.raises(CircuitOpenError):
+        actor.admit().get()
+
+
+def test_a_neutral_end_frees_the_trial_slot():
+    """A trial call that ended without news (client left) lets the next call try."""
+    clock = Clock()
+    actor = _actor(clock)
+    for _ in range(2):
+        actor.report_failure("x").get()
+    clock.now += 11
+    actor.admit().get()
+    actor.report_neutral().get()
+    actor.admit().get()
+
+
+def test_the_supervisor_starts_one_child_per_backend_and_releases_clients():
+    """Each configured backend gets an actor and a client; release hands them back."""
+    made: list[Client] = []
+
+    def factory(name):
+        made.append(Client(name))
+        return made[-1]
+
+    supervisor = ProviderSupervisor.start(["openai", "anthropic"], factory, BreakerConfig()).proxy()
+    children = supervisor.children().get()
+    assert sorted(children) == ["anthropic", "openai"]
+    assert [h.name for h in supervisor.health().get()] == ["openai", "anthropic"]
+    released = supervisor.release_clients().get()
+    assert released == made
+    with pytest.raises(RuntimeError, match="stopping"):
+        children["openai"].admit().get()

@@ -1,0 +1,70 @@
+"""Test helper: a fake upstream process and a `lynkr serve` process, started and stopped."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def start(args: list[str], cwd: Path, env: dict[str, str], marker: str,
+          stream: str) -> tuple[subprocess.Popen[str], str]:
+    """Start a process and wait for its line starting with `marker`; return its last word."""
+    proc = subprocess.Popen(args, cwd=cwd, env=env, text=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    pipe = proc.stdout if stream == "stdout" else proc.stderr
+    assert pipe is not None
+    for line in pipe:
+        if line.startswith(marker):
+            return proc, line.split()[-1]
+    proc.kill()
+    raise AssertionError(f"{args[1]} exited before printing {marker!r}")
+
+
+def stop(proc: subprocess.Popen[str], sig: int = signal.SIGTERM) -> None:
+    """Signal, wait (kill after 15 s), close the pipes."""
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    for pipe in (proc.stdout, proc.stderr):
+        if pipe is not None:
+            pipe.close()
+
+
+@contextmanager
+def gateway_processes(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """The fake OpenAI upstream and `lynkr serve` in front of it, as real processes."""
+    base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path),
+            "PYTHONPATH": str(REPO)}
+    fake, fake_port = start([sys.executable, str(REPO / "tools" / "fake_upstream.py"),
+                             "--port", "0"], tmp_path, base, "LISTENING", "stdout")
+    server_dir = tmp_path / "server"
+    server_dir.mkdir()
+    env = {**base, "PORT": "0", "MODEL_PROVIDER": "openai",
+           "OPENAI_BASE_URL": f"http://127.0.0.1:{fake_port}/v1", "LOG_LEVEL": "warning"}
+    try:
+        lynkr, url = start([sys.executable, "-m", "lynkr", "serve"], server_dir, env,
+                           "lynkr: listening on ", "stderr")
+    except AssertionError:
+        stop(fake)
+        raise
+    state = {"url": url, "fake": f"http://127.0.0.1:{fake_port}", "lynkr": lynkr,
+             "db": server_dir / "data" / "lynkr.db", "tmp": tmp_path}
+    try:
+        yield state
+    finally:
+        if lynkr.poll() is None:
+            stop(lynkr)
+        else:
+            stop(lynkr, signal.SIGCONT)  # already dead: just close its pipes
+        stop(fake)

@@ -1,0 +1,57 @@
+"""`open_system`: every actor and client started together and stopped together."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import pykka
+from quart import Blueprint
+
+from lynkr.config import load_settings
+from lynkr.http import create_app
+from lynkr.system import open_system
+
+
+class Client:
+    """A pooled-client stand-in that records its closing."""
+
+    closed: ClassVar[list[str]] = []
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    async def aclose(self) -> None:
+        Client.closed.append(self.name)
+
+
+def _settings(tmp_path):
+    return load_settings({"LYNKR_DATA_DIR": str(tmp_path / "data"),
+                          "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
+                          "ANTHROPIC_UPSTREAM_URL": "http://127.0.0.1:9"}, cwd=tmp_path)
+
+
+async def test_one_provider_actor_and_client_per_configured_backend(tmp_path):
+    """Each configured backend gets a handle; clients are closed and actors gone after exit."""
+    Client.closed = []
+    async with open_system(_settings(tmp_path), client_factory=Client) as system:
+        assert sorted(system.handles) == ["anthropic", "openai"]
+        assert (tmp_path / "data" / "lynkr.db").exists()
+        assert pykka.ActorRegistry.get_all()
+    assert sorted(Client.closed) == ["anthropic", "openai"]
+    assert not pykka.ActorRegistry.get_all()
+
+
+async def test_extra_blueprints_are_served(tmp_path):
+    """Blueprints passed to open_system are registered by create_app."""
+    extra = Blueprint("extra", __name__)
+
+    @extra.get("/admin/ping")
+    async def ping() -> str:
+        return "pong"
+
+    async with open_system(_settings(tmp_path), client_factory=Client,
+                           blueprints=[extra]) as system:
+        client = create_app(system).test_client()
+        response = await client.get("/admin/ping")
+        assert response.status_code == 200
+        assert response.headers["request-id"].startswith("req_")

@@ -1,0 +1,255 @@
+"""Proxy overhead benchmark: Lynkr in front of a fast fake OpenAI upstream, vs. the upstream alone.
+
+    .venv/bin/python tools/bench_proxy.py [--requests 400] [--json out.json]
+
+In one run it starts the fake upstream (`tools/fake_upstream.py --no-record`) and a real
+`lynkr serve` process (MODEL_PROVIDER=openai, a fresh data directory, every turn
+recorded), then measures, for non-streaming and 50-chunk streaming requests at
+concurrency 1 and 32, both directly against the upstream (baseline) and through Lynkr:
+latency p50/p99 (added latency = Lynkr - baseline), time to the first SSE event,
+requests per second, and the gateway's CPU per request (utime + stime of the gateway
+process from /proc/<pid>/stat, before and after each run). The load generator is a
+small h11 client on raw trio sockets with keep-alive, so it costs little CPU itself.
+Each concurrent worker is its own session (as separate Claude Code sessions are).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h11
+import trio
+
+REPO = Path(__file__).resolve().parents[1]
+CHUNKS = 50
+
+
+@dataclass
+class Result:
+    """One measured run."""
+
+    target: str
+    mode: str
+    concurrency: int
+    latencies: list[float] = field(default_factory=list)
+    first_event: list[float] = field(default_factory=list)
+    elapsed: float = 0.0
+    cpu_ms: float | None = None
+    errors: int = 0
+
+    def pct(self, values: list[float], q: float) -> float:
+        """The q-quantile of `values`, in ms."""
+        ordered = sorted(values)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 if ordered else 0.0
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready numbers."""
+        n = len(self.latencies)
+        return {"target": self.target, "mode": self.mode, "concurrency": self.concurrency,
+                "requests": n, "errors": self.errors,
+                "p50_ms": round(self.pct(self.latencies, 0.5), 3),
+                "p99_ms": round(self.pct(self.latencies, 0.99), 3),
+                "first_event_p50_ms": round(self.pct(self.first_event, 0.5), 3),
+                "rps": round(n / self.elapsed, 1) if self.elapsed else 0.0,
+                "cpu_ms_per_request": None if self.cpu_ms is None else round(self.cpu_ms / n, 3)}
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection driven by h11."""
+
+    def __init__(self, stream: trio.SocketStream, host: str) -> None:
+        self.stream = stream
+        self.host = host
+        self.conn = h11.Connection(h11.CLIENT)
+
+    async def post(self, path: str, body: bytes, headers: list[tuple[str, str]],
+                   result: Result) -> None:
+        """Send one request and read the whole answer, timing the first body byte."""
+        started = time.perf_counter()
+        request = h11.Request(method="POST", target=path, headers=[
+            ("host", self.host), ("content-type", "application/json"),
+            ("content-length", str(len(body))), *headers])
+        await self.stream.send_all(self.conn.send(request) + self.conn.send(h11.Data(data=body))
+                                   + self.conn.send(h11.EndOfMessage()))
+        status, first = 0, None
+        while True:
+            event = self.conn.next_event()
+            if event is h11.NEED_DATA:
+                self.conn.receive_data(await self.stream.receive_some(65536))
+                continue
+            if isinstance(event, h11.Response):
+                status = event.status_code
+            elif isinstance(event, h11.Data) and first is None:
+                first = time.perf_counter() - started
+            elif isinstance(event, h11.EndOfMessage):
+                break
+        self.conn.start_next_cycle()
+        if status != 200:
+            result.errors += 1
+            return
+        result.latencies.append(time.perf_counter() - started)
+        if first is not None:
+            result.first_event.append(first)
+
+
+def bodies(target: str, stream: bool) -> tuple[str, bytes]:
+    """(path, body) of one request for `target` ('direct' OpenAI or 'lynkr' Anthropic)."""
+    messages = [{"role": "user", "content": "benchmark request: say something short"}]
+    if target == "direct":
+        body: dict[str, Any] = {"model": "fake", "messages": messages, "max_tokens": 256}
+        if stream:
+            body.update(stream=True, stream_options={"include_usage": True})
+        return "/v1/chat/completions", json.dumps(body).encode()
+    body = {"model": "claude-sonnet-4-6", "max_tokens": 256, "messages": messages}
+    if stream:
+        body["stream"] = True
+    return "/v1/messages", json.dumps(body).encode()
+
+
+async def run_load(port: int, target: str, stream: bool, concurrency: int, total: int,
+                   gateway_pid: int | None) -> Result:
+    """`total` requests over `concurrency` keep-alive connections."""
+    result = Result(target, "stream" if stream else "json", concurrency)
+    path, body = bodies(target, stream)
+    remaining = [total]
+
+    async def worker(index: int) -> None:
+        conn = Connection(await trio.open_tcp_stream("127.0.0.1", port), f"127.0.0.1:{port}")
+        headers = [("x-session-id", f"bench-{target}-{stream}-{concurrency}-{index}")]
+        while remaining[0] > 0:
+            remaining[0] -= 1
+            await conn.post(path, body, headers, result)
+        await conn.stream.aclose()
+
+    cpu_before = cpu_seconds(gateway_pid)
+    started = time.perf_counter()
+    async with trio.open_nursery() as nursery:
+        for index in range(concurrency):
+            nursery.start_soon(worker, index)
+    result.elapsed = time.perf_counter() - started
+    if gateway_pid is not None:
+        result.cpu_ms = (cpu_seconds(gateway_pid) - cpu_before) * 1000
+    return result
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """utime + stime of a process, in seconds (0 when there is no pid)."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def start(args: list[str], cwd: Path, env: dict[str, str], marker: str,
+          use_stderr: bool) -> tuple[subprocess.Popen[str], int]:
+    """Start a process and wait for the line that says its port."""
+    proc = subprocess.Popen(args, cwd=cwd, env=env, text=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    pipe = proc.stderr if use_stderr else proc.stdout
+    assert pipe is not None
+    for line in pipe:
+        if line.startswith(marker):
+            # keep reading the pipe so the process never blocks on a full one
+            threading.Thread(target=pipe.read, daemon=True).start()
+            return proc, int(line.split()[-1].rsplit(":", 1)[-1])
+    raise SystemExit(f"{args} exited before listening: {proc.wait()}")
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    """SIGTERM, wait, close pipes."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    for pipe in (proc.stdout, proc.stderr):
+        if pipe is not None:
+            pipe.close()
+
+
+async def measure(fake_port: int, lynkr_port: int, lynkr_pid: int,
+                  requests: int) -> list[Result]:
+    """Every combination, baseline first, with a warm-up for each target."""
+    results = []
+    for target, port in (("direct", fake_port), ("lynkr", lynkr_port)):
+        await run_load(port, target, False, 4, 100, None)  # warm-up
+    for stream in (False, True):
+        for concurrency in (1, 32):
+            total = requests if concurrency == 1 else requests * 4
+            for target, port in (("direct", fake_port), ("lynkr", lynkr_port)):
+                pid = lynkr_pid if target == "lynkr" else None
+                results.append(await run_load(port, target, stream, concurrency, total, pid))
+    return results
+
+
+def table(results: list[Result]) -> str:
+    """A markdown table with the added latency next to each Lynkr row."""
+    rows = ["| mode | conc. | target | p50 ms | p99 ms | added p50 ms | added p99 ms | "
+            "first event p50 ms | req/s | gateway CPU ms/req | errors |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
+    base: dict[tuple[str, int], dict[str, Any]] = {}
+    for result in results:
+        s = result.summary()
+        key = (s["mode"], s["concurrency"])
+        added = ("", "")
+        if s["target"] == "direct":
+            base[key] = s
+        elif key in base:
+            added = (f"{s['p50_ms'] - base[key]['p50_ms']:.2f}",
+                     f"{s['p99_ms'] - base[key]['p99_ms']:.2f}")
+        first = f"{s['first_event_p50_ms']:.2f}" if s["mode"] == "stream" else ""
+        cpu = "" if s["cpu_ms_per_request"] is None else f"{s['cpu_ms_per_request']:.2f}"
+        rows.append(f"| {s['mode']} | {s['concurrency']} | {s['target']} | {s['p50_ms']:.2f} | "
+                    f"{s['p99_ms']:.2f} | {added[0]} | {added[1]} | {first} | {s['rps']:.0f} | "
+                    f"{cpu} | {s['errors']} |")
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print the table (and JSON with --json)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=400,
+                        help="requests per concurrency-1 run (4x that at concurrency 32)")
+    parser.add_argument("--json", type=Path, help="also write the numbers here")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(REPO),
+               "HOME": tmp}
+        fake, fake_port = start([sys.executable, str(REPO / "tools" / "fake_upstream.py"),
+                                 "--port", "0", "--no-record", "--chunks", str(CHUNKS)],
+                                Path(tmp), env, "LISTENING", use_stderr=False)
+        lynkr_env = {**env, "PORT": "0", "MODEL_PROVIDER": "openai", "LOG_LEVEL": "info",
+                     "OPENAI_BASE_URL": f"http://127.0.0.1:{fake_port}/v1"}
+        try:
+            lynkr, lynkr_port = start([sys.executable, "-m", "lynkr", "serve"], Path(tmp),
+                                      lynkr_env, "lynkr: listening on ", use_stderr=True)
+        except SystemExit:
+            stop(fake)
+            raise
+        try:
+            results = trio.run(measure, fake_port, lynkr_port, lynkr.pid, args.requests)
+        finally:
+            stop(lynkr)
+            stop(fake)
+    print(table(results))
+    print(f"\n{os.cpu_count()} CPUs; Python {sys.version.split()[0]}; gateway LOG_LEVEL=info "
+          "(one JSON log line per request, written to a pipe)")
+    if args.json:
+        args.json.write_text(json.dumps([r.summary() for r in results], indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
