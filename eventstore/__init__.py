@@ -6,6 +6,9 @@ implementation lives in private `_name.py` modules and the `events` package.
 
 from __future__ import annotations
 
+# Register every event class whenever the store is imported, so a reader can never
+# mistake a known type for an unknown one because nobody imported its module.
+from eventstore import events as _events  # noqa: F401
 from eventstore._apsw import Durability, SqliteRecorder
 from eventstore._codec import BlobRef, decode_value, encode_value, make_blob
 from eventstore._errors import (
@@ -19,6 +22,7 @@ from eventstore._errors import (
     UnknownEventTypeError,
 )
 from eventstore._memory import MemoryRecorder
+from eventstore._pending import PendingAppend
 from eventstore._recorder import (
     ANY_VERSION,
     AppendResult,
@@ -47,8 +51,9 @@ __all__ = [
     "EventDecodeError",
     "EventRegistry",
     "EventStoreError",
-    "Metadata",
     "MemoryRecorder",
+    "Metadata",
+    "PendingAppend",
     "RawEvent",
     "Recorded",
     "Recorder",

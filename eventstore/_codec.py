@@ -8,6 +8,7 @@ as tuples so that frozen events compare equal after a round trip.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,14 +17,26 @@ import cbor2
 __all__ = [
     "BLOB_TAG",
     "BlobRef",
+    "cbor_loads",
     "chain_hash",
+    "chain_hash_digests",
     "decode_value",
+    "encode_payload",
     "encode_value",
+    "freeze",
     "make_blob",
+    "may_hold_array",
+    "tag_hook",
 ]
 
 BLOB_TAG = 40401
 _GENESIS = b"\x00" * 32
+# Every CBOR array header byte is 0x80-0x9f; bytes without one hold no array to freeze.
+_MAYBE_ARRAY = re.compile(rb"[\x80-\x9f]")
+may_hold_array = _MAYBE_ARRAY.search
+"""`may_hold_array(data)` is None when encoded `data` certainly holds no array."""
+cbor_loads = cbor2.loads
+_CONTAINERS = (list, dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +55,12 @@ class BlobRef:
         return f"BlobRef({self.digest.hex()[:12]}…, {self.size}B)"
 
 
+# Replay builds many refs: fill the slots directly instead of the frozen __init__.
+_new = object.__new__
+_set_digest = BlobRef.__dict__["digest"].__set__
+_set_size = BlobRef.__dict__["size"].__set__
+
+
 def _default(encoder: cbor2.CBOREncoder, value: Any) -> None:
     if isinstance(value, BlobRef):
         encoder.encode(cbor2.CBORTag(BLOB_TAG, [value.digest, value.size]))
@@ -49,18 +68,28 @@ def _default(encoder: cbor2.CBOREncoder, value: Any) -> None:
     raise TypeError(f"cannot encode {type(value).__name__} in an event payload")
 
 
-def _tag_hook(decoder: cbor2.CBORDecoder, tag: cbor2.CBORTag) -> Any:
+def tag_hook(tag: cbor2.CBORTag, immutable: bool) -> Any:
+    """cbor2 hook turning tag `BLOB_TAG` back into a `BlobRef` (other tags pass through).
+
+    cbor2 6 calls the hook with (tag, immutable), not (decoder, tag) as 5.x did.
+    """
     if tag.tag == BLOB_TAG:
         digest, size = tag.value
-        return BlobRef(bytes(digest), int(size))
+        if type(digest) is not bytes or type(size) is not int:
+            raise ValueError("malformed blob reference")
+        ref = _new(BlobRef)
+        _set_digest(ref, digest)
+        _set_size(ref, size)
+        return ref
     return tag
 
 
-def _freeze(value: Any) -> Any:
-    if isinstance(value, list):
-        return tuple(_freeze(v) for v in value)
-    if isinstance(value, dict):
-        return {k: _freeze(v) for k, v in value.items()}
+def freeze(value: Any) -> Any:
+    """Lists (recursively, also inside maps) as tuples, so decoded events are hashable."""
+    if type(value) is list:
+        return tuple([freeze(v) if type(v) in _CONTAINERS else v for v in value])
+    if type(value) is dict:
+        return {k: freeze(v) if type(v) in _CONTAINERS else v for k, v in value.items()}
     return value
 
 
@@ -75,7 +104,22 @@ def encode_value(value: Any) -> bytes:
 
 def decode_value(data: bytes) -> Any:
     """Decode bytes written by `encode_value`; arrays come back as tuples."""
-    return _freeze(cbor2.loads(data, tag_hook=_tag_hook))
+    value = cbor_loads(data, tag_hook=tag_hook)
+    if may_hold_array(data) is None:
+        return value  # the fast path of replay: nothing to freeze
+    return freeze(value)
+
+
+def encode_payload(value: dict[str, Any]) -> bytes:
+    """Encode an event payload map in its given key order (faster than canonical form).
+
+    The hash chain covers the stored bytes, so payloads need no canonical form; blobs
+    and metadata, which are compared by digest, use `encode_value`.
+
+    Raises:
+        TypeError: if the value holds something that is not CBOR-native or a `BlobRef`.
+    """
+    return cbor2.dumps(value, default=_default)
 
 
 def make_blob(content: Any) -> tuple[BlobRef, bytes]:
@@ -98,11 +142,33 @@ def chain_hash(
     metadata: bytes,
 ) -> bytes:
     """SHA-256 linking one stored event to the previous event of its stream."""
-    h = hashlib.sha256(previous or _GENESIS)
-    for part in (stream_id.encode(), seq.to_bytes(8, "big"), type_name.encode(),
-                 version.to_bytes(4, "big")):
-        h.update(len(part).to_bytes(4, "big"))
-        h.update(part)
-    h.update(hashlib.sha256(payload).digest())
-    h.update(hashlib.sha256(metadata).digest())
-    return h.digest()
+    return chain_hash_digests(previous, stream_id, seq, type_name, version,
+                              hashlib.sha256(payload).digest(),
+                              hashlib.sha256(metadata).digest())
+
+
+def chain_hash_digests(
+    previous: bytes | None,
+    stream_id: str,
+    seq: int,
+    type_name: str,
+    version: int,
+    payload_digest: bytes,
+    metadata_digest: bytes,
+) -> bytes:
+    """`chain_hash` from the SHA-256 digests of the payload and the metadata.
+
+    The hashed bytes are: previous hash (or 32 zero bytes), then stream id, seq
+    (8 bytes), type name and version (4 bytes), each prefixed by its 4-byte length,
+    then the payload digest and the metadata digest.
+    """
+    sid = stream_id.encode()
+    tname = type_name.encode()
+    return hashlib.sha256(b"".join((
+        previous or _GENESIS,
+        len(sid).to_bytes(4, "big"), sid,
+        b"\x00\x00\x00\x08", seq.to_bytes(8, "big"),
+        len(tname).to_bytes(4, "big"), tname,
+        b"\x00\x00\x00\x04", version.to_bytes(4, "big"),
+        payload_digest, metadata_digest,
+    ))).digest()

@@ -5,6 +5,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
+
+import structlog
 
 from eventstore._codec import BlobRef
 from eventstore._errors import (
@@ -26,6 +29,8 @@ from eventstore._registry import Event, EventRegistry
 from eventstore._rows import build_rows, decode_row
 
 __all__ = ["MemoryRecorder"]
+
+log = structlog.get_logger()
 
 
 class MemoryRecorder(Recorder):
@@ -82,25 +87,30 @@ class MemoryRecorder(Recorder):
             self._lock.notify_all()
             listeners = list(self._listeners)
         for callback in listeners:
-            callback(last)
+            try:
+                callback(last)
+            except Exception:  # as in SqliteRecorder: a listener's bug is not the append's
+                log.exception("eventstore_listener_failed", listener=repr(callback))
         if not placed:
             return AppendResult(stream_id, current, last, last)
-        return AppendResult(stream_id, placed[-1].seq, placed[0].position, placed[-1].position)
+        return AppendResult(stream_id, placed[-1].seq, placed[0].position, placed[-1].position,
+                            placed[-1].recorded_at)
 
     def _replayed(
         self, stream_id: str, event_ids: Sequence[str] | None, count: int
     ) -> AppendResult | None:
         if not event_ids:
             return None
-        if len(event_ids) != count:
-            raise EventStoreError("event_ids must give one id per event")
+        if len(event_ids) != count or len(set(event_ids)) != count:
+            raise EventStoreError("event_ids must give one distinct id per event")
         found = [self._ids.get(i) for i in event_ids]
         if all(r is None for r in found):
             return None
         if any(r is None or r.stream_id != stream_id for r in found):
             raise EventStoreError("event ids were already used by a different append")
         rows = [r for r in found if r is not None]
-        return AppendResult(stream_id, rows[-1].seq, rows[0].position, rows[-1].position)
+        return AppendResult(stream_id, rows[-1].seq, rows[0].position, rows[-1].position,
+                            rows[-1].recorded_at)
 
     def read_stream(
         self, stream_id: str, from_seq: int = 1, to_seq: int | None = None
@@ -155,6 +165,11 @@ class MemoryRecorder(Recorder):
         with self._lock:
             return len(self._blobs), sum(len(b) for b in self._blobs.values())
 
+    @property
+    def closed(self) -> bool:
+        """See `Recorder.closed`."""
+        return self._closed
+
     def wait_for_position(self, after_position: int, timeout: float | None) -> int:
         """See `Recorder.wait_for_position`."""
         with self._lock:
@@ -182,6 +197,4 @@ class MemoryRecorder(Recorder):
 
 
 def _with_position(row: RawEvent, position: int) -> RawEvent:
-    from dataclasses import replace
-
     return replace(row, position=position)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -36,11 +36,16 @@ E_co = TypeVar("E_co", bound=Event, covariant=True)
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Metadata:
-    """Who caused an event: the request that carried it and the event that led to it."""
+    """Who caused an event: the request that carried it and the event that led to it.
+
+    `key_id` is the public id of the gateway API key that made the request (never
+    the secret); usage is metered per key, "anonymous" when it is None.
+    """
 
     request_id: str | None = None
     causation_id: str | None = None
     actor: str | None = None
+    key_id: str | None = None
 
     def encode(self) -> bytes:
         """Encode as cbor2, dropping empty fields."""
@@ -50,8 +55,10 @@ class Metadata:
     def decode(cls, data: bytes) -> Metadata:
         """Decode what `encode` wrote (unknown keys are ignored)."""
         raw = decode_value(data) if data else {}
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in raw.items() if k in names})
+        return cls(**{k: v for k, v in raw.items() if k in _METADATA_FIELDS})
+
+
+_METADATA_FIELDS = frozenset(f.name for f in dataclasses.fields(Metadata))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -90,12 +97,15 @@ class RawEvent:
 
 @dataclass(frozen=True, slots=True)
 class AppendResult:
-    """Where an append landed: the stream's new version and the global positions used."""
+    """Where an append landed: the stream's new version, the global positions used, and
+    the `recorded_at` its events got (None for an empty append), so the appender can
+    build their `Recorded` form without reading them back."""
 
     stream_id: str
     version: int
     first_position: int
     last_position: int
+    recorded_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +184,14 @@ class Recorder(abc.ABC):
     def read_raw(self, stream_id: str) -> list[RawEvent]:
         """One stream's rows undecoded, in sequence order."""
 
+    def stream_head(self, stream_id: str) -> tuple[int, bytes] | None:
+        """(version, last hash) the store keeps for the stream apart from its events.
+
+        `verify` compares it with the events to notice events removed from the end
+        of a stream. None when the store keeps no separate head (the default).
+        """
+        return None
+
     @abc.abstractmethod
     def stream_version(self, stream_id: str) -> int:
         """The stream's current version (its last sequence number; 0 if it is empty)."""
@@ -203,6 +221,32 @@ class Recorder(abc.ABC):
         return decode_value(self.get_blob(ref))
 
     # -- following -----------------------------------------------------------------
+    @property
+    @abc.abstractmethod
+    def closed(self) -> bool:
+        """Whether `close` was called."""
+
+    def follow(
+        self, after_position: int = 0, *, idle_timeout: float | None = None, page: int = 1000
+    ) -> Iterator[Recorded[Event]]:
+        """The live subscription: every event after `after_position`, then each new one as
+        its commit lands. Blocks between commits (run it on a thread of its own).
+
+        Ends when the recorder is closed, or after `idle_timeout` seconds without a new
+        event (never, if None).
+        """
+        position = after_position
+        while not self.closed:
+            records = self.read_all(position, page)
+            if records:
+                yield from records
+                position = records[-1].position
+                continue
+            if self.wait_for_position(position, idle_timeout) <= position and (
+                idle_timeout is not None
+            ):
+                return
+
     @abc.abstractmethod
     def wait_for_position(self, after_position: int, timeout: float | None) -> int:
         """Block until the log passes `after_position` or `timeout` ends; the last position."""
@@ -211,7 +255,8 @@ class Recorder(abc.ABC):
     def add_commit_listener(self, callback: Callable[[int], None]) -> Callable[[], None]:
         """Call `callback(last_position)` after every commit; returns the remover.
 
-        The callback runs on the committing thread and must only hand the news on.
+        The callback runs on the committing thread before the appends of that commit
+        return, so it must only hand the news on. An exception in it is logged.
         """
 
     # -- lifecycle -----------------------------------------------------------------

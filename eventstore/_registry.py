@@ -9,10 +9,12 @@ each older version turns a stored payload into the next version's shape.
 from __future__ import annotations
 
 import dataclasses
+import types
+import typing
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, TypeVar
 
-from eventstore._codec import decode_value, encode_value
+from eventstore._codec import BlobRef, decode_value, encode_payload, freeze
 from eventstore._errors import EventDecodeError, UnknownEventTypeError
 
 __all__ = ["EVENTS", "Event", "EventRegistry", "Upcaster"]
@@ -36,6 +38,9 @@ class EventRegistry:
     def __init__(self) -> None:
         self._classes: dict[str, type[Event]] = {}
         self._upcasters: dict[tuple[str, int], Upcaster] = {}
+        # Per class: its field names and a getter returning their values as a tuple.
+        self._encoders: dict[type[Event], Callable[[Event], Payload]] = {}
+        self._builders: dict[str, Callable[[Payload], Event]] = {}
 
     def register(self, cls: E) -> E:
         """Class decorator: register `cls` under its class name (or `type_name`).
@@ -50,6 +55,9 @@ class EventRegistry:
             raise TypeError(f"event type {name!r} is registered twice")
         cls.type_name = name
         self._classes[name] = cls
+        names = tuple(f.name for f in dataclasses.fields(cls))
+        self._encoders[cls] = _encoder(names)
+        self._builders[name] = _builder(cls)
         return cls
 
     def upcaster(self, type_name: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
@@ -72,6 +80,18 @@ class EventRegistry:
         except KeyError:
             raise UnknownEventTypeError(type_name) from None
 
+    def builder(self, type_name: str, version: int) -> Callable[[Payload], Event] | None:
+        """A fast constructor from a complete payload, if `version` is the current one.
+
+        The payload is the map cbor2 decoded (lists not yet frozen; see `_builder`).
+        The builder raises `KeyError` or `ValueError` when the payload is not exactly
+        the class's fields; callers then fall back to `decode` for the precise error.
+        """
+        cls = self._classes.get(type_name)
+        if cls is None or cls.class_version != version:
+            return None
+        return self._builders[type_name]
+
     def classes(self) -> Mapping[str, type[Event]]:
         """Every registered class by type name."""
         return dict(self._classes)
@@ -79,10 +99,10 @@ class EventRegistry:
     def encode(self, event: Event) -> tuple[str, int, bytes]:
         """Encode an event as (type name, schema version, cbor2 payload)."""
         cls = type(event)
-        if self._classes.get(cls.type_name) is not cls:
+        encoder = self._encoders.get(cls)
+        if encoder is None or self._classes.get(cls.type_name) is not cls:
             raise UnknownEventTypeError(cls.__name__)
-        payload = {f.name: getattr(event, f.name) for f in dataclasses.fields(event)}  # type: ignore[arg-type]
-        return cls.type_name, cls.class_version, encode_value(payload)
+        return cls.type_name, cls.class_version, encode_payload(encoder(event))
 
     def decode(self, type_name: str, version: int, data: bytes) -> Event:
         """Decode a stored payload, upcasting it to the current class version.
@@ -91,7 +111,7 @@ class EventRegistry:
             UnknownEventTypeError: the type is not registered.
             EventDecodeError: the payload is damaged, newer than the class, or misses fields.
         """
-        cls = self.resolve(type_name)
+        cls = self._classes.get(type_name) or self.resolve(type_name)
         try:
             payload = decode_value(data)
         except Exception as exc:  # cbor2 raises several unrelated classes on bad bytes
@@ -112,6 +132,66 @@ class EventRegistry:
             return cls(**payload)
         except TypeError as exc:
             raise EventDecodeError(f"{type_name} v{version}: {exc}") from exc
+
+
+def _builder(cls: type[Event]) -> Callable[[Payload], Event]:
+    """Compile `build(payload)` that fills `cls`'s slots straight from a complete payload.
+
+    Replay decodes every event of the log, and a frozen dataclass `__init__` with
+    `**payload` plus a Python walk of every value costs about twice this; like
+    `dataclasses`, the code is generated once per class. Only fields whose type can
+    hold an array are walked by `freeze` (arrays must become tuples); a `str` or a
+    `dict[str, int]` is taken as decoded. Classes with `__post_init__` keep `__init__`.
+    """
+    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+    if getattr(cls, "__post_init__", None) is not None or not fields:
+        return lambda payload: cls(**freeze(payload))
+    hints = _hints(cls)
+    env: dict[str, Any] = {"new": object.__new__, "cls": cls, "freeze": freeze}
+    lines = []
+    for i, f in enumerate(fields):
+        env[f"set_{i}"] = getattr(cls, f.name).__set__
+        value = f"payload[{f.name!r}]"
+        if f.name not in hints or _may_hold_array(hints[f.name]):
+            value = f"freeze({value})"
+        lines.append(f"    set_{i}(obj, {value})")
+    source = (f"def build(payload):\n    if len(payload) != {len(fields)}:\n"
+              f"        raise ValueError('payload fields differ')\n"
+              f"    obj = new(cls)\n" + "\n".join(lines) + "\n    return obj\n")
+    exec(source, env)
+    return env["build"]  # type: ignore[no-any-return]
+
+
+def _hints(cls: type[Event]) -> dict[str, Any]:
+    """The resolved field types, or {} if they cannot be resolved yet (then all are walked)."""
+    try:
+        return typing.get_type_hints(cls)
+    except (NameError, TypeError, AttributeError):
+        return {}
+
+
+_FLAT = (str, int, float, bool, bytes, type(None), BlobRef)
+
+
+def _may_hold_array(hint: Any) -> bool:
+    """Whether a value of type `hint` can contain a CBOR array (a list once decoded)."""
+    if hint in _FLAT:
+        return False
+    origin = typing.get_origin(hint)
+    if origin in (types.UnionType, typing.Union):
+        return any(_may_hold_array(h) for h in typing.get_args(hint))
+    if origin is dict:
+        return _may_hold_array(typing.get_args(hint)[1])
+    return True  # tuple, list, Any, object, anything unknown
+
+
+def _encoder(names: tuple[str, ...]) -> Callable[[Event], Payload]:
+    """Compile `encode(event)` returning the payload map literally (generated once per
+    class, like `_builder`: every append encodes its events)."""
+    items = ", ".join(f"{n!r}: event.{n}" for n in names)
+    env: dict[str, Any] = {}
+    exec(f"def encode(event):\n    return {{{items}}}\n", env)
+    return env["encode"]  # type: ignore[no-any-return]
 
 
 EVENTS = EventRegistry()

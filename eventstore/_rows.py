@@ -1,18 +1,72 @@
-"""Turning events into stored rows: encoding, sequence numbers and the hash chain.
+"""Turning events into stored rows and back: encoding, sequence numbers, the hash chain.
 
 Shared by both recorders so that they store byte-identical rows and `verify`
-means the same thing for each.
+means the same thing for each. Replay decodes millions of rows, so the decode
+path builds `Recorded` records without the frozen-dataclass `__init__` and caches
+decoded metadata (most events of a request share the same bytes).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from collections.abc import Sequence
+from typing import Any, NamedTuple
 
-from eventstore._codec import chain_hash
+from eventstore._codec import cbor_loads, chain_hash, chain_hash_digests, tag_hook
 from eventstore._recorder import Metadata, RawEvent, Recorded
 from eventstore._registry import Event, EventRegistry
 
-__all__ = ["build_rows", "decode_row", "row_hash"]
+__all__ = [
+    "EncodedEvent",
+    "build_rows",
+    "decode_record",
+    "decode_records",
+    "decode_row",
+    "encode_events",
+    "encode_metadata",
+    "row_hash",
+]
+
+_CACHE_LIMIT = 4096
+_META_ENCODED: dict[Metadata | None, tuple[bytes, bytes]] = {}
+_META_DECODED: dict[bytes, Metadata] = {}
+_META_FIELDS = frozenset(f.name for f in dataclasses.fields(Metadata))
+
+
+class EncodedEvent(NamedTuple):
+    """One event encoded for storage, before it has a place in a stream."""
+
+    type_name: str
+    version: int
+    payload: bytes
+    digest: bytes  # SHA-256 of `payload`, the part the hash chain covers
+
+
+def encode_events(registry: EventRegistry, events: Sequence[Event]) -> list[EncodedEvent]:
+    """Encode events (in the caller's thread, so the writer only places them).
+
+    Raises:
+        UnknownEventTypeError: an event's class is not registered.
+        TypeError: a field holds a value CBOR cannot carry.
+    """
+    out = []
+    for event in events:
+        type_name, version, payload = registry.encode(event)
+        out.append(EncodedEvent(type_name, version, payload, hashlib.sha256(payload).digest()))
+    return out
+
+
+def encode_metadata(metadata: Metadata | None) -> tuple[bytes, bytes]:
+    """The stored bytes of `metadata` and their SHA-256 (cached: requests repeat them)."""
+    hit = _META_ENCODED.get(metadata)
+    if hit is None:
+        data = (metadata or Metadata()).encode()
+        hit = (data, hashlib.sha256(data).digest())
+        if len(_META_ENCODED) >= _CACHE_LIMIT:
+            _META_ENCODED.clear()
+        _META_ENCODED[metadata] = hit
+    return hit
 
 
 def build_rows(
@@ -26,22 +80,22 @@ def build_rows(
     recorded_at: float,
 ) -> list[RawEvent]:
     """Rows for `events` appended after `version`; positions are filled by the caller (0)."""
-    meta = (metadata or Metadata()).encode()
+    meta, meta_digest = encode_metadata(metadata)
     rows = []
     prev = previous_hash
-    for offset, event in enumerate(events, start=1):
-        type_name, type_version, payload = registry.encode(event)
+    for offset, enc in enumerate(encode_events(registry, events), start=1):
         seq = version + offset
-        digest = chain_hash(prev, stream_id, seq, type_name, type_version, payload, meta)
+        digest = chain_hash_digests(prev, stream_id, seq, enc.type_name, enc.version,
+                                    enc.digest, meta_digest)
         rows.append(
             RawEvent(
                 position=0,
                 stream_id=stream_id,
                 seq=seq,
-                type_name=type_name,
-                version=type_version,
+                type_name=enc.type_name,
+                version=enc.version,
                 recorded_at=recorded_at,
-                payload=payload,
+                payload=enc.payload,
                 metadata=meta,
                 event_id=event_ids[offset - 1] if event_ids else None,
                 hash=digest,
@@ -59,14 +113,85 @@ def row_hash(row: RawEvent, previous_hash: bytes | None) -> bytes:
     )
 
 
+def decode_metadata(data: bytes) -> Metadata:
+    """Decoded metadata, shared between events with the same bytes (it is frozen)."""
+    meta = _META_DECODED.get(data)
+    if meta is None:
+        raw = cbor_loads(data) if data else {}
+        # Written by this build: plain string fields, decoded without the generic path.
+        meta = Metadata(**raw) if type(raw) is dict and raw.keys() <= _META_FIELDS else (
+            Metadata.decode(data))
+        if len(_META_DECODED) >= _CACHE_LIMIT:
+            _META_DECODED.clear()
+        _META_DECODED[data] = meta
+    return meta
+
+
+_new = object.__new__
+# Slot setters bypass the frozen `__setattr__`; `Recorded` is only built here and by
+# its own constructor, and is never mutated after.
+(_set_position, _set_stream_id, _set_seq, _set_event, _set_recorded_at, _set_metadata,
+ _set_event_id) = (getattr(Recorded, name).__set__ for name in (
+    "position", "stream_id", "seq", "event", "recorded_at", "metadata", "event_id"))
+
+
+def decode_record(registry: EventRegistry, row: Sequence[Any]) -> Recorded[Event]:
+    """Decode a selected row (position, stream id, seq, type, version, recorded at,
+    payload, metadata, event id) into a `Recorded` event, upcasting as needed."""
+    record = _new(Recorded)
+    _set_position(record, row[0])
+    _set_stream_id(record, row[1])
+    _set_seq(record, row[2])
+    _set_event(record, registry.decode(row[3], row[4], row[6]))
+    _set_recorded_at(record, row[5])
+    _set_metadata(record, decode_metadata(row[7]))
+    _set_event_id(record, row[8])
+    return record
+
+
+def decode_records(
+    registry: EventRegistry, rows: Sequence[Sequence[Any]]
+) -> list[Recorded[Event]]:
+    """`decode_record` for many rows: the replay hot loop, written flat on purpose.
+
+    Rows of a current class version decode inline; anything else (an upcast, an
+    unknown type, bad bytes) goes through `decode_record` for its precise error.
+    """
+    builders: dict[tuple[str, int], Any] = {}
+    meta_cache = _META_DECODED
+    out: list[Recorded[Event]] = []
+    append = out.append
+    for row in rows:
+        key = (row[3], row[4])
+        build = builders.get(key)
+        if build is None:
+            build = builders[key] = registry.builder(row[3], row[4]) or _slow
+        data = row[6]
+        try:
+            event = build(cbor_loads(data, tag_hook=tag_hook))
+        except Exception:  # noqa: BLE001  (any failure is re-raised precisely by the slow path)
+            append(decode_record(registry, row))
+            continue
+        record = _new(Recorded)
+        _set_position(record, row[0])
+        _set_stream_id(record, row[1])
+        _set_seq(record, row[2])
+        _set_event(record, event)
+        _set_recorded_at(record, row[5])
+        meta = meta_cache.get(row[7])
+        _set_metadata(record, meta if meta is not None else decode_metadata(row[7]))
+        _set_event_id(record, row[8])
+        append(record)
+    return out
+
+
+def _slow(payload: Any) -> Event:
+    """Builder of rows that need an upcast or have an unknown type: defer to `decode`."""
+    raise LookupError("not on the fast path")
+
+
 def decode_row(registry: EventRegistry, row: RawEvent) -> Recorded[Event]:
     """Decode a stored row into a `Recorded` event (upcasting as needed)."""
-    return Recorded(
-        position=row.position,
-        stream_id=row.stream_id,
-        seq=row.seq,
-        event=registry.decode(row.type_name, row.version, row.payload),
-        recorded_at=row.recorded_at,
-        metadata=Metadata.decode(row.metadata),
-        event_id=row.event_id,
-    )
+    return decode_record(registry, (row.position, row.stream_id, row.seq, row.type_name,
+                                    row.version, row.recorded_at, row.payload, row.metadata,
+                                    row.event_id))

@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
-from eventstore._recorder import Damage, Recorder
+from eventstore._recorder import Damage, RawEvent, Recorder
+from eventstore._registry import EventRegistry
 from eventstore._rows import row_hash
 
-__all__ = ["verify_log", "verify_stream"]
+__all__ = ["first_damage", "verify_log", "verify_stream"]
 
 
 def verify_stream(recorder: Recorder, stream_id: str) -> Damage | None:
     """The first damaged event of one stream, or None if the stream is intact."""
+    return first_damage(recorder.registry, stream_id, recorder.read_raw(stream_id),
+                        recorder.stream_head(stream_id))
+
+
+def first_damage(
+    registry: EventRegistry,
+    stream_id: str,
+    rows: Iterable[RawEvent],
+    head: tuple[int, bytes] | None = None,
+) -> Damage | None:
+    """The first row of one stream (in seq order) that breaks contiguity, the hash chain
+    or decoding; then, if the store keeps a `head` (version, last hash), whether the
+    rows end where it says. None if all is intact."""
     previous: bytes | None = None
     expected_seq = 1
-    for row in recorder.read_raw(stream_id):
+    for row in rows:
         if row.seq != expected_seq:
             return Damage(stream_id, expected_seq, row.position,
                           f"sequence gap: expected {expected_seq}, found {row.seq}")
@@ -22,11 +36,15 @@ def verify_stream(recorder: Recorder, stream_id: str) -> Damage | None:
             return Damage(stream_id, row.seq, row.position,
                           "hash mismatch: payload, metadata or the chain was altered")
         try:
-            recorder.registry.decode(row.type_name, row.version, row.payload)
-        except Exception as exc:  # any decode failure is damage to report, not to raise
+            registry.decode(row.type_name, row.version, row.payload)
+        except Exception as exc:  # noqa: BLE001  (any decode failure is damage to report)
             return Damage(stream_id, row.seq, row.position, f"undecodable: {exc}")
         previous = row.hash
         expected_seq += 1
+    if head is not None and (head[0] != expected_seq - 1 or head[1] != (previous or b"")):
+        return Damage(stream_id, expected_seq, None,
+                      f"the stream ends at seq {expected_seq - 1} but its head says "
+                      f"{head[0]}: events were removed or replaced at the end")
     return None
 
 

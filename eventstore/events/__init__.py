@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from eventstore.events import session, system
+from eventstore.events import mcp, session, system, tasks, workspace
 
-__all__ = ["session", "system"]
+__all__ = ["mcp", "session", "system", "tasks", "workspace"]

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from eventstore._registry import EVENTS, Event
 
-__all__ = ["ActorCrashed", "ActorRestarted"]
+__all__ = ["ActorCrashed", "ActorRestarted", "IndexRebuilt"]
 
 
 @EVENTS.register
@@ -26,3 +26,16 @@ class ActorRestarted(Event):
 
     actor: str
     recovered_version: int
+
+
+@EVENTS.register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IndexRebuilt(Event):
+    """The indexer brought the repository catalogue up to date with the workspace."""
+
+    workspace: str  # the workspace root that was indexed
+    files: int  # files in the catalogue afterwards
+    symbols: int
+    changed: int  # files added, modified or deleted by this rebuild
+    problems: int  # files skipped or only partly understood
+    duration_s: float

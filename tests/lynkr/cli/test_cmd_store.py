@@ -13,7 +13,7 @@ import pytest
 
 import eventstore.events  # noqa: F401  (registers the event classes)
 from eventstore import SqliteRecorder
-from eventstore.events.session import RouteChosen
+from eventstore.events.session import RouteChosen, SessionStarted
 from lynkr.cli import main
 from tests.eventstore.projections.sample_log import write_sample_log
 
@@ -111,6 +111,16 @@ def test_transcript_json_and_unknown_session(sample: Path, capsys) -> None:
     code, _, err = run(capsys, "transcript", "nope")
     assert code == 1
     assert "no session 'nope'" in err
+
+
+def test_transcript_of_session_without_turns_says_so(sample: Path, capsys) -> None:
+    """A session that only started has an empty, explained transcript."""
+    recorder = SqliteRecorder(sample / "lynkr.db")
+    recorder.append("session-new", 0, [SessionStarted(session_id="new", source="header")])
+    recorder.close()
+    code, out, _ = run(capsys, "transcript", "new")
+    assert code == 0
+    assert out == "session new has no turns yet\n"
 
 
 def test_replay_shows_steps_and_final_state(sample: Path, capsys) -> None:

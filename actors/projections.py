@@ -1,0 +1,209 @@
+"""`ProjectionRunner`: the actor that keeps the projections caught up with the log.
+
+On start it opens the `ProjectionStore` (on its own thread) and catches up from the
+stored offsets; then a commit listener on the recorder tells it `CatchUp` after
+every commit, coalesced so that a burst of commits costs one catch-up, and the
+actor catches up one at a time. A projection that fails is reported (in the log
+and in `status()`) and does not hold back the others; if the log itself cannot be
+read, the error is kept in `status()` and the next commit retries.
+
+`Projections` is the handle trio code holds: `await projections.status()`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pykka
+import structlog
+
+from actors._trio import TrioActor, TrioFuture
+from eventstore import EventStoreError, Recorder
+from eventstore.projections import (
+    CatchUpReport,
+    Projection,
+    ProjectionStatus,
+    ProjectionStore,
+    all_projections,
+)
+
+__all__ = ["CatchUp", "ProjectionRunner", "Projections", "RunnerStatus"]
+
+log = structlog.get_logger()
+
+
+@dataclass(frozen=True, slots=True)
+class CatchUp:
+    """Message: the log has grown; apply what the projections have not seen."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunnerStatus:
+    """Where the projections stand and what went wrong last."""
+
+    log_position: int  # the recorder's last committed position
+    projections: tuple[ProjectionStatus, ...]
+    failures: Mapping[str, str] = field(default_factory=dict)  # from the last catch-up
+    error: str | None = None  # the log could not be read on the last catch-up
+    catch_ups: int = 0
+
+    @property
+    def caught_up(self) -> bool:
+        """Every projection is at the log's last position."""
+        return all(p.position >= self.log_position for p in self.projections)
+
+
+class ProjectionRunner(TrioActor):
+    """Owns the `ProjectionStore`; follows the recorder (see module docstring)."""
+
+    def __init__(
+        self,
+        recorder: Recorder,
+        path: str | os.PathLike[str],
+        projections: Sequence[Projection] | None = None,
+    ) -> None:
+        super().__init__()
+        self._recorder = recorder
+        self._path = path
+        self._projections = list(projections) if projections is not None else None
+        self._store: ProjectionStore | None = None
+        self._wanted = threading.Event()
+        self._remove_listener: Callable[[], None] | None = None
+        self._failures: Mapping[str, str] = {}
+        self._error: str | None = None
+        self._catch_ups = 0
+
+    def on_start(self) -> None:
+        """Open the store, catch up, then follow commits."""
+        projections = self._projections if self._projections is not None else all_projections()
+        self._store = ProjectionStore(self._path, projections)
+        self._remove_listener = self._recorder.add_commit_listener(self._on_commit)
+        self._catch_up()
+
+    def _on_commit(self, last_position: int) -> None:
+        # Runs on the recorder's commit thread: only hand the news on, at most once
+        # per pending catch-up.
+        if not self._wanted.is_set():
+            self._wanted.set()
+            with contextlib.suppress(pykka.ActorDeadError):  # stopping: listener going away
+                self.actor_ref.tell(CatchUp())
+
+    def on_receive(self, message: Any) -> Any:
+        """Handle `CatchUp`; anything else is a programming error."""
+        if isinstance(message, CatchUp):
+            self._wanted.clear()
+            self._catch_up()
+            return None
+        raise TypeError(f"ProjectionRunner cannot handle {type(message).__name__}")
+
+    def _catch_up(self) -> CatchUpReport | None:
+        assert self._store is not None  # opened in on_start
+        self._catch_ups += 1
+        try:
+            report = self._store.catch_up(self._recorder)
+        except EventStoreError as exc:
+            # The log (or the projection file) cannot be read: keep the error for
+            # status(); the next commit tries again.
+            self._error = f"{type(exc).__name__}: {exc}"
+            log.exception("projections_catch_up_failed", error_type=type(exc).__name__,
+                          error=str(exc))
+            return None
+        self._error = None
+        self._failures = dict(report.failures)
+        if report.events:
+            log.debug("projections_caught_up", events=report.events,
+                      failures=sorted(report.failures))
+        return report
+
+    # -- asks ----------------------------------------------------------------------
+    def status(self) -> RunnerStatus:
+        """Each projection's offset and error, and the log's last position."""
+        assert self._store is not None
+        return RunnerStatus(log_position=self._recorder.last_position(),
+                            projections=tuple(self._store.status()), failures=self._failures,
+                            error=self._error, catch_ups=self._catch_ups)
+
+    def catch_up_now(self) -> RunnerStatus:
+        """Catch up at once (whether or not a commit was announced); then the status."""
+        self._catch_up()
+        return self.status()
+
+    def rebuild(self, name: str | None = None) -> CatchUpReport:
+        """Drop one projection (or all) and replay it from position 0.
+
+        Raises:
+            KeyError: no projection has that name.
+        """
+        assert self._store is not None
+        report = self._store.rebuild(self._recorder, name)
+        self._failures = dict(report.failures)
+        return report
+
+    def query(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """A read-only query on the projection tables (see `ProjectionStore.query`)."""
+        assert self._store is not None
+        return self._store.query(sql, args)
+
+    # -- lifecycle -----------------------------------------------------------------
+    def on_stop(self) -> None:
+        """Stop following the log and close the store."""
+        self._close()
+
+    def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
+        """Release the listener and the file when the actor dies."""
+        self._close()
+
+    def _close(self) -> None:
+        if self._remove_listener is not None:
+            self._remove_listener()
+            self._remove_listener = None
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+
+class Projections:
+    """Handle on a running `ProjectionRunner`; its methods return `TrioFuture`s."""
+
+    def __init__(self, ref: pykka.ActorRef[ProjectionRunner]) -> None:
+        self.ref = ref
+        self._proxy = ref.proxy()
+
+    @classmethod
+    def start(
+        cls,
+        recorder: Recorder,
+        path: str | os.PathLike[str],
+        projections: Sequence[Projection] | None = None,
+    ) -> Projections:
+        """Start a runner over `recorder`, keeping its tables in the file at `path`."""
+        return cls(ProjectionRunner.start(recorder, path, projections))
+
+    def status(self) -> TrioFuture[RunnerStatus]:
+        """See `ProjectionRunner.status`."""
+        return self._proxy.status()  # type: ignore[no-any-return]
+
+    def catch_up_now(self) -> TrioFuture[RunnerStatus]:
+        """See `ProjectionRunner.catch_up_now`."""
+        return self._proxy.catch_up_now()  # type: ignore[no-any-return]
+
+    def rebuild(self, name: str | None = None) -> TrioFuture[CatchUpReport]:
+        """See `ProjectionRunner.rebuild`."""
+        return self._proxy.rebuild(name)  # type: ignore[no-any-return]
+
+    def query(self, sql: str, args: Sequence[Any] = ()) -> TrioFuture[list[dict[str, Any]]]:
+        """See `ProjectionRunner.query`."""
+        return self._proxy.query(sql, args)  # type: ignore[no-any-return]
+
+    def stop(self) -> None:
+        """Stop the runner (blocks; for threads and sync code)."""
+        self.ref.stop()
+
+    async def aclose(self) -> None:
+        """`stop` for trio code."""
+        await self.ref.stop(block=False)

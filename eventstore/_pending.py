@@ -1,0 +1,122 @@
+"""`PendingAppend`: the future of one queued append, resolved after its group commit.
+
+It is a `concurrent.futures.Future` (so code that checks for one, like the actors'
+deferred replies, takes it) that overrides every public method with a version built
+on one plain lock: the stock `Future` builds a `Condition` per instance and a
+waiter lock per `result()`, and measured here that machinery cost about 20 µs of
+CPU per append under 32 concurrent writers, more than the append itself. Appends
+cannot be cancelled. It does not work with `concurrent.futures.wait` or
+`as_completed` (they reach into the stock internals); wait with `result()`.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import threading
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+import structlog
+
+__all__ = ["PendingAppend"]
+
+log = structlog.get_logger()
+
+T = TypeVar("T")
+_GUARD = threading.Lock()  # orders callback registration against resolution
+
+
+class PendingAppend(concurrent.futures.Future[T], Generic[T]):
+    """A one-shot result that threads can wait for (see module docstring)."""
+
+    def __init__(self) -> None:  # deliberately not Future.__init__: no Condition
+        self._latch = threading.Lock()
+        self._latch.acquire()  # held until resolved: waiters block on it
+        self._done = False
+        self._value: T | None = None
+        self._error: BaseException | None = None
+        self._callbacks: list[Callable[[PendingAppend[T]], object]] | None = None
+
+    def set_result(self, value: T) -> None:
+        """Resolve with `value`, wake the waiters, run the callbacks."""
+        self._resolve(value, None)
+
+    def set_exception(self, error: BaseException) -> None:  # type: ignore[override]
+        """Resolve with `error`, wake the waiters, run the callbacks."""
+        self._resolve(None, error)
+
+    def _resolve(self, value: T | None, error: BaseException | None) -> None:
+        with _GUARD:
+            if self._done:
+                raise RuntimeError("this append was already resolved")
+            self._value, self._error, self._done = value, error, True
+            callbacks, self._callbacks = self._callbacks, None
+        self._latch.release()
+        for callback in callbacks or ():
+            self._run(callback)
+
+    def _run(self, callback: Callable[[PendingAppend[T]], object]) -> None:
+        try:
+            callback(self)
+        except Exception:  # like Future: a callback's bug is logged, not spread
+            log.exception("pending_append_callback_failed", callback=repr(callback))
+
+    def add_done_callback(
+        self, callback: Callable[[PendingAppend[T]], object]
+    ) -> None:
+        """Call `callback(self)` once resolved (at once, here, if it already is)."""
+        with _GUARD:
+            if not self._done:
+                if self._callbacks is None:
+                    self._callbacks = []
+                self._callbacks.append(callback)
+                return
+        self._run(callback)
+
+    def done(self) -> bool:
+        """Whether the append has been committed or refused."""
+        return self._done
+
+    def cancel(self) -> bool:
+        """Appends cannot be cancelled once queued: always False."""
+        return False
+
+    def cancelled(self) -> bool:
+        """Always False (see `cancel`)."""
+        return False
+
+    def running(self) -> bool:
+        """True until resolved (a queued append is as good as running)."""
+        return not self._done
+
+    def set_running_or_notify_cancel(self) -> bool:
+        """Always True: nothing can cancel an append."""
+        return True
+
+    def __repr__(self) -> str:
+        state = "pending" if not self._done else "failed" if self._error else "done"
+        return f"<PendingAppend {state}>"
+
+    def _wait(self, timeout: float | None) -> None:
+        if self._done:
+            return
+        if not self._latch.acquire(timeout=-1 if timeout is None else timeout):
+            raise TimeoutError("the append was not committed in time")
+        self._latch.release()  # let the next waiter through as well
+
+    def result(self, timeout: float | None = None) -> T:
+        """The `AppendResult`, waiting for the commit.
+
+        Raises:
+            TimeoutError: not resolved within `timeout` seconds.
+            Exception: whatever the append failed with (e.g. `ConcurrencyError`).
+        """
+        self._wait(timeout)
+        if self._error is not None:
+            raise self._error
+        return self._value  # type: ignore[return-value]
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        """The error the append failed with, or None once it is committed."""
+        self._wait(timeout)
+        return self._error

@@ -1,0 +1,291 @@
+"""The group-commit writer behind `SqliteRecorder`: one thread, one connection.
+
+Callers encode their events in their own thread and queue an `AppendRequest`. The
+writer drains every queued request, checks each one against the stream heads in
+Python (expected version, event ids), places the accepted ones (positions, sequence
+numbers, hash chain) and writes the whole batch with a few `executemany` calls in
+one transaction. A rejected request (conflict, reused event ids) gets its error
+and takes nothing from its batch mates. Futures resolve only after `COMMIT`.
+
+If SQLite itself fails mid-batch, the batch is rolled back and each request is
+retried alone, so a failure is reported only to the request that causes it.
+`PRAGMA data_version` tells the writer when another connection (another process)
+committed, and then it forgets its cached heads.
+"""
+
+from __future__ import annotations
+
+import queue
+import time
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import apsw
+import structlog
+
+from eventstore._codec import BlobRef, chain_hash_digests
+from eventstore._errors import ConcurrencyError, EventStoreError, StoreBrokenError
+from eventstore._pending import PendingAppend
+from eventstore._recorder import ANY_VERSION, AppendResult
+from eventstore._rows import EncodedEvent
+
+__all__ = ["STOP", "AppendRequest", "GroupWriter"]
+
+log = structlog.get_logger()
+
+STOP = object()
+"""Queue sentinel: commit what came before it, then end the writer loop."""
+
+_MAX_BATCH = 1024
+_COMPRESS_OVER = 1024
+_KNOWN_BLOBS_LIMIT = 100_000
+_INSERT_EVENT = (
+    "INSERT INTO events (position, stream_id, seq, type, version, recorded_at, payload, "
+    "metadata, hash, event_id) VALUES (?,?,?,?,?,?,?,?,?,?)"
+)
+Outcome = AppendResult | EventStoreError
+
+
+@dataclass(slots=True)
+class AppendRequest:
+    """One caller's append, already encoded, waiting for a group commit."""
+
+    stream_id: str
+    expected_version: int
+    encoded: list[EncodedEvent]
+    metadata: bytes
+    metadata_digest: bytes
+    event_ids: Sequence[str] | None
+    blobs: list[tuple[BlobRef, bytes]]
+    future: PendingAppend[AppendResult] = field(default_factory=PendingAppend)
+
+
+class _Batch:
+    """The rows, heads, event ids and blobs one transaction will write."""
+
+    def __init__(self, writer: GroupWriter, recorded_at: float) -> None:
+        self.writer = writer
+        self.recorded_at = recorded_at
+        self.next_position = writer.next_position
+        self.heads: dict[str, tuple[int, bytes]] = {}
+        self.rows: list[tuple[object, ...]] = []
+        self.ids: dict[str, tuple[str, int, int, float]] = {}
+        self.blobs: dict[bytes, bytes] = {}
+
+    def add(self, req: AppendRequest) -> Outcome:
+        """Check one request and place its rows, or return the error it earned."""
+        try:
+            replay = self._replayed(req)
+            if replay is not None:
+                return replay
+            version, previous = self._head(req.stream_id)
+            if req.expected_version not in (ANY_VERSION, version):
+                raise ConcurrencyError(req.stream_id, req.expected_version, version)
+        except EventStoreError as exc:
+            return exc
+        if not req.encoded:
+            last = self.next_position - 1
+            return AppendResult(req.stream_id, version, last, last)
+        first = self.next_position
+        for offset, enc in enumerate(req.encoded):
+            version += 1
+            previous = last_hash = chain_hash_digests(
+                previous, req.stream_id, version, enc.type_name, enc.version, enc.digest,
+                req.metadata_digest)
+            event_id = req.event_ids[offset] if req.event_ids else None
+            self.rows.append((self.next_position, req.stream_id, version, enc.type_name,
+                              enc.version, self.recorded_at, enc.payload, req.metadata,
+                              previous, event_id))
+            if event_id is not None:
+                self.ids[event_id] = (req.stream_id, version, self.next_position,
+                                      self.recorded_at)
+            self.next_position += 1
+        self.heads[req.stream_id] = (version, last_hash)
+        for ref, data in req.blobs:
+            if ref.digest not in self.writer.known_blobs:
+                self.blobs.setdefault(ref.digest, data)
+        return AppendResult(req.stream_id, version, first, self.next_position - 1,
+                            self.recorded_at)
+
+    def _head(self, stream_id: str) -> tuple[int, bytes | None]:
+        head = self.heads.get(stream_id) or self.writer.head(stream_id)
+        return head[0], head[1] or None
+
+    def _replayed(self, req: AppendRequest) -> AppendResult | None:
+        if not req.event_ids:
+            return None
+        found = [self.ids[i] for i in req.event_ids if i in self.ids]
+        if len(found) < len(req.event_ids):
+            found += self.writer.lookup_ids([i for i in req.event_ids if i not in self.ids])
+        if not found:
+            return None
+        if len(found) != len(req.event_ids) or any(f[0] != req.stream_id for f in found):
+            raise EventStoreError("event ids were already used by a different append")
+        found.sort(key=lambda f: f[2])
+        return AppendResult(req.stream_id, found[-1][1], found[0][2], found[-1][2],
+                            found[-1][3])
+
+    def write(self, conn: apsw.Connection) -> None:
+        """Insert the batch's blobs, rows and new stream heads."""
+        if self.blobs:
+            _insert_blobs(conn, self.blobs)
+        if self.rows:
+            conn.executemany(_INSERT_EVENT, self.rows)
+            conn.executemany("INSERT OR REPLACE INTO streams VALUES (?,?,?)",
+                             [(sid, v, h) for sid, (v, h) in self.heads.items()])
+
+
+class GroupWriter:
+    """Owns the write connection; commits queued appends in groups (see module docstring)."""
+
+    def __init__(
+        self,
+        conn: apsw.Connection,
+        advance: Callable[[int], None],
+        announce: Callable[[int], None],
+    ) -> None:
+        """Write through `conn`; after each commit call `advance(last_position)` then
+        `announce(last_position)`, both before any future resolves (so a caller whose
+        append returned sees its position, and the listeners have heard of it)."""
+        self.conn = conn
+        self.advance = advance
+        self.announce = announce
+        self.heads: dict[str, tuple[int, bytes]] = {}
+        self.known_blobs: set[bytes] = set()
+        self.next_position = 1
+        self.batches = 0
+        self.batched_requests = 0
+        self._data_version: int | None = None
+
+    def run(self, requests: queue.SimpleQueue[object]) -> None:
+        """Commit batches from `requests` until `STOP` arrives."""
+        stopping = False
+        while not stopping:
+            batch: list[AppendRequest] = []
+            item = requests.get()
+            while True:
+                if item is STOP:
+                    stopping = True
+                    break
+                batch.append(item)  # type: ignore[arg-type]
+                if len(batch) >= _MAX_BATCH:
+                    break
+                try:
+                    item = requests.get_nowait()
+                except queue.Empty:
+                    break
+            if batch:
+                self.commit(batch)
+
+    def commit(self, batch: list[AppendRequest]) -> None:
+        """Commit `batch` in one transaction and resolve every request's future."""
+        try:
+            outcomes = self._transaction(batch)
+        except apsw.Error as exc:
+            self._forget()
+            if len(batch) > 1:
+                log.warning("eventstore_batch_split", error=str(exc), requests=len(batch))
+                for req in batch:
+                    self.commit([req])
+                return
+            log.exception("eventstore_commit_failed", error=str(exc), stream_id=batch[0].stream_id)
+            batch[0].future.set_exception(StoreBrokenError(f"commit failed: {exc}"))
+            return
+        except Exception as exc:
+            # A bug here must not kill the only writer and leave every caller waiting.
+            self._forget()
+            log.exception("eventstore_writer_bug", requests=len(batch))
+            for req in batch:
+                req.future.set_exception(StoreBrokenError(f"append failed: {exc!r}"))
+            return
+        self.batches += 1
+        self.batched_requests += len(batch)
+        self.advance(self.next_position - 1)
+        self.announce(self.next_position - 1)
+        for req, outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, AppendResult):
+                req.future.set_result(outcome)
+            else:
+                req.future.set_exception(outcome)
+
+    def _transaction(self, batch: list[AppendRequest]) -> list[Outcome]:
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._sync()
+            plan = _Batch(self, time.time())
+            outcomes = [plan.add(req) for req in batch]
+            plan.write(conn)
+            conn.execute("COMMIT")
+        except BaseException:
+            if not conn.getautocommit():
+                conn.execute("ROLLBACK")
+            raise
+        self.heads.update(plan.heads)
+        self.known_blobs.update(plan.blobs)
+        if len(self.known_blobs) > _KNOWN_BLOBS_LIMIT:
+            self.known_blobs.clear()
+        self.next_position = plan.next_position
+        return outcomes
+
+    def _sync(self) -> None:
+        """Forget cached state if another connection committed since our last batch."""
+        version: int = self.conn.execute("PRAGMA data_version").fetchall()[0][0]  # type: ignore[assignment]
+        if version == self._data_version:
+            return
+        self._data_version = version
+        self.heads.clear()
+        self.known_blobs.clear()
+        top: Any = self.conn.execute(
+            "SELECT max(coalesce((SELECT max(position) FROM events), 0), coalesce((SELECT seq "
+            "FROM sqlite_sequence WHERE name = 'events'), 0))").fetchall()[0][0]
+        self.next_position = int(top) + 1
+
+    def _forget(self) -> None:
+        self.heads.clear()
+        self.known_blobs.clear()
+        self._data_version = None
+
+    def head(self, stream_id: str) -> tuple[int, bytes]:
+        """The stream's (version, last hash), cached after the first read."""
+        head = self.heads.get(stream_id)
+        if head is None:
+            rows: list[Any] = self.conn.execute(
+                "SELECT seq, hash FROM events WHERE stream_id = ? ORDER BY seq DESC LIMIT 1",
+                (stream_id,)).fetchall()
+            head = (int(rows[0][0]), bytes(rows[0][1])) if rows else (0, b"")
+            self.heads[stream_id] = head
+        return head
+
+    def lookup_ids(self, event_ids: list[str]) -> list[tuple[str, int, int, float]]:
+        """(stream id, seq, position, recorded at) of stored events with these ids."""
+        marks = ",".join("?" * len(event_ids))
+        rows: list[Any] = self.conn.execute(
+            f"SELECT stream_id, seq, position, recorded_at FROM events "
+            f"WHERE event_id IN ({marks})", tuple(event_ids)).fetchall()
+        return [(str(r[0]), int(r[1]), int(r[2]), float(r[3])) for r in rows]
+
+
+def _insert_blobs(conn: apsw.Connection, blobs: dict[bytes, bytes]) -> None:
+    """Store blobs not yet in the table, compressing the large ones."""
+    digests = list(blobs)
+    present: set[bytes] = set()
+    for start in range(0, len(digests), 500):
+        chunk = digests[start:start + 500]
+        marks = ",".join("?" * len(chunk))
+        present.update(bytes(r[0]) for r in conn.execute(
+            f"SELECT digest FROM blobs WHERE digest IN ({marks})", tuple(chunk)))
+    rows = []
+    for digest, data in blobs.items():
+        if digest in present:
+            continue
+        codec, stored = 0, data
+        if len(data) > _COMPRESS_OVER:
+            packed = zlib.compress(data, 6)
+            if len(packed) < len(data):
+                codec, stored = 1, packed
+        rows.append((digest, codec, len(data), stored))
+    if rows:
+        conn.executemany("INSERT INTO blobs VALUES (?,?,?,?)", rows)

@@ -1,0 +1,37 @@
+"""Projections: pure functions from recorded events to read-model rows or state.
+
+A `Projection` maps one recorded event to row operations (`Upsert`, `Delete`);
+`ProjectionStore` applies the registered ones (`all_projections()`, see
+`_catalogue.py`) to their own SQLite file with exactly-once offsets, and can drop
+and rebuild them from position 0. The fold modules (`session_state`, `tasks`,
+`policy_audit`, `test_runs`) are pure folds used directly by actors and commands.
+Import a projection module itself for its query helpers (e.g.
+`eventstore.projections.transcript.transcript_rows`).
+"""
+
+from __future__ import annotations
+
+from eventstore.projections._catalogue import MODULES, all_projections, projection_names
+from eventstore.projections._model import (
+    Delete,
+    Projection,
+    ProjectionContext,
+    ProjectionStatus,
+    RowOp,
+    Upsert,
+)
+from eventstore.projections._store import CatchUpReport, ProjectionStore
+
+__all__ = [
+    "MODULES",
+    "CatchUpReport",
+    "Delete",
+    "Projection",
+    "ProjectionContext",
+    "ProjectionStatus",
+    "ProjectionStore",
+    "RowOp",
+    "Upsert",
+    "all_projections",
+    "projection_names",
+]

@@ -1,0 +1,295 @@
+"""`lynkr sessions|transcript|replay|verify|projections`: the event log from the shell.
+
+Every command reads `$LYNKR_DATA_DIR/lynkr.db` (never creating it). `sessions` and
+`transcript` read projections, caught up first into `$LYNKR_DATA_DIR/projections.db`
+(exactly once, so this is safe beside a running server). `replay` folds a session
+stream step by step with the session fold; `verify` checks every stream's
+contiguity and hash chain. Exit codes: 0 fine, 1 damage or a failure (one line on
+stderr), 2 bad settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from eventstore import EventStoreError, Metadata, Recorded, SqliteRecorder, verify_log
+from eventstore.projections import ProjectionStore, all_projections
+from eventstore.projections.session_state import SessionState, evolve_session
+from eventstore.projections.sessions import session_rows
+from eventstore.projections.transcript import transcript_rows
+from lynkr.config import Settings, load_settings
+from lynkr.errors import LynkrError, NotFoundError
+
+__all__ = ["register"]
+
+_SESSION = "session-"
+
+
+class StoreCommandError(LynkrError):
+    """The event log or a projection could not be read for a command."""
+
+
+def register(subparsers: Any) -> None:
+    """Add `sessions`, `transcript`, `replay`, `verify` and `projections`."""
+    sessions = subparsers.add_parser(
+        "sessions", help="sessions with event counts, turns and last activity",
+        description="List recorded sessions, most recently active first.")
+    sessions.add_argument("--json", action="store_true", help="print JSON")
+    sessions.set_defaults(handler=_sessions)
+    transcript = subparsers.add_parser(
+        "transcript", help="one session's transcript", description="Show a session turn by turn.")
+    transcript.add_argument("session", metavar="SESSION", help="session id (without session-)")
+    transcript.add_argument("--json", action="store_true", help="print JSON")
+    transcript.set_defaults(handler=_transcript)
+    replay = subparsers.add_parser(
+        "replay", help="fold a session's events step by step (time travel)",
+        description="Fold a session stream event by event and show the state at a point.")
+    replay.add_argument("session", metavar="SESSION", help="session id (without session-)")
+    replay.add_argument("--until", metavar="SEQ", type=int, help="stop after this event")
+    replay.add_argument("--json", action="store_true", help="print JSON")
+    replay.set_defaults(handler=_replay)
+    verify = subparsers.add_parser(
+        "verify", help="check every stream's contiguity and hash chain",
+        description="Walk every stream; print the first damaged event of each; exit 1 on damage.")
+    verify.add_argument("--json", action="store_true", help="print JSON")
+    verify.set_defaults(handler=_verify)
+    projections = subparsers.add_parser(
+        "projections", help="projection status and rebuilds",
+        description="Inspect or rebuild the projections in projections.db.")
+    actions = projections.add_subparsers(dest="projections_action", metavar="ACTION",
+                                         required=True)
+    rebuild = actions.add_parser("rebuild", help="drop projections and replay from position 0")
+    rebuild.add_argument("name", metavar="NAME", nargs="?", help="one projection (default: all)")
+    rebuild.set_defaults(handler=_rebuild)
+    status = actions.add_parser("status", help="each projection's offset and last error")
+    status.add_argument("--json", action="store_true", help="print JSON")
+    status.set_defaults(handler=_status)
+
+
+# -- opening -----------------------------------------------------------------------------
+@contextmanager
+def _recorder(settings: Settings) -> Iterator[SqliteRecorder]:
+    """The event log; a missing file is an error, never silently created."""
+    path = settings.db_path
+    if not path.is_file():
+        raise NotFoundError(f"no event log at {path} (set LYNKR_DATA_DIR)")
+    try:
+        recorder = SqliteRecorder(path, durability=settings.server.durability)  # type: ignore[arg-type]
+    except EventStoreError as exc:
+        raise StoreCommandError(str(exc)) from exc
+    try:
+        yield recorder
+    except EventStoreError as exc:
+        raise StoreCommandError(f"{type(exc).__name__}: {exc}") from exc
+    finally:
+        recorder.close()
+
+
+@contextmanager
+def _projections(settings: Settings, recorder: SqliteRecorder) -> Iterator[ProjectionStore]:
+    """The projection store, caught up with the log."""
+    store = ProjectionStore(settings.server.data_dir / "projections.db", all_projections())
+    try:
+        report = store.catch_up(recorder)
+        for name, error in sorted(report.failures.items()):
+            print(f"lynkr: warning: projection {name} is behind: {error}", file=sys.stderr)
+        yield store
+    finally:
+        store.close()
+
+
+def _when(timestamp: float | None) -> str:
+    if timestamp is None:
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(timestamp))
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> None:
+    cells = [headers, *[["-" if v is None else str(v) for v in row] for row in rows]]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    for row in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+# -- sessions and transcript ------------------------------------------------------------
+def _sessions(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    with _recorder(settings) as recorder, _projections(settings, recorder) as store:
+        rows = session_rows(store)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print("no sessions recorded")
+        return 0
+    _table(["SESSION", "EVENTS", "TURNS", "FAILED", "MODEL", "LAST ACTIVITY (UTC)"],
+           [[r["session_id"], r["events"], r["turns"], r["failures"], r["model"],
+             _when(r["last_at"])] for r in rows])
+    return 0
+
+
+def _transcript(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    with _recorder(settings) as recorder, _projections(settings, recorder) as store:
+        rows = transcript_rows(store, args.session)
+        if not rows and recorder.stream_version(_SESSION + args.session) == 0:
+            raise NotFoundError(f"no session {args.session!r} in the log")
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print(f"session {args.session} has no turns yet")
+    for row in rows:
+        _print_turn(row)
+    return 0
+
+
+def _print_turn(row: dict[str, Any]) -> None:
+    head = [f"turn {row['turn']}", row["model"] or "?", row["status"] or "?"]
+    if row["stop_reason"]:
+        head.append(row["stop_reason"])
+    if row["latency_ms"] is not None:
+        head.append(f"{row['latency_ms']:.0f} ms")
+    if row["input_tokens"] is not None:
+        head.append(f"in {row['input_tokens']} / out {row['output_tokens']} tokens")
+    print(f"── {' · '.join(head)} · {_when(row['started_at'])}")
+    print(f"user:      {_indent(row['user_text'])}")
+    if row["assistant_text"]:
+        print(f"assistant: {_indent(row['assistant_text'])}")
+    if row["tool_uses"]:
+        print(f"tools:     {row['tool_uses'].replace(',', ', ')}")
+    if row["error"]:
+        print(f"error:     {row['error']}")
+    print()
+
+
+def _indent(text: str | None) -> str:
+    return (text or "").replace("\n", "\n           ")
+
+
+# -- replay ------------------------------------------------------------------------------
+def _replay(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    stream = _SESSION + args.session
+    with _recorder(settings) as recorder:
+        rows = recorder.read_raw(stream)
+        if not rows:
+            raise NotFoundError(f"no session {args.session!r} in the log")
+        if args.until is not None and not 1 <= args.until <= len(rows):
+            raise StoreCommandError(f"--until must be between 1 and {len(rows)}")
+        steps, state = _fold(recorder, rows[: args.until or len(rows)], stream)
+    if args.json:
+        print(json.dumps({"stream_id": stream, "until": state.version, "steps": steps,
+                          "state": state.as_dict()}, indent=2, default=str))
+        return 0
+    _table(["SEQ", "POSITION", "TYPE", "RECORDED (UTC)"],
+           [[s["seq"], s["position"], s["type"], _when(s["recorded_at"])] for s in steps])
+    print()
+    _print_state(state)
+    return 0
+
+
+def _fold(
+    recorder: SqliteRecorder, rows: list[Any], stream: str
+) -> tuple[list[dict[str, Any]], SessionState]:
+    """Decode and fold one row at a time, so a failure names the exact event."""
+    state: SessionState | None = None
+    steps = []
+    for row in rows:
+        try:
+            record = Recorded(position=row.position, stream_id=row.stream_id, seq=row.seq,
+                              event=recorder.registry.decode(row.type_name, row.version,
+                                                             row.payload),
+                              recorded_at=row.recorded_at,
+                              metadata=Metadata.decode(row.metadata), event_id=row.event_id)
+            state = evolve_session(state, record)
+        except EventStoreError as exc:
+            raise StoreCommandError(
+                f"cannot fold {stream} at seq {row.seq} (position {row.position}, "
+                f"{row.type_name}): {exc}") from exc
+        steps.append({"seq": row.seq, "position": row.position, "type": row.type_name,
+                      "recorded_at": row.recorded_at})
+    assert state is not None  # rows is not empty
+    return steps, state
+
+
+def _print_state(state: SessionState) -> None:
+    usage = ", ".join(f"{k} {v}" for k, v in sorted(state.usage.items())) or "none"
+    print(f"state of session {state.session_id} at seq {state.version}: "
+          f"{state.event_count} events, {len(state.turns)} turns, "
+          f"last activity {_when(state.last_activity)}")
+    print(f"usage: {usage}")
+    for turn in state.turns:
+        route = f" → {turn.provider}/{turn.backend_model}" if turn.provider else ""
+        detail = turn.stop_reason or turn.error or ""
+        print(f"  turn {turn.number}: {turn.status:9} {turn.model}{route} {detail}".rstrip())
+
+
+# -- verify and projections --------------------------------------------------------------
+def _verify(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    damaged: list[dict[str, Any]] = []
+    streams = events = 0
+    with _recorder(settings) as recorder:
+        for _stream_id, count, damage in verify_log(recorder):
+            streams += 1
+            events += count
+            if damage is not None:
+                damaged.append({"stream_id": damage.stream_id, "seq": damage.seq,
+                                "position": damage.position, "reason": damage.reason})
+    if args.json:
+        print(json.dumps({"ok": not damaged, "streams": streams, "events": events,
+                          "damaged": damaged}, indent=2))
+    else:
+        for d in damaged:
+            where = f"position {d['position']}" if d["position"] is not None else "at the end"
+            print(f"DAMAGED {d['stream_id']} seq {d['seq']} {where}: {d['reason']}")
+        print(f"{streams} streams, {events} events checked, {len(damaged)} damaged")
+    return 1 if damaged else 0
+
+
+def _with_store(body: Callable[[ProjectionStore, SqliteRecorder], int]) -> int:
+    settings = load_settings()
+    with _recorder(settings) as recorder:
+        store = ProjectionStore(settings.server.data_dir / "projections.db", all_projections())
+        try:
+            return body(store, recorder)
+        finally:
+            store.close()
+
+
+def _rebuild(args: argparse.Namespace) -> int:
+    def body(store: ProjectionStore, recorder: SqliteRecorder) -> int:
+        if args.name is not None and args.name not in store.projections:
+            raise NotFoundError(f"no projection {args.name!r}; known: "
+                                f"{', '.join(sorted(store.projections))}")
+        report = store.rebuild(recorder, args.name)
+        for name, position in sorted(report.positions.items()):
+            print(f"rebuilt {name} up to position {position}")
+        for name, error in sorted(report.failures.items()):
+            print(f"FAILED {name}: {error}")
+        return 1 if report.failures else 0
+
+    return _with_store(body)
+
+
+def _status(args: argparse.Namespace) -> int:
+    def body(store: ProjectionStore, recorder: SqliteRecorder) -> int:
+        last = recorder.last_position()
+        rows = [{"name": s.name, "version": s.version, "position": s.position,
+                 "behind": last - s.position, "error": s.error} for s in store.status()]
+        if args.json:
+            print(json.dumps({"log_position": last, "projections": rows}, indent=2))
+        else:
+            _table(["PROJECTION", "VERSION", "POSITION", "BEHIND", "ERROR"],
+                   [[r["name"], r["version"], r["position"], r["behind"], r["error"]]
+                    for r in rows])
+        return 0
+
+    return _with_store(body)

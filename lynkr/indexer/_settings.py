@@ -1,0 +1,43 @@
+"""`IndexerSettings`: the indexer's section of the configuration."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lynkr._env import Env
+
+__all__ = ["DEFAULT_COVERAGE_FILES", "IndexerSettings"]
+
+DEFAULT_COVERAGE_FILES = (
+    "coverage/coverage-summary.json",
+    "coverage.xml",
+    "lcov.info",
+    "coverage/lcov.info",
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IndexerSettings:
+    """Limits and switches of the repository catalogue."""
+
+    max_file_bytes: int = 1_000_000  # INDEXER_MAX_FILE_BYTES: larger files are skipped
+    ignore_globs: tuple[str, ...] = ()  # INDEXER_IGNORE: extra comma-separated globs
+    workers: int = 2  # INDEXER_WORKERS: parser processes for big rebuilds (1 = in-process)
+    write_claude_md: bool = True  # INDEXER_CLAUDE_MD: maintain the marked CLAUDE.md section
+    verify_content: bool = False  # INDEXER_VERIFY_CONTENT: hash even files whose size and
+    # mtime are unchanged (off: trust them, as git does; on: ~3x slower no-change rebuilds)
+    coverage_files: tuple[str, ...] = DEFAULT_COVERAGE_FILES  # WORKSPACE_TEST_COVERAGE_FILES
+
+    @classmethod
+    def from_env(cls, env: Env) -> IndexerSettings:
+        """Read INDEXER_MAX_FILE_BYTES, INDEXER_IGNORE, INDEXER_WORKERS, INDEXER_CLAUDE_MD,
+        INDEXER_VERIFY_CONTENT and WORKSPACE_TEST_COVERAGE_FILES; problems go on `env`."""
+        coverage = tuple(env.list("WORKSPACE_TEST_COVERAGE_FILES")) or DEFAULT_COVERAGE_FILES
+        return cls(
+            max_file_bytes=env.int("INDEXER_MAX_FILE_BYTES", 1_000_000, minimum=1),
+            ignore_globs=tuple(env.list("INDEXER_IGNORE")),
+            workers=env.int("INDEXER_WORKERS", 2, minimum=1),
+            write_claude_md=env.bool("INDEXER_CLAUDE_MD", True),
+            verify_content=env.bool("INDEXER_VERIFY_CONTENT", False),
+            coverage_files=coverage,
+        )

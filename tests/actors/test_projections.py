@@ -1,0 +1,145 @@
+"""The projection runner actor: catches up at start, follows commits, reports failures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import trio
+
+import eventstore.events  # noqa: F401  (registers the event classes)
+from actors.projections import Projections, RunnerStatus
+from eventstore import EVENTS, Event, EventRegistry, Recorded, SqliteRecorder
+from eventstore.events.session import RouteChosen
+from eventstore.projections import Projection, ProjectionContext, all_projections
+from eventstore.projections.transcript import transcript_rows
+from tests.eventstore.projections.sample_log import respond, start_turn, write_sample_log
+
+STRAY = EventRegistry()
+
+
+@STRAY.register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StrayHappened(Event):
+    """An event type only the stray registry knows."""
+
+    note: str
+
+
+def broken_projection() -> Projection:
+    """A projection that fails on every RouteChosen."""
+
+    def project(record: Recorded, context: ProjectionContext) -> list:
+        raise ValueError("broken on purpose")
+
+    return Projection(name="broken", version=1, project=project,
+                      types=frozenset({"RouteChosen"}),
+                      tables={"broken": "CREATE TABLE IF NOT EXISTS broken (k TEXT PRIMARY KEY)"})
+
+
+@pytest.fixture
+def recorder(tmp_path: Path):
+    rec = SqliteRecorder(tmp_path / "lynkr.db")
+    yield rec
+    rec.close()
+
+
+async def settled(projections: Projections, predicate=lambda s: s.caught_up) -> RunnerStatus:
+    """Poll the runner's status until `predicate` holds (5 s at most)."""
+    with trio.fail_after(5):
+        while True:
+            status = await projections.status()
+            if predicate(status):
+                return status
+            await trio.sleep(0.01)
+
+
+async def test_runner_catches_up_existing_events_at_start(recorder, tmp_path: Path) -> None:
+    """Events in the log before the runner started are projected."""
+    write_sample_log(recorder)
+    projections = Projections.start(recorder, tmp_path / "projections.db")
+    status = await settled(projections)
+    assert status.failures == {}
+    rows = await projections.query("SELECT turn FROM transcript WHERE session_id = 'a'")
+    assert [r["turn"] for r in rows] == [1, 2]
+    await projections.aclose()
+
+
+async def test_runner_follows_live_appends(recorder, tmp_path: Path) -> None:
+    """An append after start shows up in the projections without being asked."""
+    projections = Projections.start(recorder, tmp_path / "projections.db")
+    await settled(projections)
+    start_turn(recorder, "live", 1, "are you there?", None)
+    respond(recorder, "live", 1, "yes", [])
+    await settled(projections, lambda s: s.caught_up and s.log_position > 0)
+    rows = await projections.query("SELECT status, assistant_text FROM transcript")
+    assert rows == [{"status": "ok", "assistant_text": "yes"}]
+    await projections.aclose()
+
+
+async def test_bursts_of_commits_are_coalesced(recorder, tmp_path: Path) -> None:
+    """Many commits cost at most one catch-up each, usually far fewer."""
+    projections = Projections.start(recorder, tmp_path / "projections.db")
+    await settled(projections)
+    futures = [recorder.submit_append(f"session-{i % 5}", -1,
+                                      [RouteChosen(turn=1, provider="p", backend_model="m",
+                                                   reason="r")]) for i in range(300)]
+    for future in futures:
+        future.result()
+    status = await settled(projections, lambda s: s.caught_up and s.log_position == 300)
+    assert status.catch_ups <= 1 + recorder.batches
+    await projections.aclose()
+
+
+async def test_failing_projection_does_not_block_the_others(recorder, tmp_path: Path) -> None:
+    """A broken projection is reported; the healthy ones keep following the log."""
+    projections = Projections.start(recorder, tmp_path / "projections.db",
+                                    [broken_projection(), *all_projections()])
+    write_sample_log(recorder)
+    status = await settled(projections, lambda s: "broken" in s.failures and all(
+        p.position == s.log_position for p in s.projections if p.name != "broken"))
+    assert "broken on purpose" in status.failures["broken"]
+    rows = await projections.query("SELECT count(*) AS n FROM transcript")
+    assert rows == [{"n": 4}]
+    await projections.aclose()
+
+
+async def test_unreadable_log_is_reported_not_fatal(tmp_path: Path) -> None:
+    """An unknown event type in the log is kept in status; the actor stays up."""
+    writer = SqliteRecorder(tmp_path / "lynkr.db", registry=STRAY)
+    writer.append("odd", 0, [StrayHappened(note="x")])
+    writer.close()
+    recorder = SqliteRecorder(tmp_path / "lynkr.db", registry=EVENTS)
+    projections = Projections.start(recorder, tmp_path / "projections.db")
+    status = await settled(projections, lambda s: s.error is not None)
+    assert "StrayHappened" in (status.error or "")
+    assert projections.ref.is_alive()
+    await projections.aclose()
+    recorder.close()
+
+
+async def test_rebuild_through_the_runner_gives_identical_rows(recorder, tmp_path) -> None:
+    """Rebuilding the transcript via the actor reproduces the same rows."""
+    write_sample_log(recorder)
+    projections = Projections.start(recorder, tmp_path / "projections.db")
+    await settled(projections)
+    before = await projections.query("SELECT * FROM transcript ORDER BY session_id, turn")
+    report = await projections.rebuild("transcript")
+    after = await projections.query("SELECT * FROM transcript ORDER BY session_id, turn")
+    assert report.failures == {}
+    assert after == before
+    await projections.aclose()
+
+
+def test_projections_are_readable_with_the_store_after_stop(recorder, tmp_path) -> None:
+    """What the runner wrote is in the file for anyone (e.g. the CLI) to read."""
+    write_sample_log(recorder)
+    projections = Projections.start(recorder, tmp_path / "projections.db")
+    assert projections.catch_up_now().get(timeout=5).caught_up
+    projections.stop()
+    from eventstore.projections import ProjectionStore
+
+    store = ProjectionStore(tmp_path / "projections.db", all_projections())
+    assert [r["turn"] for r in transcript_rows(store, "a")] == [1, 2]
+    store.close()

@@ -1,0 +1,37 @@
+"""Smoke test of `tools/bench_eventstore.py` at tiny sizes (the numbers are not checked)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "tools" / "bench_eventstore.py"
+
+
+@pytest.mark.slow
+def test_benchmark_runs_every_path_and_reports_ratios(tmp_path: Path) -> None:
+    """One tiny run through sessions, writer and recorder prints a ratio for each line."""
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--writers", "3", "--appends", "4",
+         "--replay-events", "40", "--rounds", "1", "--json"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    names = [r["name"] for r in report["results"]]
+    assert names == ["append via sessions (3 writers)", "append via writer (3 writers)",
+                     "append via recorder (3 writers)", "replay read_all + decode"]
+    assert all(r["ratio"] > 0 and r["cpu_ratio"] > 0 for r in report["results"])
+    assert report["results"][0]["events"] == 12
+    assert report["machine"]["nproc"]
+
+
+def test_unknown_path_is_refused(tmp_path: Path) -> None:
+    """`--via` names only known paths."""
+    done = subprocess.run([sys.executable, str(SCRIPT), "--via", "carrier-pigeon"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "unknown --via: carrier-pigeon" in done.stderr
