@@ -15,6 +15,17 @@ from actors._errors import (
 from actors._session_commands import Decision, TurnRequest, begin_turn, finish_turn, record_events
 from actors._trio import TrioActor, TrioFuture, run_in_actor_thread
 from actors.indexer import IndexerActor, IndexerStatus, IndexerStoppedError, request_rebuild
+from actors.mcp_supervisor import (
+    McpLauncher,
+    McpServerActor,
+    McpServerExistsError,
+    McpServerNotFoundError,
+    McpServerSpec,
+    McpSupervisor,
+    RestartDecision,
+    RestartPolicy,
+    StartedFacts,
+)
 from actors.projections import ProjectionRunner, Projections, RunnerStatus
 from actors.provider import (
     BreakerConfig,
@@ -47,6 +58,12 @@ __all__ = [
     "IndexerStatus",
     "IndexerStoppedError",
     "InvalidSessionIdError",
+    "McpLauncher",
+    "McpServerActor",
+    "McpServerExistsError",
+    "McpServerNotFoundError",
+    "McpServerSpec",
+    "McpSupervisor",
     "PassivateIdle",
     "PooledClient",
     "ProjectionRunner",
@@ -55,6 +72,8 @@ __all__ = [
     "ProviderHealth",
     "ProviderSupervisor",
     "RegistryStatistics",
+    "RestartDecision",
+    "RestartPolicy",
     "RunnerStatus",
     "SessionActor",
     "SessionCrash",
@@ -62,6 +81,7 @@ __all__ = [
     "SessionTouched",
     "SessionUnavailableError",
     "Sessions",
+    "StartedFacts",
     "TrioActor",
     "TrioFuture",
     "TurnRequest",

@@ -1,0 +1,105 @@
+"""End to end: `lynkr mcp attach/list/call/detach` against a real `lynkr serve` subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.lynkr.mcp.conftest import CRASHY, descendants_of
+
+pytestmark = pytest.mark.slow
+
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture
+def gateway(tmp_path: Path) -> Iterator[tuple[str, int]]:
+    """`lynkr serve` on 127.0.0.1, a free port; yields (base URL, pid); SIGTERM after."""
+    env = {**os.environ, "PORT": "0", "HOST": "127.0.0.1", "LYNKR_DATA_DIR": str(tmp_path / "d"),
+           "MCP_MANIFEST_DIRS": str(tmp_path / "none"), "LOG_LEVEL": "warning"}
+    env.pop("LYNKR_ADMIN_TOKEN", None)
+    proc = subprocess.Popen([str(BIN / "lynkr"), "serve"], cwd=tmp_path, env=env,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    url = None
+    for line in proc.stderr:
+        if (found := re.search(r"listening on (http://\S+)", line)):
+            url = found.group(1)
+            break
+    assert url, "lynkr serve did not start"
+    try:
+        yield url, proc.pid
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+        proc.stderr.close()
+
+
+def lynkr(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run `lynkr mcp --url URL ARGS…`."""
+    return subprocess.run([str(BIN / "lynkr"), "mcp", "--url", url, *args], text=True,
+                          capture_output=True, timeout=120, check=False)
+
+
+def test_time_server_attaches_lists_and_answers(gateway: tuple[str, int]) -> None:
+    """mcp-server-time attaches live and answers `lynkr mcp call`."""
+    url, _ = gateway
+    attached = lynkr(url, "attach", "--name", "time", "--", str(BIN / "mcp-server-time"))
+    assert attached.returncode == 0, attached.stderr
+    assert "mcp_time_get_current_time" in attached.stdout
+    called = lynkr(url, "call", "time", "get_current_time", '{"timezone": "UTC"}')
+    assert called.returncode == 0, called.stderr
+    assert json.loads(called.stdout)["timezone"] == "UTC"
+    bad = lynkr(url, "call", "time", "get_current_time", '{"timezone": "Nowhere/City"}')
+    assert bad.returncode == 1
+    assert "Invalid timezone" in bad.stdout
+
+
+def test_git_server_from_manifest_answers(gateway: tuple[str, int], tmp_path: Path) -> None:
+    """mcp-server-git attached from a .mcp.json manifest answers git_status."""
+    url, _ = gateway
+    repo = tmp_path / "repo"
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    (repo / "hello.txt").write_text("hi\n")
+    manifest = tmp_path / ".mcp.json"
+    manifest.write_text(json.dumps({"mcpServers": {"git": {
+        "command": str(BIN / "mcp-server-git"), "args": ["--repository", str(repo)]}}}))
+    attached = lynkr(url, "attach", str(manifest))
+    assert attached.returncode == 0, attached.stderr + attached.stdout
+    listed = json.loads(lynkr(url, "list", "--json").stdout)
+    names = [t["name"] for s in listed["servers"] for t in s["tools"]]
+    assert "mcp_git_git_status" in names
+    status = lynkr(url, "call", "git", "git_status", json.dumps({"repo_path": str(repo)}))
+    assert status.returncode == 0, status.stderr
+    assert "hello.txt" in status.stdout
+
+
+def test_detach_leaves_no_orphan_process(gateway: tuple[str, int]) -> None:
+    """After `lynkr mcp detach`, the gateway has no child process left for that server."""
+    url, pid = gateway
+    assert lynkr(url, "attach", "--name", "crashy", "--", sys.executable,
+                 str(CRASHY)).returncode == 0
+    assert descendants_of(pid)
+    detached = lynkr(url, "detach", "crashy")
+    assert detached.returncode == 0, detached.stderr
+    assert descendants_of(pid) == []
+    assert "crashy" not in lynkr(url, "list").stdout
+    missing = lynkr(url, "call", "crashy", "echo", '{"text": "x"}')
+    assert missing.returncode == 1
+    assert "no MCP server named 'crashy'" in missing.stderr
+
+
+def test_unreachable_gateway_is_a_clear_error(tmp_path: Path) -> None:
+    """The CLI says the gateway is not running instead of a traceback."""
+    result = lynkr("http://127.0.0.1:9", "list")
+    assert result.returncode == 1
+    assert "cannot reach the gateway" in result.stderr
+    assert "Traceback" not in result.stderr
