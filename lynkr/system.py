@@ -1,17 +1,19 @@
 """Wiring: every actor and service of a running gateway, started and stopped together.
 
 `open_system(settings)` opens the event store (its writer actor), the session
-registry, and the provider supervisor with one actor per configured backend, each
-owning a pooled `httpx.AsyncClient`; on exit it closes the clients (async I/O, on
-the trio side), then stops the actors in reverse order. The `System` it yields is
-what the HTTP app and the CLI use. Other areas plug in through `tools`, `mcp`,
-`indexer` and `blueprints` (extra Quart blueprints, e.g. `/admin/mcp/...`).
+registry, the projection runner (following live appends), the toolbelt (workspace
+and indexer tools, with the indexer actor), MCP supervision, and the provider
+supervisor with one actor per configured backend, each owning a pooled
+`httpx.AsyncClient`. On exit it closes the clients (async I/O, on the trio side),
+then stops the actors in reverse order. The `System` it yields is what the HTTP app
+and the CLI use. Callers may bring their own `tools`, `mcp`, `indexer` and
+`blueprints` (extra Quart blueprints, e.g. `/admin/mcp/...`).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import ExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +21,14 @@ import httpx
 import structlog
 import trio
 
-from actors import BreakerConfig, EventStore, PooledClient, ProviderSupervisor, Sessions
+from actors import (
+    BreakerConfig,
+    EventStore,
+    PooledClient,
+    Projections,
+    ProviderSupervisor,
+    Sessions,
+)
 from eventstore import Durability, Recorder, SqliteRecorder
 from lynkr.config import Settings
 from lynkr.mcp import admin_blueprint, mcp_call_spec, mcp_tool_specs, open_mcp
@@ -33,6 +42,7 @@ from lynkr.providers import (
     ProviderSettings,
     ResilienceSettings,
 )
+from lynkr.toolbelt import open_toolbelt
 
 __all__ = ["System", "make_adapter", "make_client_factory", "open_system"]
 
@@ -55,6 +65,7 @@ class System:
     tools: Any | None = None
     mcp: Any | None = None
     indexer: Any | None = None
+    projections: Projections | None = None
     blueprints: list[Any] = field(default_factory=list)
 
 
@@ -149,14 +160,21 @@ async def open_system(
     orchestrator = Orchestrator(settings.providers, handles, SessionRecorder(sessions))
     log.info("system_started", db=str(settings.db_path), providers=list(handles),
              active=settings.providers.provider if settings.providers.active else None)
+    projections = Projections.start(recorder, settings.server.data_dir / "projections.db")
     try:
-        async with _open_mcp(settings, store, mcp, tools) as (mcp, mcp_blueprints):
-            yield System(settings=settings, recorder=recorder, store=store, sessions=sessions,
-                         providers=supervisor,
-                         handles=handles, orchestrator=orchestrator, tools=tools, mcp=mcp,
-                         indexer=indexer, blueprints=[*blueprints, *mcp_blueprints])
+        with ExitStack() as stack:
+            if tools is None:
+                belt = stack.enter_context(open_toolbelt(settings, store))
+                tools, indexer = belt.registry, indexer or belt.indexer_ref
+            async with _open_mcp(settings, store, mcp, tools) as (mcp, mcp_blueprints):
+                yield System(settings=settings, recorder=recorder, store=store,
+                             sessions=sessions, providers=supervisor, handles=handles,
+                             orchestrator=orchestrator, tools=tools, mcp=mcp, indexer=indexer,
+                             projections=projections,
+                             blueprints=[*blueprints, *mcp_blueprints])
     finally:
         with trio.CancelScope(shield=True):
+            await projections.aclose()
             await _close_providers(supervisor)
             await sessions.aclose()
             await store.aclose()

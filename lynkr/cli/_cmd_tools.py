@@ -28,8 +28,8 @@ from eventstore.projections.tasks import stored_tasks
 from lynkr.config import Settings, load_settings
 from lynkr.errors import InvalidRequestError
 from lynkr.logs import configure_logging
-from lynkr.tools import RecorderSessionSink, ToolRegistry, ToolRunner
-from lynkr.workspace import workspace_tools
+from lynkr.toolbelt import open_toolbelt
+from lynkr.tools import RecorderSessionSink, ToolRunner
 
 __all__ = ["parse_time", "register"]
 
@@ -92,12 +92,14 @@ def _settings() -> Settings:
     return settings
 
 
-def _registry() -> ToolRegistry:
-    return ToolRegistry(workspace_tools())
-
-
 def _tool_list(args: argparse.Namespace) -> int:
-    specs = _registry().specs()
+    settings = _settings()
+    recorder = _open_log(settings)
+    try:
+        with open_toolbelt(settings, recorder) as belt:
+            specs = belt.registry.specs()
+    finally:
+        recorder.close()
     if args.json:
         print(json.dumps([{**s.definition(), "policy": s.policy, "read_only": s.read_only}
                           for s in specs], indent=2))
@@ -123,9 +125,10 @@ def _tool_call(args: argparse.Namespace) -> int:
     session = args.session or f"cli-{uuid.uuid4().hex[:8]}"
     recorder = _open_log(settings)
     try:
-        runner = ToolRunner(_registry(), settings.policy, sink=RecorderSessionSink(recorder),
-                            recorder=recorder)
-        result = trio.run(lambda: runner.call(args.name, inputs, session_id=session))
+        with open_toolbelt(settings, recorder) as belt:
+            runner = ToolRunner(belt.registry, settings.policy,
+                                sink=RecorderSessionSink(recorder), recorder=recorder)
+            result = trio.run(lambda: runner.call(args.name, inputs, session_id=session))
     finally:
         recorder.close()
     print(f"session: {session}", file=sys.stderr)
