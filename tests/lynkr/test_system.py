@@ -55,3 +55,24 @@ async def test_extra_blueprints_are_served(tmp_path):
         response = await client.get("/admin/ping")
         assert response.status_code == 200
         assert response.headers["request-id"].startswith("req_")
+
+
+async def test_the_gateway_carries_workspace_indexer_and_mcp_tools(tmp_path):
+    """The running system's tool registry has the workspace, indexer and MCP-call tools."""
+    async with open_system(_settings(tmp_path), client_factory=Client) as system:
+        names = {spec.name for spec in system.tools.specs()}
+    assert {"fs_read", "workspace_git_status", "workspace_task_create"} <= names
+    assert {"workspace_symbol_search", "workspace_index_rebuild", "project_summary"} <= names
+    assert "workspace_mcp_call" in names
+
+
+async def test_projections_follow_live_appends(tmp_path):
+    """The projection runner started with the system catches up with what is appended."""
+    from eventstore.events.system import ActorRestarted
+
+    async with open_system(_settings(tmp_path), client_factory=Client) as system:
+        await system.store.append("system", -1, [ActorRestarted(actor="t", recovered_version=0)])
+        status = await system.projections.catch_up_now()
+    assert status.log_position >= 1
+    assert status.caught_up
+    assert not status.failures
