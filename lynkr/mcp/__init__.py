@@ -7,26 +7,68 @@ catalogue as server tools; `admin_blueprint()` is the `/admin/mcp` API.
 
 from __future__ import annotations
 
-from lynkr.mcp._admin import admin_allowed, admin_blueprint
-from lynkr.mcp._client import ToolCallResult
-from lynkr.mcp._manifest import (
-    ManifestLoad,
-    ManifestProblem,
-    discover_manifests,
-    parse_manifest,
-    parse_server,
-)
-from lynkr.mcp._runtime import McpRuntime, open_mcp, serve_mcp
-from lynkr.mcp._sandbox import (
-    SandboxedCommand,
-    SandboxSettings,
-    build_bwrap,
-    build_docker,
-    sandbox_command,
-)
-from lynkr.mcp._settings import McpSettings
-from lynkr.mcp._stdio import StdioTransport
-from lynkr.mcp._tools import MCP_CALL_SCHEMA, mcp_call_spec, mcp_tool_specs
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lynkr.mcp._admin import admin_allowed, admin_blueprint
+    from lynkr.mcp._client import ToolCallResult
+    from lynkr.mcp._manifest import (
+        ManifestLoad,
+        ManifestProblem,
+        discover_manifests,
+        parse_manifest,
+        parse_server,
+    )
+    from lynkr.mcp._runtime import McpRuntime, open_mcp, serve_mcp
+    from lynkr.mcp._sandbox import (
+        SandboxedCommand,
+        SandboxSettings,
+        build_bwrap,
+        build_docker,
+        sandbox_command,
+    )
+    from lynkr.mcp._settings import McpSettings
+    from lynkr.mcp._stdio import StdioTransport
+    from lynkr.mcp._tools import MCP_CALL_SCHEMA, mcp_call_spec, mcp_tool_specs
+
+# The SDK and Quart are heavy to import (seconds on a loaded machine), and every CLI
+# command loads the MCP settings: names are imported on first use (PEP 562).
+_EXPORTS = {
+    "MCP_CALL_SCHEMA": "lynkr.mcp._tools",
+    "ManifestLoad": "lynkr.mcp._manifest",
+    "ManifestProblem": "lynkr.mcp._manifest",
+    "McpRuntime": "lynkr.mcp._runtime",
+    "McpSettings": "lynkr.mcp._settings",
+    "SandboxSettings": "lynkr.mcp._sandbox",
+    "SandboxedCommand": "lynkr.mcp._sandbox",
+    "StdioTransport": "lynkr.mcp._stdio",
+    "ToolCallResult": "lynkr.mcp._client",
+    "admin_allowed": "lynkr.mcp._admin",
+    "admin_blueprint": "lynkr.mcp._admin",
+    "build_bwrap": "lynkr.mcp._sandbox",
+    "build_docker": "lynkr.mcp._sandbox",
+    "discover_manifests": "lynkr.mcp._manifest",
+    "mcp_call_spec": "lynkr.mcp._tools",
+    "mcp_tool_specs": "lynkr.mcp._tools",
+    "open_mcp": "lynkr.mcp._runtime",
+    "parse_manifest": "lynkr.mcp._manifest",
+    "parse_server": "lynkr.mcp._manifest",
+    "sandbox_command": "lynkr.mcp._sandbox",
+    "serve_mcp": "lynkr.mcp._runtime",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import an exported name from its module on first use."""
+    try:
+        module = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "MCP_CALL_SCHEMA",
