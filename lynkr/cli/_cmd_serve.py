@@ -61,7 +61,52 @@ def effective_settings(settings: Settings) -> list[tuple[str, str]]:
         ("CIRCUIT_BREAKER_THRESHOLD", res.breaker_threshold),
         ("CIRCUIT_BREAKER_RESET_SECONDS", res.breaker_reset),
     ]
+    rows += _tool_rows(settings)
     return [(name, "" if value is None else str(value)) for name, value in rows]
+
+
+def _joined(values: Any, sep: str = ",") -> str:
+    return sep.join(str(v) for v in values)
+
+
+def _tool_rows(settings: Settings) -> list[tuple[str, Any]]:
+    """The policy, indexer and MCP sections, in README order."""
+    pol, idx, mcp = settings.policy, settings.indexer, settings.mcp
+    box, restart = mcp.sandbox, mcp.restart
+    return [
+        ("POLICY_MAX_STEPS", pol.max_steps), ("POLICY_GIT_ALLOW_PUSH", pol.git_allow_push),
+        ("POLICY_GIT_REQUIRE_TESTS", pol.git_require_tests),
+        ("POLICY_GIT_TEST_COMMAND", pol.git_test_command),
+        ("POLICY_GIT_TIMEOUT_MS", pol.git_timeout_ms),
+        ("WORKSPACE_TEST_COMMAND", pol.test_command),
+        ("WORKSPACE_TEST_TIMEOUT_MS", pol.test_timeout_ms),
+        ("WORKSPACE_TEST_COVERAGE_FILES", _joined(pol.test_coverage_files)),
+        ("WORKSPACE_FS_MAX_READ_BYTES", pol.fs_max_read_bytes),
+        ("WORKSPACE_FS_MAX_WRITE_BYTES", pol.fs_max_write_bytes),
+        ("WORKSPACE_FS_SEARCH_MAX_RESULTS", pol.fs_search_max_results),
+        ("WEB_SEARCH_ALLOWED_HOSTS", _joined(pol.web_allowed_hosts)),
+        ("WEB_FETCH_ALLOW_PRIVATE_HOSTS", _joined(pol.web_fetch_allow_private_hosts)),
+        ("WEB_FETCH_MAX_BYTES", pol.web_fetch_max_bytes),
+        ("WEB_FETCH_TIMEOUT_MS", pol.web_fetch_timeout_ms),
+        ("WEB_FETCH_MAX_REDIRECTS", pol.web_fetch_max_redirects),
+        ("WEB_FETCH_CA_BUNDLE", pol.web_fetch_ca_bundle),
+        ("WEB_SEARCH_ENDPOINT", pol.web_search_endpoint),
+        ("INDEXER_MAX_FILE_BYTES", idx.max_file_bytes),
+        ("INDEXER_IGNORE", _joined(idx.ignore_globs)), ("INDEXER_WORKERS", idx.workers),
+        ("INDEXER_CLAUDE_MD", idx.write_claude_md),
+        ("INDEXER_VERIFY_CONTENT", idx.verify_content),
+        ("MCP_SERVER_MANIFEST", mcp.manifest),
+        ("MCP_MANIFEST_DIRS", _joined(mcp.manifest_dirs, ";")),
+        ("MCP_PROTOCOL_MODE", mcp.protocol_mode),
+        ("MCP_REQUEST_TIMEOUT", mcp.request_timeout), ("MCP_START_TIMEOUT", mcp.start_timeout),
+        ("MCP_MAX_RESTARTS", restart.max_restarts), ("MCP_RESTART_WINDOW", restart.window),
+        ("MCP_SANDBOX_ENABLED", box.enabled), ("MCP_SANDBOX_RUNTIME", box.runtime),
+        ("MCP_SANDBOX_IMAGE", box.image), ("MCP_SANDBOX_WORKSPACE", box.workspace),
+        ("MCP_SANDBOX_ALLOW_NETWORK", box.allow_network),
+        ("MCP_SANDBOX_ENV_ALLOW", _joined(box.env_allow)),
+        ("MCP_SANDBOX_RO_PATHS", _joined(box.ro_paths, ";")),
+        ("LYNKR_ADMIN_TOKEN", mask("LYNKR_ADMIN_TOKEN", mcp.admin_token)),
+    ]
 
 
 def _key_name(provider: str) -> str:

@@ -54,6 +54,18 @@ def test_config_prints_effective_settings_with_secrets_masked(tmp_path):
     assert "HOST=127.0.0.1" in result.stdout
 
 
+def test_config_covers_policy_indexer_and_mcp_sections(tmp_path):
+    """Tool, indexer and MCP settings are printed too, the admin token masked."""
+    result = _lynkr(tmp_path, "config", POLICY_GIT_ALLOW_PUSH="true", INDEXER_WORKERS="1",
+                    MCP_SANDBOX_ENABLED="true", LYNKR_ADMIN_TOKEN="admin-token-9876")
+    assert result.returncode == 0
+    assert "POLICY_GIT_ALLOW_PUSH=True" in result.stdout
+    assert "INDEXER_WORKERS=1" in result.stdout
+    assert "MCP_SANDBOX_ENABLED=True" in result.stdout
+    assert "admin-token" not in result.stdout
+    assert "LYNKR_ADMIN_TOKEN=****9876" in result.stdout
+
+
 def test_config_says_what_to_set_when_nothing_is_configured(tmp_path):
     """With no provider, `lynkr config` ends with the variables to set."""
     result = _lynkr(tmp_path, "config")
