@@ -11,7 +11,9 @@ unreadable, outside the workspace) that the rebuild reports instead of failing.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import os
+import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,7 +72,20 @@ def _excluded(rel: str, globs: tuple[str, ...]) -> bool:
     name = parts[-1]
     if os.path.splitext(name)[1].lower() in BINARY_SUFFIXES:
         return True
-    return any(fnmatch.fnmatch(name, g) or fnmatch.fnmatch(rel, g) for g in globs)
+    pattern = _glob_pattern(globs)
+    return pattern.match(name) is not None or pattern.match(rel) is not None
+
+
+@functools.lru_cache(maxsize=32)
+def _glob_pattern(globs: tuple[str, ...]) -> re.Pattern[str]:
+    """One regex for "matches any of `globs`" (as `fnmatch.fnmatch` on POSIX).
+
+    One match per path instead of two `fnmatch` calls per glob: this was 5 % of a
+    cold index of the stdlib (55k calls for 2.3k files).
+    """
+    if not globs:
+        return re.compile(r"(?!)")
+    return re.compile("|".join(fnmatch.translate(glob) for glob in globs))
 
 
 def _git_paths(root: Path) -> list[str] | None:

@@ -6,7 +6,9 @@ with indices into that list (None at top level).
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Sequence
+from functools import partial
 
 __all__ = ["innermost", "nest"]
 
@@ -23,18 +25,30 @@ def nest(spans: Sequence[tuple[int, int]]) -> list[int | None]:
     return parents
 
 
-def innermost(spans: Sequence[tuple[int, int]], points: Sequence[int]) -> list[int | None]:
-    """For each point (sorted ascending), the index of the innermost span containing it."""
+def _segments(spans: Sequence[tuple[int, int]]) -> tuple[list[int], list[int | None]]:
+    """Where the innermost containing span changes: (bounds, owner from each bound on).
+
+    Events (position, owner from there on) come out in non-decreasing position; of
+    several at one position the last one holds, which is what `dict` keeps.
+    """
+    events: list[tuple[int, int | None]] = [(-1, None)]
     stack: list[int] = []
-    found: list[int | None] = []
-    nxt = 0
-    for point in points:
-        while nxt < len(spans) and spans[nxt][0] <= point:
-            while stack and spans[stack[-1]][1] <= spans[nxt][0]:
-                stack.pop()
-            stack.append(nxt)
-            nxt += 1
-        while stack and spans[stack[-1]][1] <= point:
-            stack.pop()
-        found.append(stack[-1] if stack else None)
-    return found
+    for index, (start, _end) in enumerate(spans):
+        while stack and spans[stack[-1]][1] <= start:
+            events.append((spans[stack.pop()][1], stack[-1] if stack else None))
+        stack.append(index)
+        events.append((start, index))
+    while stack:
+        events.append((spans[stack.pop()][1], stack[-1] if stack else None))
+    owner_at = dict(events)
+    return list(owner_at), list(owner_at.values())
+
+
+def innermost(spans: Sequence[tuple[int, int]], points: Sequence[int]) -> list[int | None]:
+    """For each point (>= 0), the index of the innermost span containing it.
+
+    The spans are cut into segments with one innermost owner each, then every point
+    is a C-level bisection: this runs for ~350k references on the stdlib.
+    """
+    bounds, owners = _segments(spans)
+    return [owners[i - 1] for i in map(partial(bisect_right, bounds), points)]

@@ -8,7 +8,7 @@ pickling, and tuples are the cheapest to send.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 __all__ = [
     "Extraction",
@@ -21,6 +21,7 @@ __all__ = [
     "RebuildReport",
     "ReferenceHit",
     "SymbolHit",
+    "WireExtraction",
 ]
 
 
@@ -61,6 +62,11 @@ class Extraction(NamedTuple):
     imports: tuple[ParsedImport, ...]
     parser: str  # "grammar", "heuristic" or "none"
     problem: str | None  # e.g. a syntax error; the file is still indexed
+
+
+WireExtraction = tuple[tuple[tuple[Any, ...], ...], tuple[tuple[Any, ...], ...],
+                       tuple[tuple[Any, ...], ...], str, str | None]
+"""An `Extraction` as plain tuples, field for field (rows too): cheap to build and pickle."""
 
 
 @dataclass(frozen=True, slots=True)

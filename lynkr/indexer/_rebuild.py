@@ -3,9 +3,10 @@
 A file whose size and mtime match the catalogue is taken as unchanged without reading
 it (as git does; `IndexerSettings.verify_content` hashes it anyway); otherwise it is read
 and hashed, and only a new hash sends it to the parser. Big batches are parsed in
-worker processes (tree-sitter holds the GIL while it parses, so threads do not help:
-measured in BENCHMARKS.md). Everything lands in one
-transaction, so readers see the old catalogue until the new one is complete.
+worker processes next to this one (tree-sitter holds the GIL while it parses, so
+threads do not help: measured in BENCHMARKS.md). Everything lands in one
+transaction, so readers see the old catalogue until the new one is complete; into an
+empty catalogue that transaction is a bulk load (indexes built after the rows).
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import hashlib
 import multiprocessing
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +28,7 @@ from lynkr.indexer._catalogue import Catalogue
 from lynkr.indexer._crawl import FileSkipped, list_files, load_file, stat_file
 from lynkr.indexer._extract import extract_batch, from_wire
 from lynkr.indexer._languages import language_for
-from lynkr.indexer._model import Extraction, Problem, RebuildProgress
+from lynkr.indexer._model import Extraction, Problem, RebuildProgress, WireExtraction
 from lynkr.indexer._settings import IndexerSettings
 
 __all__ = ["ChangeSet", "apply_changes", "plan_changes"]
@@ -34,10 +36,10 @@ __all__ = ["ChangeSet", "apply_changes", "plan_changes"]
 log = structlog.get_logger()
 
 ProgressCallback = Callable[[RebuildProgress], None]
-# Spawning a parser process costs ~1 s (imports); in-process parsing runs at ~2 MB/s,
-# so below this much changed source the pool costs more than it saves (measured on
-# this repository: 253 files, 2.2 s in-process against 4.8 s with two workers).
-_POOL_MIN_BYTES = 8_000_000
+# Spawning a parser process costs ~0.5 s of CPU (imports) and ~1 s before it parses;
+# this process parses meanwhile, so the pool only has to pay for its CPU: below this
+# much changed source (~2 s of parsing at ~2 MB/s) it would not.
+_POOL_MIN_BYTES = 4_000_000
 _BATCH_BYTES = 512 * 1024
 _EXCLUDED_NAMES = frozenset({"CLAUDE.md"})  # the file we write is not part of the catalogue
 
@@ -66,6 +68,7 @@ class ChangeSet:
     unchanged: int = 0
     problems: list[Problem] = field(default_factory=list)
     done: int = 0
+    cold: bool = False  # the catalogue was empty: a bulk load (see `Catalogue.bulk`)
 
     def tick(self, progress: ProgressCallback | None, path: str) -> None:
         """Count one file as done and report it."""
@@ -94,7 +97,7 @@ def plan_changes(root: Path, catalogue: Catalogue, settings: IndexerSettings,
     paths = [p for p in listing.paths if p not in _EXCLUDED_NAMES
              and not (own and p.startswith(own))]
     states = catalogue.file_states()
-    changes = ChangeSet(total=len(paths))
+    changes = ChangeSet(total=len(paths), cold=not states)
     seen: set[str] = set()
     for rel in paths:
         state = states.get(rel)
@@ -146,21 +149,48 @@ def _parse_local(jobs: list[Job]) -> Iterator[tuple[Job, Extraction]]:
         yield from zip(batch, _parse_batch(batch), strict=True)
 
 
-def _parse_pool(jobs: list[Job], workers: int) -> Iterator[tuple[Job, Extraction]]:
-    """Parse in `workers` processes; on a broken pool, finish the rest in-process."""
-    context = multiprocessing.get_context("spawn")  # never fork a process that has threads
-    pool = ProcessPoolExecutor(workers, mp_context=context)
+def _pool_result(future: Future[list[WireExtraction]], batch: list[Job]) -> list[Extraction]:
+    """A worker's batch, or the same batch parsed here when the pool broke."""
     try:
-        pending = {pool.submit(extract_batch, [(j.language, j.data) for j in batch]): batch
-                   for batch in _batches(jobs)}
-        for future in as_completed(pending):
-            batch = pending[future]
-            try:
-                found = [from_wire(wire) for wire in future.result()]
-            except BrokenProcessPool as exc:
-                log.warning("indexer_worker_broken", files=len(batch), error=str(exc))
-                found = _parse_batch(batch)
-            yield from zip(batch, found, strict=True)
+        return [from_wire(wire) for wire in future.result()]
+    except BrokenProcessPool as exc:
+        log.warning("indexer_worker_broken", files=len(batch), error=str(exc))
+        return _parse_batch(batch)
+
+
+def _parse_pool(jobs: list[Job], workers: int) -> Iterator[tuple[Job, Extraction]]:
+    """Parse with this process and `workers - 1` spawned ones, sharing batches as they go.
+
+    This process is one of the parsers: it parses the next batch itself whenever no
+    worker result is waiting, so it never idles while the workers start (spawning
+    costs ~1 s of imports) and writes their results between its own batches. At the
+    end it takes back queued batches no worker has started. A broken pool's batches
+    are parsed here too.
+    """
+    queue = deque(_batches(jobs))
+    context = multiprocessing.get_context("spawn")  # never fork a process that has threads
+    pool = ProcessPoolExecutor(workers - 1, mp_context=context)
+    pending: dict[Future[list[WireExtraction]], list[Job]] = {}
+    draining = False
+    try:
+        while queue or pending:
+            while queue and not draining and len(pending) < 2 * (workers - 1):
+                batch = queue.pop()
+                pending[pool.submit(extract_batch, [(j.language, j.data) for j in batch])] = batch
+            ready = [future for future in pending if future.done()]
+            for future in ready:
+                batch = pending.pop(future)
+                yield from zip(batch, _pool_result(future, batch), strict=True)
+            if ready:
+                continue
+            if not queue:  # only the workers' work left: take back what has not started
+                draining = True
+                queue.extend(pending.pop(f) for f in list(pending) if f.cancel())
+            if queue:
+                batch = queue.popleft()
+                yield from zip(batch, _parse_batch(batch), strict=True)
+            elif pending:
+                wait(pending, return_when=FIRST_COMPLETED)
     finally:
         # A cancelled rebuild (the actor stopping) must not wait for queued batches.
         pool.shutdown(wait=True, cancel_futures=True)
@@ -172,7 +202,7 @@ def apply_changes(catalogue: Catalogue, changes: ChangeSet, workers: int,
     use_pool = workers > 1 and sum(job.size for job in changes.jobs) >= _POOL_MIN_BYTES
     parsed = _parse_pool(changes.jobs, workers) if use_pool else _parse_local(changes.jobs)
     started = time.perf_counter()
-    with catalogue.write():
+    with catalogue.bulk() if changes.cold and changes.jobs else catalogue.write():
         for file_id in changes.deleted:
             catalogue.delete_file(file_id)
         for file_id, mtime_ns in changes.touched:
@@ -183,5 +213,5 @@ def apply_changes(catalogue: Catalogue, changes: ChangeSet, workers: int,
             if found.problem is not None:
                 changes.problems.append(Problem(job.path, found.problem))
             changes.tick(progress, job.path)
-    log.debug("indexer_changes_applied", parsed=len(changes.jobs),
+    log.debug("indexer_changes_applied", parsed=len(changes.jobs), cold=changes.cold,
               seconds=round(time.perf_counter() - started, 3))

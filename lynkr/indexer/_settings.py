@@ -22,7 +22,8 @@ class IndexerSettings:
 
     max_file_bytes: int = 1_000_000  # INDEXER_MAX_FILE_BYTES: larger files are skipped
     ignore_globs: tuple[str, ...] = ()  # INDEXER_IGNORE: extra comma-separated globs
-    workers: int = 2  # INDEXER_WORKERS: parser processes for big rebuilds (1 = in-process)
+    workers: int = 2  # INDEXER_WORKERS: parsers for big rebuilds, this process included
+    # (1 = in-process only; 2 = this process and one spawned worker)
     write_claude_md: bool = True  # INDEXER_CLAUDE_MD: maintain the marked CLAUDE.md section
     verify_content: bool = False  # INDEXER_VERIFY_CONTENT: hash even files whose size and
     # mtime are unchanged (off: trust them, as git does; on: ~3x slower no-change rebuilds)

@@ -76,3 +76,20 @@ def test_a_directory_symlink_loop_does_not_hang_the_walk(tmp_path):
     write_tree(tmp_path, {"d/a.py": ""})
     os.symlink("..", tmp_path / "d" / "up")
     assert list_files(tmp_path, IndexerSettings()).paths == ("d/a.py",)
+
+
+def test_the_combined_glob_pattern_agrees_with_fnmatch():
+    """A path is excluded by the globs exactly when `fnmatch` matches its name or path."""
+    import fnmatch
+
+    from lynkr.indexer._crawl import GENERATED_GLOBS, _excluded
+
+    globs = (*GENERATED_GLOBS, "docs/*", "a[bc]?.py", "**/x/*")
+    paths = ["a.min.js", "b.js", "x_pb2.py", "dir/a.min.js", "docs/r.md", "q/docs/r.md",
+             "abz.py", "ad.py", "foo.lock", "a/go.sum", "k.generated.ts", "m/x/y.py",
+             "x/y.py", "a/b.map", "new\nline.lock"]
+    for path in paths:
+        name = path.rsplit("/", 1)[-1]
+        expected = any(fnmatch.fnmatch(name, g) or fnmatch.fnmatch(path, g) for g in globs)
+        assert _excluded(path, globs) is expected, path
+    assert _excluded("a.py", ()) is False

@@ -91,3 +91,54 @@ def test_methods_get_their_class_as_parent_and_positions_are_one_based():
     method = next(s for s in found.symbols if s.name == "m")
     assert (method.start_line, method.start_col, method.end_line, method.parent) == (2, 5, 3, "A")
     assert method.signature == "def m(self):"
+
+
+def test_a_node_captured_as_two_kinds_keeps_the_first_patterns_kind():
+    """A Go struct also matches the plain type-spec pattern; it is stored once, as a struct."""
+    found = extract_with_grammar("go", b"package m\ntype S struct{}\ntype N int\n")
+    assert found is not None
+    assert [(s.name, s.kind) for s in found.symbols] == [("S", "struct"), ("N", "type")]
+
+
+def test_kind_ranks_follow_the_query_order():
+    """Each definition kind ranks by its first appearance in the query source."""
+    from lynkr.indexer._grammars import _kind_ranks
+
+    source = "(a) @definition.struct\n(b) @definition.type\n(c) @definition.struct)"
+    assert _kind_ranks(source) == {"struct": 0, "type": 1}
+
+
+def test_plain_rows_match_the_named_extraction():
+    """`grammar_rows` yields the same fields, row for row, as `extract_with_grammar`."""
+    from lynkr.indexer._grammars import grammar_rows
+
+    for language, (source, *_rest) in SAMPLES.items():
+        named = extract_with_grammar(language, source)
+        rows = grammar_rows(language, source)
+        assert named is not None
+        assert rows is not None
+        assert rows == (tuple(map(tuple, named.symbols)), tuple(map(tuple, named.references)),
+                        tuple(map(tuple, named.imports)), named.parser, named.problem)
+
+
+def test_references_come_in_order_with_their_enclosing_symbol():
+    """Uses are listed by position, each with the innermost definition around it."""
+    found = extract("python", b"class A(B):\n    def m(self) -> T:\n        return g(T)\n")
+    assert [(r.name, r.line, r.col, r.enclosing) for r in found.references] == [
+        ("B", 1, 9, "A"), ("T", 2, 20, "m"), ("g", 3, 16, "m")]
+
+
+def test_nested_definitions_get_their_own_names_and_parents():
+    """Each definition is named by its own name node, nested ones with their parent."""
+    found = extract("python", b"class Outer:\n    class Inner:\n        def m(self):\n"
+                              b"            pass\n    def n(self):\n        pass\nX = 1\n")
+    assert [(s.name, s.kind, s.parent, s.start_line, s.end_line) for s in found.symbols] == [
+        ("Outer", "class", None, 1, 6), ("Inner", "class", "Outer", 2, 4),
+        ("m", "method", "Inner", 3, 4), ("n", "method", "Outer", 5, 6),
+        ("X", "variable", None, 7, 7)]
+
+
+def test_a_definitions_own_name_is_never_a_reference():
+    """A Go type name captured as both the definition's name and a type use is not a use."""
+    found = extract("go", b"package m\ntype S struct{ next *S }\n")
+    assert [(r.name, r.line, r.col) for r in found.references] == [("S", 2, 22)]
