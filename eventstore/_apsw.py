@@ -251,6 +251,12 @@ class SqliteRecorder(Recorder):
             "SELECT version, last_hash FROM streams WHERE stream_id = ?", (stream_id,)).fetchall()
         return (int(rows[0][0]), bytes(rows[0][1])) if rows else None
 
+    def headed_streams(self) -> list[str]:
+        """See `Recorder.headed_streams`."""
+        rows: list[Any] = self._reader().execute(
+            "SELECT stream_id FROM streams ORDER BY stream_id").fetchall()
+        return [str(r[0]) for r in rows]
+
     def stream_version(self, stream_id: str) -> int:
         """See `Recorder.stream_version`."""
         rows: list[Any] = self._reader().execute(

@@ -192,6 +192,13 @@ class Recorder(abc.ABC):
         """
         return None
 
+    def headed_streams(self) -> list[str]:
+        """Ids of every stream the store keeps a separate head for (see `stream_head`).
+
+        `verify` walks these too, so a stream whose every event was deleted is noticed.
+        """
+        return []
+
     @abc.abstractmethod
     def stream_version(self, stream_id: str) -> int:
         """The stream's current version (its last sequence number; 0 if it is empty)."""

@@ -50,5 +50,6 @@ def first_damage(
 
 def verify_log(recorder: Recorder) -> Iterator[tuple[str, int, Damage | None]]:
     """Walk every stream; yields (stream id, events checked, damage or None)."""
-    for info in recorder.list_streams():
-        yield info.stream_id, info.version, verify_stream(recorder, info.stream_id)
+    versions = {info.stream_id: info.version for info in recorder.list_streams()}
+    for stream_id in sorted(versions.keys() | set(recorder.headed_streams())):
+        yield stream_id, versions.get(stream_id, 0), verify_stream(recorder, stream_id)

@@ -246,3 +246,13 @@ def test_verify_reports_events_removed_from_the_end(sample: Path, capsys) -> Non
     code, out, _ = run(capsys, "verify")
     assert code == 1
     assert "DAMAGED session-a seq 8 at the end: the stream ends at seq 7" in out
+
+
+def test_verify_reports_a_stream_whose_every_event_was_deleted(sample: Path, capsys) -> None:
+    """A whole stream deleted from the events table is still found through its head."""
+    conn = apsw.Connection(str(sample / "lynkr.db"))
+    conn.execute("DELETE FROM events WHERE stream_id = 'session-b'")
+    conn.close()
+    code, out, _ = run(capsys, "verify")
+    assert code == 1
+    assert "DAMAGED session-b seq 1 at the end: the stream ends at seq 0" in out
