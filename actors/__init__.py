@@ -32,6 +32,7 @@ from actors.provider import (
     CircuitOpenError,
     PooledClient,
     ProviderActor,
+    ProviderGate,
     ProviderHealth,
     ProviderSupervisor,
 )
@@ -69,6 +70,7 @@ __all__ = [
     "ProjectionRunner",
     "Projections",
     "ProviderActor",
+    "ProviderGate",
     "ProviderHealth",
     "ProviderSupervisor",
     "RegistryStatistics",

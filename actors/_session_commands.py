@@ -55,6 +55,9 @@ class TurnRequest:
     request_bytes: int = 0
     source: str = "generated"  # where the session id came from: header, metadata, generated
     client: str | None = None
+    provider: str | None = None  # with `backend_model`: the routing decision, if already made
+    backend_model: str | None = None
+    route_reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +72,10 @@ def begin_turn(state: SessionState | None, session_id: str, request: TurnRequest
     """Start the next turn; a session's first turn also starts the session.
 
     Returns:
-        `[SessionStarted,] TurnStarted` with one blob per system block and message,
-        and one for the tool list.
+        `[SessionStarted,] TurnStarted [, RouteChosen]` with one blob per system block
+        and message, and one for the tool list. `RouteChosen` is there when the request
+        carries its routing decision (`provider` and `backend_model`), so the turn and
+        its route are one commit.
 
     Raises:
         CommandRejectedError: the request is incomplete or holds values that cannot be
@@ -92,6 +97,12 @@ def begin_turn(state: SessionState | None, session_id: str, request: TurnRequest
         request_bytes=request.request_bytes,
     )
     events: list[Event] = [turn]
+    if request.provider is not None:
+        if not request.backend_model:
+            raise CommandRejectedError("a routed turn needs a backend model")
+        events.append(RouteChosen(turn=turn.turn, provider=request.provider,
+                                  backend_model=request.backend_model,
+                                  reason=request.route_reason))
     if state is None:
         events.insert(0, SessionStarted(session_id=session_id, source=request.source,
                                         client=request.client))

@@ -4,7 +4,9 @@ A `ProviderActor` owns its backend's pooled HTTP client (created by a factory th
 `lynkr` passes in, typed by the `PooledClient` protocol) and the circuit breaker
 state. Trio code uses the client directly for I/O — the actor only decides: `admit()`
 returns the client or raises `CircuitOpenError` while the backend is considered down,
-and `report_success` / `report_failure` (cheap tells) feed the breaker. Closing is
+and `report_success` / `report_failure` (cheap tells) feed the breaker. While the
+breaker is closed the actor publishes the client on its `ProviderGate`, so the hot
+path need not ask. Closing is
 async I/O, so `release()` hands the client back and the trio side awaits `aclose()`.
 
 Breaker: `threshold` consecutive failures open it; after `reset_seconds` one trial
@@ -28,6 +30,7 @@ __all__ = [
     "CircuitOpenError",
     "PooledClient",
     "ProviderActor",
+    "ProviderGate",
     "ProviderHealth",
     "ProviderSupervisor",
 ]
@@ -74,6 +77,22 @@ class ProviderHealth:
     seconds_since_success: float | None
 
 
+class ProviderGate:
+    """What a `ProviderActor` publishes for callers to read without a round trip.
+
+    `client` is the pooled client while the breaker is closed (when `admit` would
+    return it without changing anything), and None otherwise: then callers must ask
+    `admit`, which decides (fail fast, or the one half-open trial). Only the actor
+    writes it; a read racing with a state change is the same race as an ask sent just
+    before a failure report.
+    """
+
+    __slots__ = ("client",)
+
+    def __init__(self) -> None:
+        self.client: PooledClient | None = None
+
+
 class ProviderActor(TrioActor):
     """One backend: its pooled client and its circuit breaker."""
 
@@ -97,6 +116,15 @@ class ProviderActor(TrioActor):
         self._failures = 0
         self._last_error: str | None = None
         self._last_success: float | None = None
+        self._gate = ProviderGate()
+        self._publish()
+
+    def gate(self) -> ProviderGate:
+        """The published view of this backend's admission (see `ProviderGate`)."""
+        return self._gate
+
+    def _publish(self) -> None:
+        self._gate.client = self._client if self._state == "closed" else None
 
     def admit(self) -> PooledClient:
         """The client to call the backend with.
@@ -112,6 +140,7 @@ class ProviderActor(TrioActor):
             if waited < self._config.reset_seconds:
                 raise CircuitOpenError(self.name, self._config.reset_seconds - waited)
             self._state, self._trial_out = "half_open", False
+            self._publish()
             log.info("circuit_half_open", provider=self.name)
         if self._state == "half_open":
             if self._trial_out:
@@ -127,6 +156,7 @@ class ProviderActor(TrioActor):
         if self._state != "closed":
             log.info("circuit_closed", provider=self.name)
         self._state, self._trial_out = "closed", False
+        self._publish()
 
     def report_failure(self, reason: str) -> None:
         """A call failed in a way that says the backend is down or overloaded."""
@@ -138,6 +168,7 @@ class ProviderActor(TrioActor):
                 log.warning("circuit_opened", provider=self.name, failures=self._consecutive,
                             reason=reason)
             self._state, self._opened_at, self._trial_out = "open", self._clock(), False
+            self._publish()
 
     def report_neutral(self) -> None:
         """A call ended without saying anything about the backend (e.g. the client left)."""
@@ -154,6 +185,7 @@ class ProviderActor(TrioActor):
     def release(self) -> PooledClient | None:
         """Give the client up for closing; later `admit` calls fail."""
         client, self._client = self._client, None
+        self._publish()
         return client
 
 

@@ -245,15 +245,20 @@ class Sessions:
 
     Use it from one trio thread. It caches the proxies of live session actors, so
     a call to a known session costs one actor round trip; it tells the registry
-    the session was used (a ~3 µs tell) to keep the idle clock honest.
+    the session was used (a tell) to keep the idle clock honest, at most once per
+    `touch_interval` seconds per session (`start` uses a tenth of the idle timeout),
+    so busy sessions do not wake the registry's thread on every command.
     """
 
     _CACHE_PRUNE_AT = 1024
 
-    def __init__(self, registry: pykka.ActorRef[SessionRegistry]) -> None:
+    def __init__(self, registry: pykka.ActorRef[SessionRegistry], *,
+                 touch_interval: float = 0.0) -> None:
         self.ref = registry
         self._registry = registry.proxy()
         self._proxies: dict[str, pykka.ActorProxy[SessionActor]] = {}
+        self._touched: dict[str, float] = {}
+        self._touch_interval = touch_interval
 
     @classmethod
     def start(
@@ -266,7 +271,8 @@ class Sessions:
     ) -> Sessions:
         """Start a `SessionRegistry` over `store` and return its handle."""
         return cls(SessionRegistry.start(store, idle_timeout=idle_timeout, tick=tick,
-                                         actor_class=actor_class))
+                                         actor_class=actor_class),
+                   touch_interval=idle_timeout / 10)
 
     async def call(
         self, session_id: str, command: Callable[[pykka.ActorProxy[SessionActor]], Any]
@@ -305,15 +311,23 @@ class Sessions:
         proxy = self._proxies.get(session_id)
         try:
             if proxy is not None and proxy.actor_ref.is_alive():
-                self.ref.tell(SessionTouched(session_id, proxy.actor_ref.actor_urn))
+                self._touch(session_id, proxy)
                 return proxy
             proxy = await self._registry.session(session_id)
         except pykka.ActorDeadError as exc:
             raise SessionUnavailableError("the session registry is stopped") from exc
         if len(self._proxies) >= self._CACHE_PRUNE_AT:
             self._proxies = {k: p for k, p in self._proxies.items() if p.actor_ref.is_alive()}
+            self._touched = {k: t for k, t in self._touched.items() if k in self._proxies}
         self._proxies[session_id] = proxy
+        self._touched[session_id] = time.monotonic()  # the lookup itself reset the clock
         return proxy
+
+    def _touch(self, session_id: str, proxy: pykka.ActorProxy[SessionActor]) -> None:
+        now = time.monotonic()
+        if now - self._touched.get(session_id, float("-inf")) >= self._touch_interval:
+            self._touched[session_id] = now
+            self.ref.tell(SessionTouched(session_id, proxy.actor_ref.actor_urn))
 
     async def begin_turn(self, session_id: str, request: TurnRequest) -> int:
         """See `SessionActor.begin_turn`; returns the turn number after the commit."""

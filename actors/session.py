@@ -4,11 +4,11 @@ The state is `fold_session` of the stream, loaded on the first message (so a
 failed recovery reaches the caller as an exception instead of killing the
 actor). A command runs a pure function from `actors._session_commands`, appends
 its decision with the state's version as the expected version, folds the events
-as committed (read back, so times and positions are the stored ones) and only
-then replies. If another process appended to the stream meanwhile
-(`ConcurrencyError`), the actor catches up on the tail and retries the command
-once. Blob hashing (system prompt, tool list, messages) happens here, on the
-actor's thread, never on the trio thread.
+as committed (positions, sequence numbers and the commit time come from the
+append's `AppendResult`, so nothing is read back) and only then replies. If
+another process appended to the stream meanwhile (`ConcurrencyError`), the actor
+catches up on the tail and retries the command once. Blob hashing (system prompt,
+tool list, messages) happens here, on the actor's thread, never on the trio thread.
 
 If a message sent with `tell` fails, pykka stops the actor and `on_failure`
 reports a `SessionCrash` to the supervisor callback (the `SessionRegistry`).
@@ -33,7 +33,14 @@ from actors._session_commands import (
 )
 from actors._trio import TrioActor
 from actors.writer import EventStore
-from eventstore import ConcurrencyError, Event, Metadata, StoreClosedError
+from eventstore import (
+    AppendResult,
+    ConcurrencyError,
+    Event,
+    Metadata,
+    Recorded,
+    StoreClosedError,
+)
 from eventstore.projections.session_state import SessionState, TurnState, fold_session
 
 __all__ = ["SessionActor", "SessionCrash", "stream_of"]
@@ -96,7 +103,8 @@ class SessionActor(TrioActor):
     def begin_turn(self, request: TurnRequest) -> int:
         """Start the next turn (and the session on its first turn); returns the turn number.
 
-        Replies after `TurnStarted` (and the blobs of the request) are committed.
+        Replies after `TurnStarted` (and the blobs of the request, and `RouteChosen` when
+        the request carries its route) are committed.
 
         Raises:
             CommandRejectedError: the request is incomplete or cannot be stored.
@@ -104,7 +112,7 @@ class SessionActor(TrioActor):
         """
         state = self._execute(lambda s: begin_turn(s, self.session_id, request),
                               request.request_id)
-        return state.turns[-1].number  # the fold of our commit ends with our TurnStarted
+        return state.turns[-1].number  # the fold of our commit ends with our turn
 
     def record(self, turn: int, *events: Event, blobs: Sequence[Blob] = ()) -> int:
         """Append `RouteChosen` / `PolicyDecided` / `ToolCompleted` events of an open turn.
@@ -180,7 +188,10 @@ class SessionActor(TrioActor):
         metadata = Metadata(request_id=request_id, actor=f"session:{self.session_id}")
         result = _wait(self._store.append(self.stream_id, expected, decision.events,
                                           metadata=metadata, blobs=blobs))
-        committed = _wait(self._store.read_stream(self.stream_id, expected + 1, result.version))
+        committed = _as_committed(self.stream_id, expected, decision.events, metadata, result)
+        if committed is None:  # not what was asked (e.g. an idempotent replay): read it back
+            committed = _wait(self._store.read_stream(self.stream_id, expected + 1,
+                                                      result.version))
         new_state = fold_session(committed, start=state)
         assert new_state is not None  # a commit always adds at least one event
         self._state = new_state
@@ -207,6 +218,25 @@ def _wait(future: pykka.Future[T]) -> T:
         return future.get()
     except pykka.ActorDeadError as exc:
         raise StoreClosedError("the event store writer is stopped") from exc
+
+
+def _as_committed(
+    stream_id: str, expected: int, events: Sequence[Event], metadata: Metadata,
+    result: AppendResult,
+) -> list[Recorded[Event]] | None:
+    """The appended events as the store recorded them, built from the append's result.
+
+    None when the result does not describe exactly these events at the next sequence
+    numbers (the caller then reads them back).
+    """
+    count = len(events)
+    if (result.recorded_at is None or result.version != expected + count
+            or result.last_position - result.first_position + 1 != count):
+        return None
+    return [Recorded(position=result.first_position + i, stream_id=stream_id,
+                     seq=expected + 1 + i, event=event, recorded_at=result.recorded_at,
+                     metadata=metadata)
+            for i, event in enumerate(events)]
 
 
 def _request_of(state: SessionState | None, turn: int | None) -> str | None:

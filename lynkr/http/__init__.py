@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from lynkr.http._app import create_app
 from lynkr.http._errors import BODY_LIMIT, HTTP_ERROR_TYPES, error_response
+from lynkr.http._fast import GatewayApp
 from lynkr.http._health import probe_tcp
 from lynkr.http._logline import RequestLog, new_request_id
 from lynkr.http._routes import MODEL_ALIASES
@@ -13,6 +14,7 @@ __all__ = [
     "BODY_LIMIT",
     "HTTP_ERROR_TYPES",
     "MODEL_ALIASES",
+    "GatewayApp",
     "RequestLog",
     "create_app",
     "error_response",

@@ -16,7 +16,16 @@ from werkzeug.exceptions import HTTPException
 
 from lynkr.errors import InternalError, LynkrError
 
-__all__ = ["BODY_LIMIT", "HTTP_ERROR_TYPES", "error_response", "register_error_handlers"]
+__all__ = [
+    "BODY_LIMIT",
+    "HTTP_ERROR_TYPES",
+    "error_json",
+    "error_response",
+    "lynkr_error_parts",
+    "register_error_handlers",
+    "retry_after_value",
+    "too_large_message",
+]
 
 log = structlog.get_logger()
 
@@ -35,29 +44,50 @@ HTTP_ERROR_TYPES: dict[int, str] = {
 BODY_LIMIT = 32 * 1024 * 1024
 
 
+def error_json(error_type: str, message: str) -> bytes:
+    """The body of an Anthropic error."""
+    body = {"type": "error", "error": {"type": error_type, "message": message}}
+    return json.dumps(body).encode()
+
+
+def retry_after_value(retry_after: float) -> str:
+    """The `retry-after` header value: whole seconds, at least 1."""
+    return str(max(1, round(retry_after)))
+
+
 def error_response(status: int, error_type: str, message: str,
                    retry_after: float | None = None) -> Response:
     """An Anthropic error response."""
-    body = {"type": "error", "error": {"type": error_type, "message": message}}
-    response = Response(json.dumps(body), status=status, content_type="application/json")
+    response = Response(error_json(error_type, message), status=status,
+                        content_type="application/json")
     if retry_after is not None:
-        response.headers["retry-after"] = str(max(1, round(retry_after)))
+        response.headers["retry-after"] = retry_after_value(retry_after)
     return response
 
 
-async def _lynkr_error(exc: LynkrError) -> Response:
+def lynkr_error_parts(exc: LynkrError) -> tuple[int, str, str, float | None]:
+    """(status, error type, message, retry-after) the client gets for `exc`.
+
+    An `InternalError` is logged and answered with a generic 500 that leaks nothing.
+    """
     if isinstance(exc, InternalError):
         log.error("internal_error", error=exc.message)
-        return error_response(500, "api_error", "internal error")
-    return error_response(exc.status, exc.error_type, exc.message, exc.retry_after)
+        return 500, "api_error", "internal error", None
+    return exc.status, exc.error_type, exc.message, exc.retry_after
+
+
+def too_large_message() -> str:
+    """The 413 message."""
+    return f"request body is larger than the {BODY_LIMIT // (1024 * 1024)} MB limit"
+
+
+async def _lynkr_error(exc: LynkrError) -> Response:
+    return error_response(*lynkr_error_parts(exc))
 
 
 async def _http_error(exc: HTTPException) -> Response:
     status = exc.code or 500
-    if status == 413:
-        message = f"request body is larger than the {BODY_LIMIT // (1024 * 1024)} MB limit"
-    else:
-        message = exc.description or exc.name
+    message = too_large_message() if status == 413 else exc.description or exc.name
     return error_response(status, HTTP_ERROR_TYPES.get(status, "api_error"), message)
 
 

@@ -1,4 +1,5 @@
-"""`serve_gateway`: run the app on hypercorn's trio worker until cancelled."""
+"""`serve_gateway`: run the app (behind its `/v1/messages` fast path) on hypercorn's trio
+worker until cancelled."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import hypercorn.config
 import hypercorn.trio
 import trio
 from quart_trio import QuartTrio
+
+from lynkr.http._fast import GatewayApp
 
 __all__ = ["hypercorn_config", "serve_gateway"]
 
@@ -25,5 +28,9 @@ async def serve_gateway(
     app: QuartTrio, host: str, port: int, *,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve `app` on `host:port`; `task_status.started` gets the bound addresses."""
-    await hypercorn.trio.serve(app, hypercorn_config(host, port), task_status=task_status)
+    """Serve `app` on `host:port`; `task_status.started` gets the bound addresses.
+
+    `POST /v1/messages` is served by `GatewayApp`'s plain ASGI handler in front of `app`.
+    """
+    await hypercorn.trio.serve(GatewayApp(app),  # type: ignore[arg-type]
+                               hypercorn_config(host, port), task_status=task_status)

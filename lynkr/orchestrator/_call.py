@@ -1,7 +1,8 @@
 """The upstream call: circuit breaker, bounded retries before the first byte, error mapping.
 
-Every attempt asks the backend's `ProviderActor` for admission (an open breaker
-fails fast with `overloaded_error`), sends the request on the actor's pooled client,
+Every attempt is admitted by the backend's `ProviderActor` (read from its published
+`ProviderGate` while the breaker is closed, else asked: an open breaker fails fast
+with `overloaded_error`), sends the request on the actor's pooled client,
 and reports the outcome back. Connection errors, timeouts, 429 and 5xx are retried
 with exponential backoff and full jitter — but only while nothing has been sent to
 the client: a non-streaming call retries until its whole body is read, a streaming
@@ -22,7 +23,7 @@ import httpx
 import structlog
 import trio
 
-from actors import CircuitOpenError
+from actors import CircuitOpenError, ProviderGate
 from lynkr.errors import (
     LynkrError,
     ProviderConnectError,
@@ -159,7 +160,25 @@ def _counts_as_down(exc: LynkrError) -> bool:
     return isinstance(exc, (ProviderConnectError, ProviderTimeoutError, ProviderOverloadedError))
 
 
+_GATES: dict[str, ProviderGate] = {}  # actor urn -> its published gate (asked once)
+
+
+async def _gate(handle: ProviderHandle) -> ProviderGate:
+    urn = handle.actor.actor_ref.actor_urn
+    gate = _GATES.get(urn)
+    if gate is None:
+        gate = await handle.actor.gate()
+        if len(_GATES) >= 64:  # systems come and go (tests): forget the stopped ones
+            _GATES.clear()
+        _GATES[urn] = gate
+    return gate
+
+
 async def _admit(handle: ProviderHandle) -> httpx.AsyncClient:
+    """The client to call with: published while the breaker is closed, else asked for."""
+    published = (await _gate(handle)).client
+    if published is not None:
+        return published  # type: ignore[return-value]  # the factory makes httpx clients
     try:
         client: httpx.AsyncClient = await handle.actor.admit()
     except CircuitOpenError as exc:
@@ -232,7 +251,8 @@ async def fetch_body(
             stats.mark_first_byte()
             data = await response.aread()
         finally:
-            await response.aclose()
+            with trio.CancelScope(shield=True):  # a cancelled close would leak the socket
+                await response.aclose()
         if response.status_code >= 400:
             raise handle.adapter.error(response.status_code, data, response.headers)
         return data

@@ -3,19 +3,19 @@
 `SessionRecorder` is the orchestrator's one door to the session side (`actors.Sessions`):
 begin a turn (the session actor stores system blocks, the tool list and each message
 as content-addressed blobs, so the ~100 KB Claude Code resends every turn is stored
-once), record the routing decision, and finish the turn with its outcome. Every call
+once) together with the routing decision, and finish the turn with its outcome. Every call
 returns after the commit. Actor and store failures are mapped to `LynkrError`s here.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from actors import ActorError, InvalidSessionIdError, Sessions, TurnRequest
 from eventstore import BlobRef, Event, EventStoreError
-from eventstore.events.session import RouteChosen
 from lynkr.errors import InvalidRequestError, LynkrError
 from lynkr.orchestrator._route import Route
 from lynkr.orchestrator._session import SessionRef
@@ -76,11 +76,12 @@ class SessionRecorder:
         self.sessions = sessions
 
     async def begin(self, request: TurnRequest, session: SessionRef, route: Route) -> TurnTicket:
-        """Append `TurnStarted` (and `SessionStarted` for a new session), then `RouteChosen`."""
-        turn = await _mapped(self.sessions.begin_turn(session.session_id, request))
-        chosen = RouteChosen(turn=turn, provider=route.provider,
-                             backend_model=route.backend_model, reason=route.reason)
-        await _mapped(self.sessions.record(session.session_id, turn, chosen))
+        """Append `TurnStarted` (and `SessionStarted` for a new session) and `RouteChosen`,
+        in one commit."""
+        routed = dataclasses.replace(request, provider=route.provider,
+                                     backend_model=route.backend_model,
+                                     route_reason=route.reason)
+        turn = await _mapped(self.sessions.begin_turn(session.session_id, routed))
         return TurnTicket(session, turn, request.request_id)
 
     async def finish(self, ticket: TurnTicket, outcome: Event, blobs: Blobs = ()) -> None:

@@ -108,3 +108,23 @@ def test_the_supervisor_starts_one_child_per_backend_and_releases_clients():
     assert released == made
     with pytest.raises(RuntimeError, match="stopping"):
         children["openai"].admit().get()
+
+
+def test_the_gate_publishes_the_client_only_while_the_breaker_is_closed():
+    """Closed: the gate holds the client; open or half-open: None; closed again: the client."""
+    clock = Clock()
+    actor = _actor(clock)
+    gate = actor.gate().get()
+    client = gate.client
+    assert client is actor.admit().get()
+    actor.report_failure("x").get()
+    actor.report_failure("x").get()
+    assert gate.client is None
+    clock.now += 11
+    actor.admit().get()  # the half-open trial
+    assert gate.client is None
+    actor.report_success().get()
+    assert gate.client is client
+    actor.release().get()
+    assert gate.client is None
+    actor.stop()

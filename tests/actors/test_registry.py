@@ -10,6 +10,7 @@ from actors import (
     EventStore,
     InvalidSessionIdError,
     SessionActor,
+    SessionRegistry,
     Sessions,
     SessionUnavailableError,
     TurnRequest,
@@ -242,3 +243,33 @@ async def test_concurrent_turns_on_shared_sessions_stay_consistent(db, store):
         assert recorder.last_position() == 4 + 40 * 3
     finally:
         recorder.close()
+
+
+async def test_a_busy_session_touches_the_registry_once_per_interval(store, monkeypatch):
+    """Commands within the touch interval send no SessionTouched; the idle clock still runs."""
+    sessions = Sessions.start(store, idle_timeout=600.0)
+    touches = []
+    tell = sessions.ref.tell
+    monkeypatch.setattr(sessions.ref, "tell", lambda m: touches.append(m) or tell(m))
+    try:
+        for n in (1, 2, 3):
+            await sessions.begin_turn("busy", request(n))
+        assert touches == []  # the first lookup reset the clock; 60 s have not passed
+        state = await sessions.state("busy")
+        assert len(state.turns) == 3
+    finally:
+        await sessions.aclose()
+
+
+async def test_a_zero_touch_interval_touches_on_every_command(store, monkeypatch):
+    """With touch_interval=0 every command on a cached session tells the registry."""
+    sessions = Sessions(SessionRegistry.start(store), touch_interval=0.0)
+    touches = []
+    tell = sessions.ref.tell
+    monkeypatch.setattr(sessions.ref, "tell", lambda m: touches.append(m) or tell(m))
+    try:
+        for n in (1, 2):
+            await sessions.begin_turn("busy", request(n))
+        assert [type(t).__name__ for t in touches] == ["SessionTouched"]
+    finally:
+        await sessions.aclose()

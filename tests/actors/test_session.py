@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 import pytest
@@ -9,7 +10,15 @@ from structlog.testing import capture_logs
 
 import actors._session_commands as commands
 from actors import CommandRejectedError, EventStore, SessionActor, TurnRequest
-from eventstore import BlobRef, SqliteRecorder, StoreClosedError, make_blob
+from actors.session import _as_committed
+from eventstore import (
+    AppendResult,
+    BlobRef,
+    Metadata,
+    SqliteRecorder,
+    StoreClosedError,
+    make_blob,
+)
 from eventstore.events.session import (
     ModelResponded,
     PolicyDecided,
@@ -165,3 +174,48 @@ async def test_stopped_store_is_a_closed_store_for_the_caller(store, session):
     await store.aclose()
     with pytest.raises(StoreClosedError):
         await session.begin_turn(request(1))
+
+
+async def test_commands_fold_what_they_committed_without_reading_it_back(db, store, session,
+                                                                         monkeypatch):
+    """After the first load, commands read nothing back, and the state equals a fresh fold."""
+    reads = []
+    original = store.read_stream
+    monkeypatch.setattr(store, "read_stream", lambda *a, **k: reads.append(a) or original(*a, **k))
+    turn = await session.begin_turn(request(1))
+    assert len(reads) == 1  # the first load of the (empty) stream
+    outcome, blob = answer(turn)
+    await session.finish_turn(turn, outcome, blobs=[blob])
+    await session.begin_turn(request(2))
+    assert len(reads) == 1
+    fresh = SqliteRecorder(db)
+    try:
+        assert fold_session(fresh.read_stream("session-s1")) == await session.state()
+    finally:
+        fresh.close()
+
+
+async def test_a_routed_turn_is_begun_and_routed_in_one_commit(store, session):
+    """A request carrying its route appends TurnStarted and RouteChosen in one append."""
+    before = (await store.statistics()).appends
+    routed = dataclasses.replace(request(1), provider="openai", backend_model="gpt-x",
+                                 route_reason="default")
+    turn = await session.begin_turn(routed)
+    assert (await store.statistics()).appends == before + 1
+    state = await session.state()
+    assert (state.turn(turn).provider, state.turn(turn).backend_model) == ("openai", "gpt-x")
+    events = [r.event for r in await store.read_stream("session-s1")]
+    assert [type(e).__name__ for e in events] == ["SessionStarted", "TurnStarted", "RouteChosen"]
+
+
+def test_an_append_result_that_does_not_match_is_read_back_instead():
+    """A result naming other positions, versions or no commit time gives None (read back)."""
+    events = [RouteChosen(turn=1, provider="p", backend_model="m", reason="r")]
+    meta = Metadata(request_id="req-1")
+    good = _as_committed("session-s", 2, events, meta, AppendResult("session-s", 3, 7, 7, 1.5))
+    assert good is not None
+    assert (good[0].seq, good[0].position, good[0].recorded_at) == (3, 7, 1.5)
+    for result in (AppendResult("session-s", 3, 7, 7, None),
+                   AppendResult("session-s", 4, 7, 8, 1.5),
+                   AppendResult("session-s", 3, 7, 8, 1.5)):
+        assert _as_committed("session-s", 2, events, meta, result) is None

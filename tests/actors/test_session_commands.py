@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from actors import CommandRejectedError, TurnRequest, begin_turn, finish_turn, record_events
@@ -188,3 +190,18 @@ def test_commands_return_events_the_fold_accepts():
         RouteChosen(turn=1, provider="p", backend_model="m", reason="r")]).events)
     state = apply(state, finish_turn(state, 1, responded(1)).events)
     assert (state.turn(1).status, state.turn(1).provider) == ("responded", "p")
+
+
+def test_a_routed_request_also_records_its_route():
+    """begin_turn with provider and backend model appends RouteChosen for the new turn."""
+    routed = dataclasses.replace(request(), provider="openai", backend_model="gpt-x",
+                                 route_reason="MODEL_PROVIDER=openai")
+    events = begin_turn(None, "s", routed).events
+    assert events[-1] == RouteChosen(turn=1, provider="openai", backend_model="gpt-x",
+                                     reason="MODEL_PROVIDER=openai")
+
+
+def test_a_route_without_backend_model_is_rejected():
+    """A provider without a backend model is an incomplete routing decision."""
+    with pytest.raises(CommandRejectedError, match="backend model"):
+        begin_turn(None, "s", dataclasses.replace(request(), provider="openai"))
