@@ -94,10 +94,32 @@ async def test_body_over_the_limit_is_413_request_too_large(tmp_path):
     """More than 32 MB is refused with Anthropic's request_too_large."""
     async with running_gateway(tmp_path) as gw:
         big = b'{"model":"m","x":"' + b"a" * (BODY_LIMIT + 10) + b'"}'
-        response = await gw.client.post(gw.url + "/v1/messages", content=big)
-        assert response.status_code == 413
-        assert response.json() == {"type": "error", "error": {
-            "type": "request_too_large", "message": response.json()["error"]["message"]}}
+        status, body = await _raw_post(gw.url, "/v1/messages", big)
+        assert status == 413
+        assert json.loads(body) == {"type": "error", "error": {
+            "type": "request_too_large", "message": json.loads(body)["error"]["message"]}}
+
+
+async def _raw_post(url: str, path: str, body: bytes) -> tuple[int, bytes]:
+    """POST over a plain socket: a client that may be answered before it finished sending.
+
+    (httpx's request-body generator is left half-consumed when the server answers
+    early, and its garbage collection later trips `filterwarnings = error`.)
+    """
+    host, port = url.removeprefix("http://").split(":")
+    stream = await trio.open_tcp_stream(host, int(port))
+    async with stream:
+        head = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+        try:
+            await stream.send_all(head + body)
+        except trio.BrokenResourceError:
+            pass  # answered and closed before the whole body went out: read the answer
+        response = b""
+        while chunk := await stream.receive_some(65536):
+            response += chunk
+    status_line, _, rest = response.partition(b"\r\n")
+    return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2]
 
 
 async def test_unconfigured_provider_answers_503_naming_the_variables(tmp_path):
