@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import trio
@@ -111,10 +112,9 @@ async def _raw_post(url: str, path: str, body: bytes) -> tuple[int, bytes]:
     async with stream:
         head = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
                 f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
-        try:
+        # Answered and closed before the whole body went out: read the answer anyway.
+        with contextlib.suppress(trio.BrokenResourceError):
             await stream.send_all(head + body)
-        except trio.BrokenResourceError:
-            pass  # answered and closed before the whole body went out: read the answer
         response = b""
         while chunk := await stream.receive_some(65536):
             response += chunk
