@@ -66,6 +66,42 @@ def _view_json(runtime: McpRuntime, name: str) -> dict[str, Any]:
     return data
 
 
+def _attach_specs(body: Any) -> list[Any]:
+    """The servers an attach body names: a whole manifest, or one server entry.
+
+    Raises:
+        InvalidRequestError: the body is neither, or a server entry is invalid.
+    """
+    if isinstance(body, dict) and "mcpServers" in body:
+        loaded = parse_manifest(body, "admin")
+        if loaded.problems:
+            raise InvalidRequestError("; ".join(p.reason for p in loaded.problems))
+        return list(loaded.specs)
+    if isinstance(body, dict) and isinstance(body.get("name"), str):
+        entry = {k: v for k, v in body.items() if k != "name"}
+        try:
+            return [parse_server(body["name"], entry, "admin")]
+        except ValueError as exc:
+            raise InvalidRequestError(str(exc)) from exc
+    raise InvalidRequestError('send a manifest {"mcpServers": {...}} or one server '
+                              '{"name": ..., "command": ...} as JSON')
+
+
+def _call_body(body: Any) -> tuple[dict[str, Any], float | None]:
+    """(arguments, timeout) of a call body.
+
+    Raises:
+        InvalidRequestError: arguments are not an object or the timeout is not positive.
+    """
+    arguments = body.get("arguments", {}) if isinstance(body, dict) else None
+    if not isinstance(arguments, dict):
+        raise InvalidRequestError('send {"arguments": {...}} as JSON')
+    timeout = body.get("timeout") if isinstance(body, dict) else None
+    if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):
+        raise InvalidRequestError("timeout must be a positive number of seconds")
+    return arguments, timeout
+
+
 def admin_blueprint(runtime: McpRuntime | None = None) -> Blueprint:
     """The blueprint; without `runtime` it uses `app.extensions["lynkr"].mcp`."""
     bp = Blueprint("mcp_admin", __name__, url_prefix="/admin/mcp")
@@ -95,21 +131,7 @@ def admin_blueprint(runtime: McpRuntime | None = None) -> Blueprint:
     @bp.post("/servers")
     async def attach() -> tuple[Response, int]:
         rt = current()
-        body = await request.get_json(force=True, silent=True)
-        if isinstance(body, dict) and "mcpServers" in body:
-            loaded = parse_manifest(body, "admin")
-            if loaded.problems:
-                raise InvalidRequestError("; ".join(p.reason for p in loaded.problems))
-            specs = list(loaded.specs)
-        elif isinstance(body, dict) and isinstance(body.get("name"), str):
-            entry = {k: v for k, v in body.items() if k != "name"}
-            try:
-                specs = [parse_server(body["name"], entry, "admin")]
-            except ValueError as exc:
-                raise InvalidRequestError(str(exc)) from exc
-        else:
-            raise InvalidRequestError('send a manifest {"mcpServers": {...}} or one server '
-                                      '{"name": ..., "command": ...} as JSON')
+        specs = _attach_specs(await request.get_json(force=True, silent=True))
         for spec in specs:
             await rt.attach(spec)
         return jsonify({"servers": [_view_json(rt, s.name) for s in specs]}), 201
@@ -127,13 +149,7 @@ def admin_blueprint(runtime: McpRuntime | None = None) -> Blueprint:
 
     @bp.post("/servers/<name>/tools/<tool>/call")
     async def call(name: str, tool: str) -> Response:
-        body = await request.get_json(force=True, silent=True)
-        arguments = body.get("arguments", {}) if isinstance(body, dict) else None
-        if not isinstance(arguments, dict):
-            raise InvalidRequestError('send {"arguments": {...}} as JSON')
-        timeout = body.get("timeout") if isinstance(body, dict) else None
-        if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):
-            raise InvalidRequestError("timeout must be a positive number of seconds")
+        arguments, timeout = _call_body(await request.get_json(force=True, silent=True))
         result = await current().call(name, tool, arguments, request_timeout=timeout)
         return jsonify(result.as_dict())
 
