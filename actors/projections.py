@@ -2,8 +2,11 @@
 
 On start it opens the `ProjectionStore` (on its own thread) and catches up from the
 stored offsets; then a commit listener on the recorder tells it `CatchUp` after
-every commit, coalesced so that a burst of commits costs one catch-up, and the
-actor catches up one at a time. A projection that fails is reported (in the log
+every commit, coalesced: at most one catch-up per `interval` seconds (default
+`DEFAULT_INTERVAL`, 50 ms), so a burst of commits costs one catch-up and a busy
+gateway does not pay a `projections.db` transaction per turn. The last commit of a
+burst is always followed by a catch-up at most `interval` later; `catch_up_now`
+catches up at once. A projection that fails is reported (in the log
 and in `status()`) and does not hold back the others; if the log itself cannot be
 read, the error is kept in `status()` and the next commit retries.
 
@@ -15,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,9 +36,11 @@ from eventstore.projections import (
     all_projections,
 )
 
-__all__ = ["CatchUp", "ProjectionRunner", "Projections", "RunnerStatus"]
+__all__ = ["DEFAULT_INTERVAL", "CatchUp", "ProjectionRunner", "Projections", "RunnerStatus"]
 
 log = structlog.get_logger()
+
+DEFAULT_INTERVAL = 0.05  # seconds between catch-ups that follow commits
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +72,15 @@ class ProjectionRunner(TrioActor):
         recorder: Recorder,
         path: str | os.PathLike[str],
         projections: Sequence[Projection] | None = None,
+        *,
+        interval: float = DEFAULT_INTERVAL,
     ) -> None:
         super().__init__()
+        if not interval >= 0:
+            raise ValueError(f"interval must be >= 0 seconds, got {interval!r}")
+        self._interval = interval
+        self._last_catch_up = float("-inf")  # time.monotonic() of the last catch-up
+        self._timer: threading.Timer | None = None
         self._recorder = recorder
         self._path = path
         self._projections = list(projections) if projections is not None else None
@@ -87,11 +100,22 @@ class ProjectionRunner(TrioActor):
 
     def _on_commit(self, last_position: int) -> None:
         # Runs on the recorder's commit thread: only hand the news on, at most once
-        # per pending catch-up.
-        if not self._wanted.is_set():
-            self._wanted.set()
-            with contextlib.suppress(pykka.ActorDeadError):  # stopping: listener going away
-                self.actor_ref.tell(CatchUp())
+        # per pending catch-up, and no sooner than `interval` after the last one.
+        if self._wanted.is_set():
+            return
+        self._wanted.set()
+        delay = self._last_catch_up + self._interval - time.monotonic()
+        if delay <= 0:
+            self._announce()
+            return
+        timer = threading.Timer(delay, self._announce)
+        timer.daemon = True
+        self._timer = timer
+        timer.start()
+
+    def _announce(self) -> None:
+        with contextlib.suppress(pykka.ActorDeadError):  # stopping: listener going away
+            self.actor_ref.tell(CatchUp())
 
     def on_receive(self, message: Any) -> Any:
         """Handle `CatchUp`; anything else is a programming error."""
@@ -104,6 +128,7 @@ class ProjectionRunner(TrioActor):
     def _catch_up(self) -> CatchUpReport | None:
         assert self._store is not None  # opened in on_start
         self._catch_ups += 1
+        self._last_catch_up = time.monotonic()
         try:
             report = self._store.catch_up(self._recorder)
         except EventStoreError as exc:
@@ -162,6 +187,9 @@ class ProjectionRunner(TrioActor):
         if self._remove_listener is not None:
             self._remove_listener()
             self._remove_listener = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self._store is not None:
             self._store.close()
             self._store = None
@@ -180,9 +208,17 @@ class Projections:
         recorder: Recorder,
         path: str | os.PathLike[str],
         projections: Sequence[Projection] | None = None,
+        *,
+        interval: float = DEFAULT_INTERVAL,
     ) -> Projections:
-        """Start a runner over `recorder`, keeping its tables in the file at `path`."""
-        return cls(ProjectionRunner.start(recorder, path, projections))
+        """Start a runner over `recorder`, keeping its tables in the file at `path`.
+
+        Commits are followed by a catch-up at most once per `interval` seconds.
+
+        Raises:
+            ValueError: `interval` is negative.
+        """
+        return cls(ProjectionRunner.start(recorder, path, projections, interval=interval))
 
     def status(self) -> TrioFuture[RunnerStatus]:
         """See `ProjectionRunner.status`."""

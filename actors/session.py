@@ -5,7 +5,9 @@ failed recovery reaches the caller as an exception instead of killing the
 actor). A command runs a pure function from `actors._session_commands`, appends
 its decision with the state's version as the expected version, folds the events
 as committed (positions, sequence numbers and the commit time come from the
-append's `AppendResult`, so nothing is read back) and only then replies. If
+append's `AppendResult`, so nothing is read back) and only then replies. The
+append goes from this actor's thread straight into the recorder's group commit
+(`EventStore.append_and_wait`), not through the writer actor's mailbox. If
 another process appended to the stream meanwhile (`ConcurrencyError`), the actor
 catches up on the tail and retries the command once. Blob hashing (system prompt,
 tool list, messages) happens here, on the actor's thread, never on the trio thread.
@@ -186,8 +188,8 @@ class SessionActor(TrioActor):
         expected = self._version(state)
         blobs = [b for b in decision.blobs if b[0].digest not in self._known_blobs]
         metadata = Metadata(request_id=request_id, actor=f"session:{self.session_id}")
-        result = _wait(self._store.append(self.stream_id, expected, decision.events,
-                                          metadata=metadata, blobs=blobs))
+        result = self._store.append_and_wait(self.stream_id, expected, decision.events,
+                                             metadata=metadata, blobs=blobs)
         committed = _as_committed(self.stream_id, expected, decision.events, metadata, result)
         if committed is None:  # not what was asked (e.g. an idempotent replay): read it back
             committed = _wait(self._store.read_stream(self.stream_id, expected + 1,

@@ -8,6 +8,11 @@ from many actors and trio tasks share one transaction, and each asker's reply is
 set only after its batch is committed. Reads run on the actor's thread, so the
 process keeps one reader connection for them however many sessions come and go.
 
+Other actors append with `EventStore.append_and_wait`, which submits to the
+recorder's group commit from their own thread (the writer still counts it, and the
+recorder's commit thread is still the only writer): two thread hops fewer than
+asking the actor.
+
 `EventStore` is the typed handle everyone else holds. Its methods return
 `TrioFuture`s: `await` them from trio, `.get()` them from threads (other actors).
 """
@@ -19,7 +24,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import pykka
 import structlog
@@ -68,11 +73,10 @@ class WriterHealth:
 class EventStoreWriter(TrioActor):
     """Owns the recorder; the only component that appends (see module docstring)."""
 
-    def __init__(self, recorder: Recorder) -> None:
+    def __init__(self, recorder: Recorder, tally: _Tally | None = None) -> None:
         super().__init__()
         self._recorder = recorder
-        self._lock = threading.Lock()  # counters are bumped on the recorder's commit thread
-        self._counts = {"appends": 0, "events": 0, "conflicts": 0, "failures": 0}
+        self._tally = tally if tally is not None else _Tally()
 
     def append(
         self,
@@ -91,36 +95,17 @@ class EventStoreWriter(TrioActor):
             once committed), or the result itself for a recorder without group commit.
         """
         recorder = self._recorder
+        if isinstance(recorder, SqliteRecorder):
+            return _submit(recorder, self._tally, stream_id, expected_version, events,
+                           metadata=metadata, event_ids=event_ids, blobs=blobs)
         try:
-            if isinstance(recorder, SqliteRecorder):
-                pending = recorder.submit_append(stream_id, expected_version, events,
-                                                 metadata=metadata, event_ids=event_ids,
-                                                 blobs=blobs)
-                pending.add_done_callback(lambda done: self._count(stream_id, events, done))
-                return pending
             result = recorder.append(stream_id, expected_version, events, metadata=metadata,
                                      event_ids=event_ids, blobs=blobs)
         except Exception as exc:
-            self._tally(stream_id, events, exc)
+            self._tally.add(stream_id, events, exc)
             raise
-        self._tally(stream_id, events, None)
+        self._tally.add(stream_id, events, None)
         return result
-
-    def _count(self, stream_id: str, events: Sequence[Event], done: Future[AppendResult]) -> None:
-        self._tally(stream_id, events, None if done.cancelled() else done.exception())
-
-    def _tally(self, stream_id: str, events: Sequence[Event], exc: BaseException | None) -> None:
-        if exc is None:
-            key = "appends"
-        else:
-            key = "conflicts" if isinstance(exc, ConcurrencyError) else "failures"
-        with self._lock:  # commit callbacks run on the recorder's writer thread
-            self._counts[key] += 1
-            if exc is None:
-                self._counts["events"] += len(events)
-        if key == "failures":
-            log.warning("append_failed", stream_id=stream_id, error_type=type(exc).__name__,
-                        error=str(exc))
 
     # -- asks ----------------------------------------------------------------------
     def read_stream(
@@ -135,8 +120,7 @@ class EventStoreWriter(TrioActor):
 
     def statistics(self) -> WriterStatistics:
         """Counters since start, the recorder's group commits and the last position."""
-        with self._lock:
-            counts = dict(self._counts)
+        counts = self._tally.snapshot()
         batches = getattr(self._recorder, "batches", 0)
         return WriterStatistics(batches=int(batches), last_position=self._recorder.last_position(),
                                 **counts)
@@ -164,9 +148,12 @@ class EventStoreWriter(TrioActor):
 class EventStore:
     """Handle on a running `EventStoreWriter`; safe to share between trio and threads."""
 
-    def __init__(self, ref: pykka.ActorRef[EventStoreWriter]) -> None:
+    def __init__(
+        self, ref: pykka.ActorRef[EventStoreWriter], *, direct: _Direct | None = None
+    ) -> None:
         self.ref = ref
         self._proxy = ref.proxy()
+        self._direct = direct  # the writer's recorder and counters, when it group-commits
 
     @classmethod
     def open(
@@ -189,7 +176,10 @@ class EventStore:
     @classmethod
     def start(cls, recorder: Recorder) -> EventStore:
         """Start a writer owning an already open `recorder` (e.g. a `MemoryRecorder`)."""
-        return cls(EventStoreWriter.start(recorder))
+        tally = _Tally()
+        ref = EventStoreWriter.start(recorder, tally)
+        direct = _Direct(recorder, tally) if isinstance(recorder, SqliteRecorder) else None
+        return cls(ref, direct=direct)
 
     def append(
         self,
@@ -213,6 +203,38 @@ class EventStore:
         return self._proxy.append(  # type: ignore[no-any-return]
             stream_id, expected_version, tuple(events), metadata=metadata,
             event_ids=tuple(event_ids) if event_ids is not None else None, blobs=tuple(blobs))
+
+    def append_and_wait(
+        self,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[Event],
+        *,
+        metadata: Metadata | None = None,
+        blobs: Iterable[tuple[BlobRef, bytes]] = (),
+    ) -> AppendResult:
+        """Append and block until committed: for other actors' threads, never for trio.
+
+        When the writer owns a `SqliteRecorder` the request goes straight into its
+        group commit from the calling thread (the writer actor keeps the recorder's
+        lifecycle and counts the append); otherwise it is asked of the writer.
+
+        Raises:
+            ConcurrencyError: `expected_version` is not the stream's version.
+            StoreClosedError: the writer has stopped.
+        """
+        if not self.ref.is_alive():
+            raise StoreClosedError("the event store writer is stopped")
+        if self._direct is None:
+            try:
+                result: AppendResult = self.append(stream_id, expected_version, events,
+                                                   metadata=metadata, blobs=blobs).get()
+            except pykka.ActorDeadError as exc:
+                raise StoreClosedError("the event store writer is stopped") from exc
+            return result
+        recorder, tally = self._direct
+        return _submit(recorder, tally, stream_id, expected_version, events,
+                       metadata=metadata, blobs=blobs).result()
 
     def read_stream(
         self, stream_id: str, from_seq: int = 1, to_seq: int | None = None
@@ -239,6 +261,65 @@ class EventStore:
     async def aclose(self) -> None:
         """`stop` for trio code: waits in a worker thread, not on the trio thread."""
         await self.ref.stop(block=False)  # type: ignore[misc]
+
+
+class _Tally:
+    """The writer's counters; bumped from callers' threads and the commit thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts = {"appends": 0, "events": 0, "conflicts": 0, "failures": 0}
+
+    def add(self, stream_id: str, events: Sequence[Event], exc: BaseException | None) -> None:
+        """Count one append request that committed (`exc` None) or failed."""
+        if exc is None:
+            key = "appends"
+        else:
+            key = "conflicts" if isinstance(exc, ConcurrencyError) else "failures"
+        with self._lock:
+            self._counts[key] += 1
+            if exc is None:
+                self._counts["events"] += len(events)
+        if key == "failures":
+            log.warning("append_failed", stream_id=stream_id, error_type=type(exc).__name__,
+                        error=str(exc))
+
+    def count_done(self, stream_id: str, events: Sequence[Event],
+                   done: Future[AppendResult]) -> None:
+        """`add` for a finished commit future."""
+        self.add(stream_id, events, None if done.cancelled() else done.exception())
+
+    def snapshot(self) -> dict[str, int]:
+        """A copy of the counters."""
+        with self._lock:
+            return dict(self._counts)
+
+
+class _Direct(NamedTuple):
+    recorder: SqliteRecorder
+    tally: _Tally
+
+
+def _submit(
+    recorder: SqliteRecorder,
+    tally: _Tally,
+    stream_id: str,
+    expected_version: int,
+    events: Sequence[Event],
+    *,
+    metadata: Metadata | None = None,
+    event_ids: Sequence[str] | None = None,
+    blobs: Iterable[tuple[BlobRef, bytes]] = (),
+) -> Future[AppendResult]:
+    """Queue one append on the recorder's group commit and count it when it resolves."""
+    try:
+        pending = recorder.submit_append(stream_id, expected_version, events, metadata=metadata,
+                                         event_ids=event_ids, blobs=blobs)
+    except Exception as exc:
+        tally.add(stream_id, events, exc)
+        raise
+    pending.add_done_callback(lambda done: tally.count_done(stream_id, events, done))
+    return pending
 
 
 def _failed(exc: BaseException) -> TrioFuture[Any]:

@@ -3,9 +3,11 @@
 Measures, in one run:
 
 * **appends/s under concurrent writers** — `--writers` trio tasks (32 by default) each
-  append `--appends` single-event appends to their own stream, through one of:
-  ``sessions`` (the session actors: `Sessions.record` → `SessionActor` → the
-  `EventStoreWriter` actor → group commit), ``writer`` (`EventStore.append`, the
+  append `--appends` single-event appends to their own stream (`--events-per-append`
+  K > 1 makes each append carry K events, like a gateway turn's commits of 1 or 2
+  events; it is reported as a separate, labelled configuration), through one of:
+  ``sessions`` (the session actors: `Sessions.record` → `SessionActor`, which
+  submits to the recorder's group commit from its own thread), ``writer`` (`EventStore.append`, the
   writer actor alone) or ``recorder`` (threads calling `SqliteRecorder.append`).
   The raw baseline inserts the same number of rows with plain apsw — per row one
   `cbor2.dumps` of the payload, one SHA-256 and one `INSERT` — in transactions of
@@ -108,8 +110,14 @@ def route(n: int) -> RouteChosen:
     return RouteChosen(turn=1, provider="bench", backend_model=f"model-{n % 3}", reason="bench")
 
 
+def routes(n: int, k: int) -> list[RouteChosen]:
+    """The events of the `n`-th append when each append carries `k` events."""
+    return [route(n * k + j) for j in range(k)]
+
+
 # -- appends ---------------------------------------------------------------------------
-async def _sessions_run(path: Path, writers: int, appends: int, durability: str) -> tuple:
+async def _sessions_run(path: Path, writers: int, appends: int, durability: str,
+                        k: int) -> tuple:
     store = EventStore.open(path, durability=durability)  # type: ignore[arg-type]
     sessions = Sessions.start(store)
     turns = {}
@@ -119,7 +127,7 @@ async def _sessions_run(path: Path, writers: int, appends: int, durability: str)
 
     async def writer(w: int) -> None:
         for i in range(appends):
-            await sessions.record(f"bench-{w}", turns[w], route(i))
+            await sessions.record(f"bench-{w}", turns[w], *routes(i, k))
 
     before = await store.statistics()
     timer = Timer()
@@ -133,12 +141,13 @@ async def _sessions_run(path: Path, writers: int, appends: int, durability: str)
     return elapsed, (after.events - before.events) / max(1, after.batches - before.batches)
 
 
-async def _writer_run(path: Path, writers: int, appends: int, durability: str) -> tuple:
+async def _writer_run(path: Path, writers: int, appends: int, durability: str,
+                      k: int) -> tuple:
     store = EventStore.open(path, durability=durability)  # type: ignore[arg-type]
 
     async def writer(w: int) -> None:
         for i in range(appends):
-            await store.append(f"bench-{w}", i, [route(i)])
+            await store.append(f"bench-{w}", i * k, routes(i, k))
 
     timer = Timer()
     async with trio.open_nursery() as nursery:
@@ -150,12 +159,12 @@ async def _writer_run(path: Path, writers: int, appends: int, durability: str) -
     return elapsed, stats.events / max(1, stats.batches)
 
 
-def _recorder_run(path: Path, writers: int, appends: int, durability: str) -> tuple:
+def _recorder_run(path: Path, writers: int, appends: int, durability: str, k: int) -> tuple:
     recorder = SqliteRecorder(path, durability=durability)  # type: ignore[arg-type]
 
     def writer(w: int) -> None:
         for i in range(appends):
-            recorder.append(f"bench-{w}", i, [route(i)])
+            recorder.append(f"bench-{w}", i * k, routes(i, k))
 
     threads = [threading.Thread(target=writer, args=(w,)) for w in range(writers)]
     timer = Timer()
@@ -164,7 +173,7 @@ def _recorder_run(path: Path, writers: int, appends: int, durability: str) -> tu
     for t in threads:
         t.join()
     elapsed = timer.stop()
-    per_commit = recorder.batched_requests / max(1, recorder.batches)
+    per_commit = k * recorder.batched_requests / max(1, recorder.batches)
     recorder.close()
     return elapsed, per_commit
 
@@ -211,17 +220,19 @@ def _raw_connection(path: Path, durability: str) -> apsw.Connection:
 
 def bench_appends(via: str, args: argparse.Namespace, work: Path) -> Result:
     """Best of `rounds` for `via` and for raw apsw at the batching `via` achieved."""
-    total = args.writers * args.appends
+    k = args.events_per_append
+    total = args.writers * args.appends * k
     best = best_raw = (float("inf"), float("inf"))
     per_commit = 1.0
     for n in range(args.rounds):
         elapsed, per_commit = RUNS[via](work / f"{via}-{n}.db", args.writers, args.appends,
-                                        args.durability)
+                                        args.durability, k)
         best = best_of(best, elapsed)
         batch = max(1, round(per_commit))
         best_raw = best_of(best_raw, raw_append(work / f"raw-{via}-{n}.db", total, batch,
                                                 args.durability))
-    return Result.of(f"append via {via} ({args.writers} writers)", total, best, best_raw,
+    label = f"{via} ({args.writers} writers)" if k == 1 else f"{via} ({args.writers}w, {k} ev)"
+    return Result.of(f"append via {label}", total, best, best_raw,
                      per_commit)
 
 
@@ -335,6 +346,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="comma-separated append paths: sessions, writer, recorder")
     parser.add_argument("--writers", type=int, default=32)
     parser.add_argument("--appends", type=int, default=300, help="appends per writer")
+    parser.add_argument("--events-per-append", type=int, default=1,
+                        help="events in each append (1: the issue's single-event case)")
     parser.add_argument("--replay-events", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--durability", choices=("NORMAL", "FULL"), default="NORMAL")
@@ -343,6 +356,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     unknown = set(args.via.split(",")) - set(RUNS)
     if unknown:
         parser.error(f"unknown --via: {', '.join(sorted(unknown))}")
+    if args.events_per_append < 1 or args.writers < 1 or args.appends < 1:
+        parser.error("--events-per-append, --writers and --appends must be at least 1")
     return args
 
 

@@ -143,3 +143,55 @@ def test_projections_are_readable_with_the_store_after_stop(recorder, tmp_path) 
     store = ProjectionStore(tmp_path / "projections.db", all_projections())
     assert [r["turn"] for r in transcript_rows(store, "a")] == [1, 2]
     store.close()
+
+
+def route(turn: int = 1) -> RouteChosen:
+    """A small event to append."""
+    return RouteChosen(turn=turn, provider="p", backend_model="m", reason="r")
+
+
+async def test_separate_commits_within_the_interval_share_one_catch_up(recorder, tmp_path):
+    """Fifty commits spread over ~0.25 s with a 10 s interval cost one catch-up, not 50."""
+    projections = Projections.start(recorder, tmp_path / "projections.db", interval=10.0)
+    start = (await settled(projections)).catch_ups
+    for i in range(50):
+        recorder.append(f"session-{i}", 0, [route()])
+        await trio.sleep(0.005)
+    status = await projections.status()
+    assert status.catch_ups == start  # the first catch-up after start is still 10 s away
+    assert status.log_position == 50
+    assert not status.caught_up
+    forced = await projections.catch_up_now()
+    assert forced.caught_up
+    assert forced.catch_ups == start + 1
+    await projections.aclose()
+
+
+async def test_a_burst_is_caught_up_within_the_interval(recorder, tmp_path):
+    """After a burst of commits the projections catch up within about one interval."""
+    projections = Projections.start(recorder, tmp_path / "projections.db", interval=0.1)
+    start = (await settled(projections)).catch_ups
+    for i in range(40):
+        recorder.append(f"session-{i}", 0, [route()])
+        await trio.sleep(0.002)
+    with trio.fail_after(1):
+        status = await settled(projections, lambda s: s.caught_up and s.log_position == 40)
+    assert 1 <= status.catch_ups - start <= 3  # 40 commits in ~0.1-0.2 s, one per 0.1 s
+    await projections.aclose()
+
+
+async def test_zero_interval_catches_up_after_each_idle_commit(recorder, tmp_path):
+    """With interval 0 every commit that finds the runner idle gets its own catch-up."""
+    projections = Projections.start(recorder, tmp_path / "projections.db", interval=0.0)
+    start = (await settled(projections)).catch_ups
+    for i in range(3):
+        recorder.append(f"session-{i}", 0, [route()])
+        status = await settled(projections, lambda s, n=i + 1: s.caught_up and s.log_position == n)
+    assert status.catch_ups - start == 3
+    await projections.aclose()
+
+
+def test_negative_interval_is_refused(recorder, tmp_path) -> None:
+    """A negative interval is a clear ValueError, not a runner that never catches up."""
+    with pytest.raises(ValueError, match="interval"):
+        Projections.start(recorder, tmp_path / "projections.db", interval=-1)

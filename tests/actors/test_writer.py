@@ -189,3 +189,53 @@ async def test_appends_racing_a_stop_all_get_an_answer(db):
             with pytest.raises((StoreClosedError, pykka.ActorDeadError)):
                 await future
         assert await stopping is True
+
+
+def test_append_and_wait_from_threads_is_committed_and_counted(db):
+    """Direct appends from 8 threads are contiguous, durable and in the writer's counters."""
+    import threading
+
+    store = EventStore.open(db, registry=REGISTRY)
+
+    def writer(task: int) -> None:
+        for n in range(25):
+            store.append_and_wait(f"s-{task}", n, [Counted(task=task, n=n)],
+                                  metadata=Metadata(actor="t"))
+
+    threads = [threading.Thread(target=writer, args=(task,)) for task in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    stats = store.statistics().get()
+    assert (stats.appends, stats.events, stats.last_position) == (200, 200, 200)
+    assert [r.event.n for r in store.read_stream("s-3").get()] == list(range(25))
+    store.stop()
+
+
+def test_append_and_wait_raises_conflicts_and_counts_them(db):
+    """A stale expected version raises ConcurrencyError in the caller and is counted."""
+    store = EventStore.open(db, registry=REGISTRY)
+    store.append_and_wait("s", 0, [Counted(task=0, n=0)])
+    with pytest.raises(ConcurrencyError):
+        store.append_and_wait("s", 0, [Counted(task=0, n=1)])
+    stats = store.statistics().get()
+    assert (stats.appends, stats.conflicts) == (1, 1)
+    store.stop()
+
+
+def test_append_and_wait_after_stop_is_a_closed_store(db):
+    """Once the writer has stopped, a direct append raises StoreClosedError."""
+    store = EventStore.open(db, registry=REGISTRY)
+    store.stop()
+    with pytest.raises(StoreClosedError):
+        store.append_and_wait("s", 0, [Counted(task=0, n=0)])
+
+
+def test_append_and_wait_with_a_memory_recorder_asks_the_writer():
+    """Without group commit the append is asked of the writer and still counted."""
+    store = EventStore.start(MemoryRecorder(registry=REGISTRY))
+    result = store.append_and_wait("s", 0, [Counted(task=0, n=0)])
+    assert result.version == 1
+    assert store.statistics().get().appends == 1
+    store.stop()

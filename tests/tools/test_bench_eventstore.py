@@ -35,3 +35,26 @@ def test_unknown_path_is_refused(tmp_path: Path) -> None:
                           cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert "unknown --via: carrier-pigeon" in done.stderr
+
+
+@pytest.mark.slow
+def test_events_per_append_multiplies_the_events_and_labels_the_lines(tmp_path: Path) -> None:
+    """`--events-per-append 2` appends twice the events and says so in each name."""
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--via", "sessions,recorder", "--writers", "2",
+         "--appends", "3", "--events-per-append", "2", "--replay-events", "40",
+         "--rounds", "1", "--json"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    results = json.loads(done.stdout)["results"]
+    assert [r["name"] for r in results[:2]] == ["append via sessions (2w, 2 ev)",
+                                                "append via recorder (2w, 2 ev)"]
+    assert [r["events"] for r in results[:2]] == [12, 12]
+
+
+def test_events_per_append_below_one_is_refused(tmp_path: Path) -> None:
+    """`--events-per-append 0` is a usage error, not a division by zero."""
+    done = subprocess.run([sys.executable, str(SCRIPT), "--events-per-append", "0"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "at least 1" in done.stderr
