@@ -149,7 +149,8 @@ def finish_turn(
             f"not {type(outcome).__name__}")
     _require_open(state, turn)
     if outcome.turn != turn:
-        raise CommandRejectedError(f"{type(outcome).__name__} names turn {outcome.turn}, not {turn}")
+        raise CommandRejectedError(
+            f"{type(outcome).__name__} names turn {outcome.turn}, not {turn}")
     return Decision((outcome,), _unique(blobs))
 
 

@@ -17,6 +17,7 @@ ask with `ActorDeadError`, so no asker waits forever.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 from collections.abc import Generator
 from typing import Any, TypeVar
 
@@ -43,11 +44,9 @@ class TrioFuture(pykka.ThreadingFuture[T]):
     def _wake(self) -> None:
         if self._token is None or self._done is None:
             return
-        try:
+        # If the trio run that asked has ended, nobody is left to wake.
+        with contextlib.suppress(trio.RunFinishedError):
             self._token.run_sync_soon(self._done.set)
-        except trio.RunFinishedError:
-            # The trio run that asked has ended; nobody is left to wake.
-            pass
 
     def set(self, value: Any | None = None) -> None:
         """Resolve with `value` and wake the awaiting trio task.
@@ -103,6 +102,6 @@ async def run_in_actor_thread(future: pykka.Future[T]) -> T:
 
     Prefer actors derived from `TrioActor`; this is the fallback for foreign futures.
     """
-    if isinstance(future, TrioFuture) and future._done is not None:  # noqa: SLF001
+    if isinstance(future, TrioFuture) and future._done is not None:
         return await future
     return await trio.to_thread.run_sync(future.get)

@@ -89,7 +89,7 @@ def check_session_id(session_id: str) -> str:
     fits = isinstance(session_id, str) and 0 < len(session_id) <= _MAX_ID
     if not fits or not session_id.isprintable() or any(c.isspace() for c in session_id):
         raise InvalidSessionIdError(
-            f"session id must be 1–{_MAX_ID} printable characters without spaces, "
+            f"session id must be 1-{_MAX_ID} printable characters without spaces, "
             f"got {session_id!r:.60}")
     return session_id
 
@@ -159,8 +159,8 @@ class SessionRegistry(TrioActor):
             child = self._spawn(crash.session_id)
         try:
             version = child.proxy.recover().get()
-        except Exception as exc:  # the stream cannot be folded: leave it stopped, say why
-            log.error("session_restart_failed", session_id=crash.session_id,
+        except Exception as exc:  # noqa: BLE001  (unfoldable stream: leave it stopped, say why)
+            log.error("session_restart_failed",  # noqa: TRY400  (the event says it all) session_id=crash.session_id,
                       error_type=type(exc).__name__, error=str(exc))
             self._children.pop(crash.session_id, None)
             child.ref.stop(block=False)
@@ -170,7 +170,7 @@ class SessionRegistry(TrioActor):
         log.info("session_restarted", session_id=crash.session_id, recovered_version=version)
 
     def on_receive(self, message: Any) -> Any:
-        """Handle `PassivateIdle` (ticker), `SessionTouched` (`Sessions`), `SessionCrash` (children)."""
+        """Handle `PassivateIdle`, `SessionTouched` (`Sessions`), `SessionCrash` (children)."""
         if isinstance(message, PassivateIdle):
             return self.passivate_idle()
         if isinstance(message, SessionTouched):
@@ -181,8 +181,8 @@ class SessionRegistry(TrioActor):
         if isinstance(message, SessionCrash):
             try:
                 self.handle_crash(message)
-            except Exception as exc:  # a supervisor must outlive a failed restart
-                log.error("session_crash_handling_failed", session_id=message.session_id,
+            except Exception as exc:  # noqa: BLE001  (a supervisor outlives a failed restart)
+                log.error("session_crash_handling_failed",  # noqa: TRY400 session_id=message.session_id,
                           error_type=type(exc).__name__, error=str(exc))
             return None
         # A supervisor must not die of a stray message: say so and carry on.

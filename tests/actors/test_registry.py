@@ -43,9 +43,10 @@ def store(db):
     return EventStore.open(db)
 
 
-async def wait_for(predicate, timeout: float = 5.0) -> None:
-    with trio.fail_after(timeout):
-        while not await predicate():
+async def wait_for(predicate, seconds: float = 5.0) -> None:
+    """Poll `predicate` (state held by actor threads, so no trio.Event to wait on)."""
+    with trio.fail_after(seconds):
+        while not await predicate():  # noqa: ASYNC110  (state lives in actor threads)
             await trio.sleep(0.01)
 
 

@@ -41,7 +41,7 @@ def db(tmp_path):
 
 
 async def test_fifty_tasks_append_ten_thousand_events_contiguously(db):
-    """50 trio tasks × 200 appends to 10 streams: contiguous, no gaps, no duplicates."""
+    """50 trio tasks x 200 appends to 10 streams: contiguous, no gaps, no duplicates."""
     store = EventStore.open(db, registry=REGISTRY)
 
     async def writer(task: int) -> None:
