@@ -19,7 +19,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 from collections.abc import Generator
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import pykka
 import trio
@@ -103,5 +103,5 @@ async def run_in_actor_thread(future: pykka.Future[T]) -> T:
     Prefer actors derived from `TrioActor`; this is the fallback for foreign futures.
     """
     if isinstance(future, TrioFuture) and future._done is not None:
-        return await future
-    return await trio.to_thread.run_sync(future.get)
+        return cast("T", await future)
+    return cast("T", await trio.to_thread.run_sync(future.get))

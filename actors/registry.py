@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import pykka
 import structlog
@@ -313,7 +313,8 @@ class Sessions:
             if proxy is not None and proxy.actor_ref.is_alive():
                 self._touch(session_id, proxy)
                 return proxy
-            proxy = await self._registry.session(session_id)
+            proxy = cast("pykka.ActorProxy[SessionActor]",
+                         await self._registry.session(session_id))
         except pykka.ActorDeadError as exc:
             raise SessionUnavailableError("the session registry is stopped") from exc
         if len(self._proxies) >= self._CACHE_PRUNE_AT:
@@ -359,7 +360,7 @@ class Sessions:
 
     async def aclose(self) -> None:
         """Stop the registry and its sessions (waits in a worker thread)."""
-        await self.ref.stop(block=False)  # type: ignore[misc]
+        await self.ref.stop(block=False)
 
     def stop(self) -> None:
         """Stop the registry and its sessions (blocks; for threads and sync code)."""

@@ -260,7 +260,7 @@ class EventStore:
 
     async def aclose(self) -> None:
         """`stop` for trio code: waits in a worker thread, not on the trio thread."""
-        await self.ref.stop(block=False)  # type: ignore[misc]
+        await self.ref.stop(block=False)
 
 
 class _Tally:

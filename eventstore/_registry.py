@@ -48,7 +48,7 @@ class EventRegistry:
         Raises:
             TypeError: if `cls` is not a frozen dataclass or its name is taken.
         """
-        if not dataclasses.is_dataclass(cls) or not cls.__dataclass_params__.frozen:  # type: ignore[attr-defined]
+        if not dataclasses.is_dataclass(cls) or not cls.__dataclass_params__.frozen:
             raise TypeError(f"{cls.__name__} must be a frozen dataclass")
         name = cls.__dict__.get("type_name") or cls.__name__
         if name in self._classes and self._classes[name] is not cls:

@@ -6,6 +6,8 @@ Opening a file whose version is higher than `SCHEMA_VERSION` is refused.
 
 from __future__ import annotations
 
+from typing import Any
+
 import apsw
 
 from eventstore._errors import SchemaVersionError
@@ -54,7 +56,8 @@ def migrate(conn: apsw.Connection, path: str, target: int = SCHEMA_VERSION) -> i
     Raises:
         SchemaVersionError: the file is newer than this build understands.
     """
-    found = conn.execute("PRAGMA user_version").fetchall()[0][0]
+    row: Any = conn.execute("PRAGMA user_version").fetchall()[0]
+    found = int(row[0])
     if found > SCHEMA_VERSION:
         raise SchemaVersionError(
             f"{path} has schema version {found}, but this Lynkr understands up to "
@@ -64,4 +67,4 @@ def migrate(conn: apsw.Connection, path: str, target: int = SCHEMA_VERSION) -> i
         with conn:
             conn.execute(MIGRATIONS[version])
             conn.execute(f"PRAGMA user_version = {version + 1}")
-    return int(found)
+    return found

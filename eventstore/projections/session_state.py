@@ -179,7 +179,7 @@ def evolve_session(state: SessionState | None, recorded: Recorded[Event]) -> Ses
     )
 
 
-def _changes(state: SessionState, recorded: Recorded[Event]) -> dict[str, object]:
+def _changes(state: SessionState, recorded: Recorded[Event]) -> dict[str, Any]:
     """The fields one event changes (besides version, counts and times)."""
     event = recorded.event
     match event:

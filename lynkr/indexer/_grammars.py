@@ -20,7 +20,7 @@ from typing import Any
 
 import structlog
 import tree_sitter
-import tree_sitter_languages  # type: ignore[import-untyped]
+import tree_sitter_languages
 
 from lynkr.indexer._enclose import innermost, nest
 from lynkr.indexer._model import (

@@ -39,7 +39,7 @@ import struct
 from functools import lru_cache
 from typing import Any
 
-import anthropic_tokenizer  # type: ignore[import-untyped]  # ships no type hints
+import anthropic_tokenizer  # ships no type hints
 
 __all__ = [
     "BLOCK_OVERHEAD",
