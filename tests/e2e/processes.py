@@ -24,7 +24,7 @@ def start(args: list[str], cwd: Path, env: dict[str, str], marker: str,
     for line in pipe:
         if line.startswith(marker):
             return proc, line.split()[-1]
-    proc.kill()
+    stop(proc, signal.SIGKILL)  # reaped and its pipes closed: no zombie, no unclosed file
     raise AssertionError(f"{args[1]} exited before printing {marker!r}")
 
 

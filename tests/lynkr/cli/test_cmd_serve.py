@@ -93,9 +93,19 @@ async def test_serve_with_no_configuration_starts_and_answers(tmp_path):
         assert (tmp_path / "data" / "lynkr.db").exists()
     finally:
         proc.send_signal(signal.SIGTERM)
-        code = await trio.to_thread.run_sync(lambda: proc.wait(timeout=10))
+        code = await trio.to_thread.run_sync(_wait_or_kill, proc)
         proc.stderr.close()
     assert code == 0
+
+
+def _wait_or_kill(proc: subprocess.Popen[str]) -> int | None:
+    """The exit code after SIGTERM; None (and the process killed and reaped) after 15 s."""
+    try:
+        return proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return None
 
 
 def _wait_listening(proc: subprocess.Popen[str]) -> str:

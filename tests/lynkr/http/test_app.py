@@ -220,7 +220,9 @@ async def test_a_stream_logs_its_line_when_it_ends(tmp_path):
     async with running_gateway(tmp_path) as gw:
         with capture_logs() as logs:
             await gw.post("/v1/messages", {**HELLO, "stream": True})
-            await trio.sleep(0.05)
+            with trio.fail_after(10):
+                while not any(e["event"] == "request_completed" for e in logs):  # noqa: ASYNC110
+                    await trio.sleep(0.02)
         lines = [entry for entry in logs if entry["event"] == "request_completed"]
         assert len(lines) == 1
         assert lines[0]["outcome"] == "ok"

@@ -76,11 +76,11 @@ async def test_a_client_leaving_before_its_body_is_sent_appends_nothing(tmp_path
     """A request cut off mid-body is dropped quietly: no turn, and the gateway serves on."""
     async with running_gateway(tmp_path) as gw:
         parts = urlsplit(gw.url)
-        stream = await trio.open_tcp_stream(parts.hostname, parts.port)
-        await stream.send_all(b"POST /v1/messages HTTP/1.1\r\nhost: x\r\n"
-                              b"content-type: application/json\r\ncontent-length: 500\r\n\r\n"
-                              b'{"model": "claude')
-        await stream.aclose()
+        async with await trio.open_tcp_stream(parts.hostname, parts.port) as stream:
+            await stream.send_all(b"POST /v1/messages HTTP/1.1\r\nhost: x\r\n"
+                                  b"content-type: application/json\r\n"
+                                  b"content-length: 500\r\n\r\n"
+                                  b'{"model": "claude')
         await trio.sleep(0.1)
         response = await gw.post("/v1/messages", HELLO)
         assert response.status_code == 200

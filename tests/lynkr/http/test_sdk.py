@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
 import anthropic
 import pytest
 import trio
@@ -19,15 +23,18 @@ def _client(url: str) -> anthropic.Anthropic:
     return anthropic.Anthropic(base_url=url, api_key="anything", max_retries=0, timeout=20)
 
 
+# Each helper closes its client: an unclosed one keeps a pooled keep-alive socket that the
+# garbage collector later reports (as an unraisable ResourceWarning) in whichever test runs.
 def _create(url: str, **kwargs):
-    return _client(url).messages.create(model="claude-sonnet-4-6", max_tokens=100,
-                                        messages=[{"role": "user", "content": "hi"}], **kwargs)
+    with _client(url) as client:
+        return client.messages.create(model="claude-sonnet-4-6", max_tokens=100,
+                                      messages=[{"role": "user", "content": "hi"}], **kwargs)
 
 
 def _stream(url: str, **kwargs):
-    with _client(url).messages.stream(model="claude-sonnet-4-6", max_tokens=100,
-                                      messages=[{"role": "user", "content": "hi"}],
-                                      **kwargs) as stream:
+    with _client(url) as client, client.messages.stream(
+            model="claude-sonnet-4-6", max_tokens=100,
+            messages=[{"role": "user", "content": "hi"}], **kwargs) as stream:
         texts = list(stream.text_stream)
         return texts, stream.get_final_message()
 
@@ -66,3 +73,28 @@ async def test_sdk_raises_its_typed_errors_for_gateway_errors(tmp_path):
     async with running_gateway(tmp_path, script) as gw:
         with pytest.raises(anthropic.RateLimitError):
             await trio.to_thread.run_sync(_create, gw.url)
+
+
+def _open_connections_to(port: int) -> int:
+    """How many of this process's TCP sockets are connected to 127.0.0.1:`port`."""
+    ours = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            ours.add(os.readlink(f"/proc/self/fd/{fd}"))
+        except OSError:
+            continue  # closed while we looked
+    count = 0
+    for row in Path("/proc/self/net/tcp").read_text().splitlines()[1:]:
+        fields = row.split()
+        remote_port = int(fields[2].split(":")[1], 16)
+        count += remote_port == port and f"socket:[{fields[9]}]" in ours
+    return count
+
+
+async def test_sdk_helpers_close_their_connections(tmp_path):
+    """No pooled socket outlives a helper (the garbage collector would report it later)."""
+    async with running_gateway(tmp_path) as gw:
+        port = urlsplit(gw.url).port
+        await trio.to_thread.run_sync(_create, gw.url)
+        await trio.to_thread.run_sync(_stream, gw.url)
+        assert _open_connections_to(port) == 0

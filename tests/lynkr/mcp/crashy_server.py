@@ -59,8 +59,10 @@ def crash(code: int = 3) -> str:
 
 
 @server.tool()
-async def slow(seconds: float) -> str:
-    """Sleep `seconds`, then answer."""
+async def slow(seconds: float, started_file: str = "") -> str:
+    """Sleep `seconds`, then answer; first create `started_file` if one is named."""
+    if started_file:  # lets a test wait until the call is really in flight
+        await anyio.Path(started_file).write_text("started")
     await anyio.sleep(seconds)
     return f"slept {seconds}"
 

@@ -7,6 +7,7 @@ import json
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import trio
@@ -70,20 +71,22 @@ async def test_crash_restarts_after_backoff_with_events(runtime: McpRuntime, sto
     assert runtime.server("crashy").restarts == 1
 
 
-async def test_in_flight_call_fails_clearly_when_server_dies(runtime: McpRuntime) -> None:
+async def test_in_flight_call_fails_clearly_when_server_dies(runtime: McpRuntime,
+                                                            tmp_path: Path) -> None:
     """A call running when the server crashes fails with a clear McpError; the next works."""
     await runtime.attach(crashy_spec())
     failures: list[str] = []
+    started = tmp_path / "slow.started"
 
     async def slow_call() -> None:
         try:
-            await runtime.call("crashy", "slow", {"seconds": 5})
+            await runtime.call("crashy", "slow", {"seconds": 5, "started_file": str(started)})
         except McpError as exc:
             failures.append(exc.message)
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(slow_call)
-        await trio.sleep(0.3)
+        await wait_for(started.exists)  # the server is running the call
         with pytest.raises(McpError):
             await runtime.call("crashy", "crash", {"code": 5})
     assert failures
@@ -204,14 +207,20 @@ async def start_http_crashy(port: int) -> trio.Process:
     """The crashy server on Streamable HTTP at 127.0.0.1:port, once it accepts connections."""
     process = await trio.lowlevel.open_process(
         [sys.executable, str(CRASHY), "--http", str(port)], stderr=subprocess.DEVNULL)
-    with trio.fail_after(30):
-        while True:
-            try:
-                await (await trio.open_tcp_stream("127.0.0.1", port)).aclose()
-            except OSError:
-                await trio.sleep(0.1)
-            else:
-                return process
+    try:
+        with trio.fail_after(30):
+            while True:
+                try:
+                    await (await trio.open_tcp_stream("127.0.0.1", port)).aclose()
+                except OSError:
+                    await trio.sleep(0.1)
+                else:
+                    return process
+    except BaseException:
+        process.kill()  # never left running when it did not come up (or we were cancelled)
+        with trio.CancelScope(shield=True):
+            await process.wait()
+        raise
 
 
 async def test_lost_http_server_is_reconnected_with_backoff(store, tmp_path) -> None:
@@ -223,8 +232,8 @@ async def test_lost_http_server_is_reconnected_with_backoff(store, tmp_path) -> 
                            window=60.0)
     settings = dataclasses.replace(fast_settings(), restart=policy)
     process = await start_http_crashy(port)
-    async with open_mcp(settings, store, workspace=tmp_path) as rt:
-        try:
+    try:  # around the runtime too: a failing start must not leave the server running
+        async with open_mcp(settings, store, workspace=tmp_path) as rt:
             await rt.attach(McpServerSpec(name="web", transport="http",
                                           url=f"http://127.0.0.1:{port}/mcp"))
             process.kill()
@@ -236,8 +245,9 @@ async def test_lost_http_server_is_reconnected_with_backoff(store, tmp_path) -> 
             await wait_for(lambda: rt.server("web").state == "ready", 30)
             assert (await rt.call("web", "echo", {"text": "again"})).text() == "again"
             assert rt.server("web").restarts >= 1
-        finally:
-            process.kill()
+    finally:
+        process.kill()
+        with trio.CancelScope(shield=True):
             await process.wait()
 
 

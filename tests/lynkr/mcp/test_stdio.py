@@ -43,8 +43,9 @@ async def test_sigkill_ends_a_server_that_ignores_sigterm() -> None:
     """A server ignoring SIGTERM is SIGKILLed after the TERM timeout."""
     stdio = transport(IGNORES_ALL)
     started = trio.current_time()
-    async with stdio:
-        await trio.sleep(0.3)
+    async with stdio as (read, _):
+        with trio.fail_after(20):
+            await read.receive()  # "ready": SIGTERM is ignored from here on
     assert stdio.returncode == -9
     assert trio.current_time() - started >= 0.6
 
@@ -67,7 +68,7 @@ async def test_stderr_is_kept_as_a_tail() -> None:
     stdio = transport("import sys; print('first', file=sys.stderr); "
                       "print('second', file=sys.stderr); sys.stdin.read()")
     async with stdio:
-        await trio.sleep(0.3)
+        await wait_for(lambda: "second" in stdio.stderr_tail())
     assert stdio.stderr_tail().splitlines()[-2:] == ["first", "second"]
 
 

@@ -109,7 +109,7 @@ async def test_the_circuit_breaker_answers_overloaded_fast_while_the_backend_is_
         assert response.json()["error"]["type"] == "overloaded_error"
         assert "circuit open" in response.json()["error"]["message"]
         assert len(gw.fake.requests) == 2
-        assert elapsed < 0.2
+        assert elapsed < 1.0  # no backend wait; typically ~20 ms, bound sized for a loaded CI box
 
 
 async def test_read_timeout_is_configurable_and_clear(tmp_path):
@@ -119,7 +119,8 @@ async def test_read_timeout_is_configurable_and_clear(tmp_path):
     async with running_gateway(tmp_path, script, env=env) as gw:
         started = time.perf_counter()
         response = await gw.post("/v1/messages", HELLO)
-    assert time.perf_counter() - started < 1.5
+        elapsed = time.perf_counter() - started  # the request alone, not the gateway's shutdown
+    assert elapsed < 1.5  # well before the backend's 2 s delay
     assert response.status_code == 504
     assert response.json()["error"]["type"] == "timeout_error"
     assert "did not answer in time" in response.json()["error"]["message"]
