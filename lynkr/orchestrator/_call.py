@@ -280,7 +280,8 @@ async def open_stream(
             with trio.CancelScope(shield=True):
                 await response.aclose()
             raise
-        await response.aclose()
+        with trio.CancelScope(shield=True):  # a cancelled close would leak the socket
+            await response.aclose()
         raise handle.adapter.error(response.status_code, data, response.headers)
 
     return await call_with_retries(handle, settings, stats, attempt)

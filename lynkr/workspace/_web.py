@@ -121,7 +121,8 @@ class _Fetcher:
                 body, truncated = await _read_body(response, self.settings.web_fetch_max_bytes)
                 return _shape(url, response, body, truncated)
             finally:
-                await response.aclose()
+                with trio.CancelScope(shield=True):  # a cancelled close would leak the socket
+                    await response.aclose()
         raise ToolError(f"more than {self.settings.web_fetch_max_redirects} redirects "
                         "(WEB_FETCH_MAX_REDIRECTS)")
 
