@@ -117,7 +117,32 @@ class _Block:
         return {"type": "text", "text": text}
 
 
-class OpenAIStreamTranslator:
+class _StreamReader:
+    """What both stream readers share: the SSE parser, every raw byte, the outcome."""
+
+    def __init__(self) -> None:
+        self._parser = SSEParser()
+        self._raw = bytearray()
+        self._outcome: StreamOutcome | None = None
+        self.stop_frame = b""
+
+    @property
+    def done(self) -> bool:
+        """True once the stream completed or failed; later input is only recorded."""
+        return self._outcome is not None
+
+    @property
+    def raw(self) -> bytes:
+        """Every upstream byte fed so far."""
+        return bytes(self._raw)
+
+    @property
+    def outcome(self) -> StreamOutcome | None:
+        """How the stream ended (None while it runs)."""
+        return self._outcome
+
+
+class OpenAIStreamTranslator(_StreamReader):
     """Translate one upstream chat-completions stream into Anthropic SSE bytes."""
 
     def __init__(
@@ -138,8 +163,7 @@ class OpenAIStreamTranslator:
         self._msg_id = message_id
         self._input_tokens = input_tokens
         self._stop_sequences = tuple(stop_sequences)
-        self._parser = SSEParser()
-        self._raw = bytearray()
+        super().__init__()
         self._started = False
         self._blocks: list[_Block] = []  # started blocks, in Anthropic index order
         self._pending: list[_Block] = []  # buffered behind an open tool block
@@ -150,23 +174,6 @@ class OpenAIStreamTranslator:
         self._matched_stop: object = None
         self._usage = Usage()
         self._events = 0
-        self._outcome: StreamOutcome | None = None
-        self.stop_frame = b""
-
-    @property
-    def done(self) -> bool:
-        """True once the stream completed or failed; later input is only recorded."""
-        return self._outcome is not None
-
-    @property
-    def raw(self) -> bytes:
-        """Every upstream byte fed so far."""
-        return bytes(self._raw)
-
-    @property
-    def outcome(self) -> StreamOutcome | None:
-        """How the stream ended (None while it runs)."""
-        return self._outcome
 
     def feed(self, data: bytes) -> bytes:
         """Consume upstream bytes; return the SSE bytes to send to the client now."""

@@ -20,8 +20,8 @@ import copy
 import json
 from typing import Any
 
-from lynkr.providers._sse import SSEEvent, SSEParser, encode_sse
-from lynkr.providers._stream import MESSAGE_STOP_FRAME, error_frame
+from lynkr.providers._sse import SSEEvent, encode_sse
+from lynkr.providers._stream import MESSAGE_STOP_FRAME, _StreamReader, error_frame
 from lynkr.providers._wire import AnthropicResponse, StreamOutcome, Usage
 
 __all__ = ["AnthropicStreamAssembler", "encode_message_stream"]
@@ -31,33 +31,15 @@ class _MalformedError(Exception):
     """An upstream event that does not fit the Messages stream protocol."""
 
 
-class AnthropicStreamAssembler:
+class AnthropicStreamAssembler(_StreamReader):
     """Read an Anthropic SSE stream in passing; assemble its final message."""
 
     def __init__(self) -> None:
         """Start with nothing received."""
-        self._parser = SSEParser()
-        self._raw = bytearray()
+        super().__init__()
         self._message: dict[str, Any] | None = None
         self._json_parts: dict[int, list[str]] = {}
         self._events = 0
-        self._outcome: StreamOutcome | None = None
-        self.stop_frame = b""
-
-    @property
-    def done(self) -> bool:
-        """True once the stream completed or failed."""
-        return self._outcome is not None
-
-    @property
-    def raw(self) -> bytes:
-        """Every upstream byte fed so far."""
-        return bytes(self._raw)
-
-    @property
-    def outcome(self) -> StreamOutcome | None:
-        """How the stream ended (None while it runs)."""
-        return self._outcome
 
     def feed(self, data: bytes) -> bytes:
         """Consume upstream bytes; return the upstream bytes that may be forwarded now."""
