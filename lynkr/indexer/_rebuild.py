@@ -165,7 +165,7 @@ def _parse_pool(jobs: list[Job], workers: int) -> Iterator[tuple[Job, Extraction
     worker result is waiting, so it never idles while the workers start (spawning
     costs ~1 s of imports) and writes their results between its own batches. At the
     end it takes back queued batches no worker has started. A broken pool's batches
-    are parsed here too.
+    are parsed here too, and so is everything after it broke.
     """
     queue = deque(_batches(jobs))
     context = multiprocessing.get_context("spawn")  # never fork a process that has threads
@@ -175,8 +175,13 @@ def _parse_pool(jobs: list[Job], workers: int) -> Iterator[tuple[Job, Extraction
     try:
         while queue or pending:
             while queue and not draining and len(pending) < 2 * (workers - 1):
-                batch = queue.pop()
-                pending[pool.submit(extract_batch, [(j.language, j.data) for j in batch])] = batch
+                try:
+                    future = pool.submit(extract_batch, [(j.language, j.data) for j in queue[-1]])
+                except BrokenProcessPool as exc:  # a worker died: no more submissions
+                    log.warning("indexer_pool_broken", batches_left=len(queue), error=str(exc))
+                    draining = True
+                    break
+                pending[future] = queue.pop()
             ready = [future for future in pending if future.done()]
             for future in ready:
                 batch = pending.pop(future)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 
 from lynkr._env import Env
 
-__all__ = ["DEFAULT_COVERAGE_FILES", "IndexerSettings"]
+__all__ = ["DEFAULT_COVERAGE_FILES", "IndexerSettings", "available_cpus"]
 
 DEFAULT_COVERAGE_FILES = (
     "coverage/coverage-summary.json",
@@ -16,14 +17,22 @@ DEFAULT_COVERAGE_FILES = (
 )
 
 
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one), at least 1."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class IndexerSettings:
     """Limits and switches of the repository catalogue."""
 
     max_file_bytes: int = 1_000_000  # INDEXER_MAX_FILE_BYTES: larger files are skipped
     ignore_globs: tuple[str, ...] = ()  # INDEXER_IGNORE: extra comma-separated globs
-    workers: int = 2  # INDEXER_WORKERS: parsers for big rebuilds, this process included
-    # (1 = in-process only; 2 = this process and one spawned worker)
+    # INDEXER_WORKERS: parsers for big rebuilds, this process included (default: one per
+    # available CPU; 1 = in-process only; 2 = this process and one spawned worker)
+    workers: int = field(default_factory=available_cpus)
     write_claude_md: bool = True  # INDEXER_CLAUDE_MD: maintain the marked CLAUDE.md section
     verify_content: bool = False  # INDEXER_VERIFY_CONTENT: hash even files whose size and
     # mtime are unchanged (off: trust them, as git does; on: ~3x slower no-change rebuilds)
@@ -37,7 +46,7 @@ class IndexerSettings:
         return cls(
             max_file_bytes=env.int("INDEXER_MAX_FILE_BYTES", 1_000_000, minimum=1),
             ignore_globs=tuple(env.list("INDEXER_IGNORE")),
-            workers=env.int("INDEXER_WORKERS", 2, minimum=1),
+            workers=env.int("INDEXER_WORKERS", available_cpus(), minimum=1),
             write_claude_md=env.bool("INDEXER_CLAUDE_MD", True),
             verify_content=env.bool("INDEXER_VERIFY_CONTENT", False),
             coverage_files=coverage,

@@ -57,3 +57,32 @@ def test_a_broken_pools_batch_is_parsed_here():
     future.set_exception(BrokenProcessPool("worker died"))
     found = _rebuild._pool_result(future, jobs)  # type: ignore[arg-type]
     assert [_rows(f) for f in found] == [extract_rows("python", j.data) for j in jobs]
+
+
+class _DyingPool:
+    """A process pool whose only worker dies on its first batch, as a crash would leave it."""
+
+    def __init__(self, *_args: object, **_kwargs: object) -> None:
+        self.broken = False
+
+    def submit(self, *_args: object) -> Future[list[object]]:
+        if self.broken:
+            raise BrokenProcessPool("a child process terminated abruptly")
+        self.broken = True
+        future: Future[list[object]] = Future()
+        future.set_exception(BrokenProcessPool("worker died"))
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Nothing to stop."""
+
+
+def test_after_the_pool_breaks_every_batch_is_parsed_here(monkeypatch):
+    """A dead worker breaks the pool; the rebuild parses the remaining batches itself."""
+    monkeypatch.setattr(_rebuild, "_BATCH_BYTES", 1)
+    monkeypatch.setattr(_rebuild, "ProcessPoolExecutor", _DyingPool)
+    jobs = _jobs(6)
+    got = {job.path: found for job, found in _rebuild._parse_pool(jobs, 2)}
+    assert sorted(got) == sorted(job.path for job in jobs)
+    for job in jobs:
+        assert _rows(got[job.path]) == extract_rows(job.language, job.data)

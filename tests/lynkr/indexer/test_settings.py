@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from lynkr._env import Env
 from lynkr.config import load_settings
 from lynkr.indexer import IndexerSettings
@@ -9,9 +11,10 @@ from lynkr.indexer._settings import DEFAULT_COVERAGE_FILES
 
 
 def test_defaults_apply_when_nothing_is_set(tmp_path):
-    """Without variables: 1 MB limit, two workers, CLAUDE.md on, the usual coverage files."""
+    """Without variables: 1 MB limit, a worker per CPU, CLAUDE.md on, the usual coverage files."""
     settings = IndexerSettings.from_env(Env({}, tmp_path))
     assert settings == IndexerSettings()
+    assert settings.workers == len(os.sched_getaffinity(0))
     assert settings.coverage_files == DEFAULT_COVERAGE_FILES
 
 
@@ -40,3 +43,11 @@ def test_bad_values_are_collected_as_problems(tmp_path):
 def test_the_section_is_part_of_the_settings(tmp_path):
     """`load_settings()` carries the indexer section."""
     assert load_settings({"INDEXER_WORKERS": "3"}, tmp_path).indexer.workers == 3
+
+
+def test_the_default_worker_count_follows_the_cpus_this_process_may_use(monkeypatch):
+    """The default parser count is the affinity mask's size, never below one."""
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1, 2})
+    assert IndexerSettings().workers == 3
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set())
+    assert IndexerSettings().workers == 1
