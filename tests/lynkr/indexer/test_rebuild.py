@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import time
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import Any
 
-from lynkr.indexer import _rebuild
+import apsw
+
+from lynkr.indexer import Indexer, IndexerSettings, _rebuild
 from lynkr.indexer._extract import extract_rows
 from lynkr.indexer._model import Extraction
 from lynkr.indexer._rebuild import Job
+from tests.lynkr.indexer.conftest import SAMPLE, git_init, write_tree
 
 
 def _jobs(count: int) -> list[Job]:
@@ -86,3 +92,55 @@ def test_after_the_pool_breaks_every_batch_is_parsed_here(monkeypatch):
     assert sorted(got) == sorted(job.path for job in jobs)
     for job in jobs:
         assert _rows(got[job.path]) == extract_rows(job.language, job.data)
+
+
+_DUMP = {
+    "files": "SELECT path, language, size, hash, parser, problem FROM files ORDER BY path",
+    "symbols": "SELECT f.path, s.name, s.kind, s.start_line, s.start_col, s.end_line, s.end_col,"
+               " s.parent, s.signature FROM symbols s JOIN files f ON f.id = s.file_id"
+               " ORDER BY f.path, s.id",
+    "refs": "SELECT f.path, r.name, r.line, r.col, r.enclosing FROM refs r"
+            " JOIN files f ON f.id = r.file_id ORDER BY f.path, r.id",
+    "imports": "SELECT f.path, i.module, i.line FROM imports i JOIN files f ON f.id = i.file_id"
+               " ORDER BY f.path, i.line, i.module",
+}
+
+
+def _catalogue_rows(path: Path) -> dict[str, list[tuple[Any, ...]]]:
+    conn = apsw.Connection(str(path))
+    try:
+        return {table: conn.execute(sql).fetchall() for table, sql in _DUMP.items()}
+    finally:
+        conn.close()
+
+
+def test_the_pool_builds_the_same_catalogue_as_one_process(tmp_path, monkeypatch):
+    """Rows, problems, outlines and search ranking match between in-process and pool rebuilds."""
+    monkeypatch.setattr(_rebuild, "_POOL_MIN_BYTES", 1)
+    monkeypatch.setattr(_rebuild, "_BATCH_BYTES", 256)  # many batches, shared both ways
+    root = tmp_path / "mixed"
+    write_tree(root, {**SAMPLE,
+                      "bad.py": "def broken(:\n    pass\n\ndef fine():\n    pass\n",
+                      "blob.py": b"\x00\x01\x02binary\x00" * 50,
+                      **{f"pkg/m{i}.py": f"import os\n\nclass Help{i}:\n    def run(self):\n"
+                                         f"        return helper{i + 1}(os.sep)\n\n"
+                                         f"def helper{i}(x):\n    return Help{i}().run()\n"
+                         for i in range(40)}})
+    os.symlink("loop_b.py", root / "loop_a.py")
+    os.symlink("loop_a.py", root / "loop_b.py")
+    git_init(root)
+    found = {}
+    for workers in (1, 2):
+        indexer = Indexer(root, tmp_path / f"data{workers}" / "index.db",
+                          IndexerSettings(workers=workers, write_claude_md=False))
+        report = indexer.rebuild()
+        found[workers] = (
+            _catalogue_rows(indexer.catalogue.path),
+            sorted((p.path, p.reason) for p in report.problems),
+            indexer.outline("pkg/m7.py"), indexer.outline("lib/util.py"),
+            indexer.search("Help", mode="fuzzy", limit=50), indexer.search("helper1"),
+            indexer.references("run"))
+        indexer.close()
+    assert all(found[1][0][table] for table in ("symbols", "refs", "imports"))
+    assert ("bad.py", "syntax error near line 1") in found[1][1]
+    assert found[2] == found[1]
