@@ -22,6 +22,7 @@ import sys
 import sysconfig
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -169,13 +170,27 @@ def time_searches(indexer: Indexer, queries: int) -> dict[str, float]:
     return results
 
 
-def bench(tree: Path, workers: int, queries: int) -> dict[str, object]:
+CtagsRun = Callable[[], "tuple[float, int, float] | str"]
+
+
+def adjacent_ctags(runs: list[tuple[float, int, float] | str]) -> tuple[float, float] | None:
+    """Mean (wall s, CPU s) of the ctags runs around a cold index, if they all worked."""
+    done = [run for run in runs if not isinstance(run, str)]
+    if not done or len(done) < len(runs):
+        return None
+    return statistics.fmean(r[0] for r in done), statistics.fmean(r[2] for r in done)
+
+
+def bench(tree: Path, workers: int, queries: int, ctags: CtagsRun) -> dict[str, object]:
+    """One worker count: cold (between two ctags runs, the machine being shared), warm, search."""
     with tempfile.TemporaryDirectory() as tmp:
         settings = IndexerSettings(workers=workers, write_claude_md=False)
         indexer = Indexer(tree, Path(tmp) / "index.db", settings)
+        before = ctags()
         cpu = cpu_seconds()
         cold = indexer.rebuild()
         cold_cpu = cpu_seconds() - cpu
+        around = adjacent_ctags([before, ctags()])
         warm = indexer.rebuild()
         verifying = Indexer(tree, Path(tmp) / "index.db",
                             IndexerSettings(workers=workers, write_claude_md=False,
@@ -188,7 +203,7 @@ def bench(tree: Path, workers: int, queries: int) -> dict[str, object]:
     floor = tree_sitter_floor(tree, list_files(tree, IndexerSettings()).paths, workers)
     return {"workers": workers, "cold": cold, "warm": warm, "searches": searches,
             "db_mb": size / 1e6, "cold_cpu": cold_cpu, "warm_verify": warm_verify,
-            "floor": floor}
+            "floor": floor, "ctags": around}
 
 
 def report(tree: Path, runs: list[dict[str, object]], ctags: tuple[float, int, float] | str,
@@ -205,19 +220,22 @@ def report(tree: Path, runs: list[dict[str, object]], ctags: tuple[float, int, f
     ]
     if isinstance(ctags, str):
         lines.append(f"- ctags: **not measured**: {ctags}")
-        ctags_s = ctags_cpu = None
     else:
-        ctags_s, ctags_cpu = ctags[0], ctags[2]
         lines.append(f"- universal-ctags on the same file list: {ctags[0]:.2f} s wall, "
                      f"{ctags[2]:.2f} s CPU, {ctags[1]} tags ({listed / ctags[0]:.0f} files/s, "
                      f"{ctags[1] / ctags[0]:.0f} tags/s)")
-    lines += ["", "| workers | cold s (wall) | cold CPU s | files/s | symbols/s | symbols | refs | "
-              "wall vs ctags | CPU vs ctags | tree-sitter floor wall / CPU s (vs ctags) | "
+    lines += ["", "Each row's ratios are against the mean of two ctags runs timed just before "
+              "and just after its cold index.", "",
+              "| workers | cold s (wall) | cold CPU s | files/s | symbols/s | symbols | refs | "
+              "ctags wall / CPU s | wall vs ctags | CPU vs ctags | "
+              "tree-sitter floor wall / CPU s (vs ctags) | "
               "warm s | warm/cold | warm hashing all s | "
               "fuzzy p50 ms (wall/CPU) | prefix p50 | exact p50 | refs p50 | db MB |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for run in runs:
         cold, warm, s = run["cold"], run["warm"], run["searches"]
+        ctags_s, ctags_cpu = run["ctags"] or (None, None)
+        near = f"{ctags_s:.2f} / {ctags_cpu:.2f}" if ctags_s else "n/a"
         wall = f"{cold.duration_s / ctags_s:.1f}x" if ctags_s else "n/a"
         cpu = f"{run['cold_cpu'] / ctags_cpu:.1f}x" if ctags_cpu else "n/a"
         floor_wall, floor_cpu = run["floor"]
@@ -227,7 +245,7 @@ def report(tree: Path, runs: list[dict[str, object]], ctags: tuple[float, int, f
         lines.append(
             f"| {run['workers']} | {cold.duration_s:.2f} | {run['cold_cpu']:.2f} | "
             f"{cold.files / cold.duration_s:.0f} | {cold.symbols / cold.duration_s:.0f} | "
-            f"{cold.symbols} | {cold.references} | {wall} | {cpu} | {floor} | "
+            f"{cold.symbols} | {cold.references} | {near} | {wall} | {cpu} | {floor} | "
             f"{warm.duration_s:.3f} | "
             f"{100 * warm.duration_s / cold.duration_s:.1f} % | "
             f"{run['warm_verify'].duration_s:.3f} | "
@@ -253,7 +271,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         ctags = run_ctags(tree, listing.paths, Path(tmp))
     parsed, one, two = gil_check(tree, listing.paths)
-    runs = [bench(tree, workers, args.queries) for workers in args.workers]
+    with tempfile.TemporaryDirectory() as tmp:
+        def again() -> tuple[float, int, float] | str:
+            return run_ctags(tree, listing.paths, Path(tmp))
+
+        runs = [bench(tree, workers, args.queries, again) for workers in args.workers]
     text = report(tree, runs, ctags, len(listing.paths))
     text += (f"\nParsing {parsed} Python files with tree-sitter: {one:.2f} s on one thread, "
              f"{two:.2f} s split over two threads (tree-sitter 0.21.3 holds the GIL while "
