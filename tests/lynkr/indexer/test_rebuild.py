@@ -15,7 +15,8 @@ from lynkr.indexer import Indexer, IndexerSettings, _rebuild
 from lynkr.indexer._extract import extract_rows
 from lynkr.indexer._model import Extraction
 from lynkr.indexer._rebuild import Job
-from tests.lynkr.indexer.conftest import SAMPLE, git_init, write_tree
+
+from .conftest import SAMPLE, git_init, write_tree
 
 
 def _jobs(count: int) -> list[Job]:
