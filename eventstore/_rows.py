@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 from eventstore._codec import cbor_loads, chain_hash, chain_hash_digests, tag_hook
 from eventstore._recorder import Metadata, RawEvent, Recorded
 from eventstore._registry import Event, EventRegistry
+from eventstore._slots import slot_twin
 
 __all__ = [
     "EncodedEvent",
@@ -128,8 +129,11 @@ def decode_metadata(data: bytes) -> Metadata:
 
 
 _new = object.__new__
-# Slot setters bypass the frozen `__setattr__`; `Recorded` is only built here and by
-# its own constructor, and is never mutated after.
+# `Recorded` is built by replay for every row, through its slot twin (see `_slots`).
+_twin = slot_twin(Recorded)
+if _twin is None:  # pragma: no cover  (Recorded is a slotted dataclass)
+    raise TypeError("Recorded must be a slotted dataclass")
+_RECORDED_TWIN: type = _twin
 (_set_position, _set_stream_id, _set_seq, _set_event, _set_recorded_at, _set_metadata,
  _set_event_id) = (getattr(Recorded, name).__set__ for name in (
     "position", "stream_id", "seq", "event", "recorded_at", "metadata", "event_id"))
@@ -159,28 +163,28 @@ def decode_records(
     """
     builders: dict[tuple[str, int], Any] = {}
     meta_cache = _META_DECODED
+    twin, recorded, loads, hook = _RECORDED_TWIN, Recorded, cbor_loads, tag_hook
     out: list[Recorded[Event]] = []
     append = out.append
     for row in rows:
-        key = (row[3], row[4])
-        build = builders.get(key)
-        if build is None:
-            build = builders[key] = registry.builder(row[3], row[4]) or _slow
-        data = row[6]
+        position, stream_id, seq, type_name, version, recorded_at, data, meta, event_id = row
+        key = type_name, version
+        build = builders.get(key) or builders.setdefault(
+            key, registry.builder(type_name, version) or _slow)
         try:
-            event = build(cbor_loads(data, tag_hook=tag_hook))
+            event = build(loads(data, tag_hook=hook))
         except Exception:  # noqa: BLE001  (any failure is re-raised precisely by the slow path)
             append(decode_record(registry, row))
             continue
-        record = _new(Recorded)
-        _set_position(record, row[0])
-        _set_stream_id(record, row[1])
-        _set_seq(record, row[2])
-        _set_event(record, event)
-        _set_recorded_at(record, row[5])
-        meta = meta_cache.get(row[7])
-        _set_metadata(record, meta if meta is not None else decode_metadata(row[7]))
-        _set_event_id(record, row[8])
+        record: Any = _new(twin)
+        record.position = position
+        record.stream_id = stream_id
+        record.seq = seq
+        record.event = event
+        record.recorded_at = recorded_at
+        record.metadata = meta_cache.get(meta) or decode_metadata(meta)
+        record.event_id = event_id
+        record.__class__ = recorded
         append(record)
     return out
 
