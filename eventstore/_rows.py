@@ -33,6 +33,21 @@ _CACHE_LIMIT = 4096
 _META_ENCODED: dict[Metadata | None, tuple[bytes, bytes]] = {}
 _META_DECODED: dict[bytes, Metadata] = {}
 _META_FIELDS = frozenset(f.name for f in dataclasses.fields(Metadata))
+_new = object.__new__
+_META_STORED = frozenset(("request_id", "causation_id", "actor", "key_id"))  # see _metadata
+if _META_STORED != _META_FIELDS:  # pragma: no cover
+    raise TypeError("_metadata must be taught Metadata's fields")
+
+
+def _twin_of(cls: type) -> type:
+    """`slot_twin(cls)` for a class of this package that must have one."""
+    twin = slot_twin(cls)
+    if twin is None:  # pragma: no cover  (Recorded and Metadata are slotted dataclasses)
+        raise TypeError(f"{cls.__name__} must be a slotted dataclass")
+    return twin
+
+
+_META_TWIN = _twin_of(Metadata)
 
 
 class EncodedEvent(NamedTuple):
@@ -118,22 +133,30 @@ def decode_metadata(data: bytes) -> Metadata:
     """Decoded metadata, shared between events with the same bytes (it is frozen)."""
     meta = _META_DECODED.get(data)
     if meta is None:
-        raw = cbor_loads(data) if data else {}
-        # Written by this build: plain string fields, decoded without the generic path.
-        meta = Metadata(**raw) if type(raw) is dict and raw.keys() <= _META_FIELDS else (
-            Metadata.decode(data))
+        meta = _metadata(data)
         if len(_META_DECODED) >= _CACHE_LIMIT:
             _META_DECODED.clear()
         _META_DECODED[data] = meta
     return meta
 
 
-_new = object.__new__
+def _metadata(data: bytes) -> Metadata:
+    """Decode metadata bytes (replay misses the cache every few rows: requests change)."""
+    raw = cbor_loads(data) if data else {}
+    if type(raw) is not dict or not raw.keys() <= _META_FIELDS:
+        return Metadata.decode(data)
+    # Written by this build: known fields, filled without the frozen `__init__`.
+    meta: Any = _new(_META_TWIN)
+    meta.request_id = raw.get("request_id")
+    meta.causation_id = raw.get("causation_id")
+    meta.actor = raw.get("actor")
+    meta.key_id = raw.get("key_id")
+    meta.__class__ = Metadata
+    return meta  # type: ignore[no-any-return]
+
+
 # `Recorded` is built by replay for every row, through its slot twin (see `_slots`).
-_twin = slot_twin(Recorded)
-if _twin is None:  # pragma: no cover  (Recorded is a slotted dataclass)
-    raise TypeError("Recorded must be a slotted dataclass")
-_RECORDED_TWIN: type = _twin
+_RECORDED_TWIN = _twin_of(Recorded)
 (_set_position, _set_stream_id, _set_seq, _set_event, _set_recorded_at, _set_metadata,
  _set_event_id) = (getattr(Recorded, name).__set__ for name in (
     "position", "stream_id", "seq", "event", "recorded_at", "metadata", "event_id"))

@@ -144,3 +144,19 @@ def test_malformed_blob_ref_is_a_decode_error(value: list[Any]) -> None:
     payload = cbor2.dumps({"name": cbor2.CBORTag(BLOB_TAG, value)})
     with pytest.raises(EventDecodeError, match=f"tag {BLOB_TAG}"):
         decode_records(REG, [row(("NameGiven", 2, payload))])
+
+
+def test_metadata_with_every_field_decodes_equal() -> None:
+    """Metadata written by this build comes back equal, as a `Metadata`."""
+    meta = Metadata(request_id="q", causation_id="c", actor="a", key_id="k")
+    record = row(NameGiven(name="n"))
+    [decoded] = decode_records(REG, [(*record[:7], meta.encode(), None)])
+    assert decoded.metadata == meta
+    assert type(decoded.metadata) is Metadata
+
+
+def test_metadata_with_unknown_keys_keeps_the_known_ones() -> None:
+    """Keys a newer build wrote are ignored, as `Metadata.decode` does."""
+    data = cbor2.dumps({"request_id": "q", "newer": 1})
+    [decoded] = decode_records(REG, [(*row(NameGiven(name="n"))[:7], data, None)])
+    assert decoded.metadata == Metadata(request_id="q")
