@@ -9,6 +9,7 @@ decoded metadata (most events of a request share the same bytes).
 from __future__ import annotations
 
 import dataclasses
+import gc
 import hashlib
 from collections.abc import Sequence
 from typing import Any, NamedTuple
@@ -30,6 +31,7 @@ __all__ = [
 ]
 
 _CACHE_LIMIT = 4096
+_GC_PAUSE_ROWS = 1000
 _META_ENCODED: dict[Metadata | None, tuple[bytes, bytes]] = {}
 _META_DECODED: dict[bytes, Metadata] = {}
 _META_FIELDS = frozenset(f.name for f in dataclasses.fields(Metadata))
@@ -183,11 +185,33 @@ def decode_records(
 
     Rows of a current class version decode inline; anything else (an upcast, an
     unknown type, bad bytes) goes through `decode_record` for its precise error.
+
+    The cyclic GC is paused while rows are built, `_GC_PAUSE_ROWS` at a time: each
+    object made here is acyclic and kept by the caller (refcounting frees it), yet
+    every ~700 of them started a collection that walked them again, and their
+    promotions triggered full collections of the whole heap (≈ 0.6 µs per row of
+    replay; see BENCHMARKS.md). Bounding the pause by rows, not by the caller's
+    page, keeps it short even for a whole stream. If the GC is off, it stays off.
     """
+    if not gc.isenabled():
+        return _decode_rows(registry, rows, [])
+    out: list[Recorded[Event]] = []
+    for start in range(0, len(rows), _GC_PAUSE_ROWS):
+        gc.disable()
+        try:
+            _decode_rows(registry, rows[start:start + _GC_PAUSE_ROWS], out)
+        finally:
+            gc.enable()
+    return out
+
+
+def _decode_rows(
+    registry: EventRegistry, rows: Sequence[Sequence[Any]], out: list[Recorded[Event]]
+) -> list[Recorded[Event]]:
+    """The loop of `decode_records`, appending to `out`."""
     builders: dict[tuple[str, int], Any] = {}
     meta_cache = _META_DECODED
     twin, recorded, loads, hook = _RECORDED_TWIN, Recorded, cbor_loads, tag_hook
-    out: list[Recorded[Event]] = []
     append = out.append
     for row in rows:
         position, stream_id, seq, type_name, version, recorded_at, data, meta, event_id = row

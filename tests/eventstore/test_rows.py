@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,7 @@ from eventstore import (
     EventRegistry,
     Metadata,
     UnknownEventTypeError,
+    _rows,
 )
 from eventstore._codec import BLOB_TAG, encode_payload
 from eventstore._recorder import Recorded
@@ -160,3 +162,55 @@ def test_metadata_with_unknown_keys_keeps_the_known_ones() -> None:
     data = cbor2.dumps({"request_id": "q", "newer": 1})
     [decoded] = decode_records(REG, [(*row(NameGiven(name="n"))[:7], data, None)])
     assert decoded.metadata == Metadata(request_id="q")
+
+
+GC_SEEN: list[bool] = []
+
+
+@REG.register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GcObserved(Event):
+    """Records whether the cyclic GC was enabled while it was built."""
+
+    n: int
+
+    def __post_init__(self) -> None:
+        GC_SEEN.append(gc.isenabled())
+
+
+def test_gc_is_paused_while_rows_are_built_and_enabled_after() -> None:
+    """Rows are built with the cyclic GC off; it is back on when the page is returned."""
+    rows = [row(GcObserved(n=i), i + 1) for i in range(3)]
+    GC_SEEN.clear()
+    decode_records(REG, rows)
+    assert GC_SEEN == [False, False, False]
+    assert gc.isenabled()
+
+
+def test_gc_is_enabled_again_after_a_failing_row() -> None:
+    """An error while decoding still re-enables the GC."""
+    with pytest.raises(UnknownEventTypeError):
+        decode_records(REG, [row(("Vanished", 1, encode_payload({"x": 1})))])
+    assert gc.isenabled()
+
+
+def test_gc_left_off_by_the_caller_stays_off() -> None:
+    """Decoding never turns on a GC that was off."""
+    gc.disable()
+    try:
+        decode_records(REG, [row(GcObserved(n=1))])
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_gc_pause_is_bounded_by_rows_not_by_the_page(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A long read re-enables the GC between chunks of rows."""
+    monkeypatch.setattr(_rows, "_GC_PAUSE_ROWS", 2)
+    toggles: list[str] = []
+    real_disable, real_enable = gc.disable, gc.enable
+    monkeypatch.setattr(gc, "disable", lambda: (toggles.append("off"), real_disable())[1])
+    monkeypatch.setattr(gc, "enable", lambda: (toggles.append("on"), real_enable())[1])
+    records = decode_records(REG, [row(GcObserved(n=i), i + 1) for i in range(5)])
+    assert [r.event.n for r in records] == [0, 1, 2, 3, 4]
+    assert toggles == ["off", "on"] * 3
