@@ -81,17 +81,17 @@ class EventRegistry:
         except KeyError:
             raise UnknownEventTypeError(type_name) from None
 
-    def builder(self, type_name: str, version: int) -> Callable[[Payload], Event] | None:
-        """A fast constructor from a complete payload, if `version` is the current one.
+    def current_builder(self, type_name: str) -> tuple[int, Callable[[Payload], Event]] | None:
+        """The current class version of `type_name` and a fast constructor for payloads
+        of that version, or None if the type is not registered.
 
-        The payload is the map cbor2 decoded (lists not yet frozen; see `_builder`).
-        The builder raises `KeyError` or `ValueError` when the payload is not exactly
-        the class's fields; callers then fall back to `decode` for the precise error.
+        The constructor takes the map cbor2 decoded (lists not yet frozen; see
+        `_builder`) and raises `KeyError` or `ValueError` when the payload is not
+        exactly the class's fields; callers then fall back to `decode` for the
+        precise error.
         """
         cls = self._classes.get(type_name)
-        if cls is None or cls.class_version != version:
-            return None
-        return self._builders[type_name]
+        return None if cls is None else (cls.class_version, self._builders[type_name])
 
     def classes(self) -> Mapping[str, type[Event]]:
         """Every registered class by type name."""
@@ -161,10 +161,10 @@ def _builder(cls: type[Event]) -> Callable[[Payload], Event]:
         store = f"    obj.{f.name} = v" if twin is not None else f"    set_{i}(obj, v)"
         lines += [f"    v = payload[{f.name!r}]",
                   *_freezer(hints.get(f.name, Any)), store]
-    start, end = ("twin", "\n    obj.__class__ = cls") if twin is not None else ("cls", "")
+    start, end = ("twin()", "\n    obj.__class__ = cls") if twin is not None else ("new(cls)", "")
     source = (f"def build(payload):\n    if len(payload) != {len(fields)}:\n"
               f"        raise ValueError('payload fields differ')\n"
-              f"    obj = new({start})\n" + "\n".join(lines) + f"{end}\n    return obj\n")
+              f"    obj = {start}\n" + "\n".join(lines) + f"{end}\n    return obj\n")
     exec(source, env)
     return env["build"]  # type: ignore[no-any-return]
 

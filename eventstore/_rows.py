@@ -148,7 +148,7 @@ def _metadata(data: bytes) -> Metadata:
     if type(raw) is not dict or not raw.keys() <= _META_FIELDS:
         return Metadata.decode(data)
     # Written by this build: known fields, filled without the frozen `__init__`.
-    meta: Any = _new(_META_TWIN)
+    meta = _META_TWIN()
     meta.request_id = raw.get("request_id")
     meta.causation_id = raw.get("causation_id")
     meta.actor = raw.get("actor")
@@ -209,21 +209,23 @@ def _decode_rows(
     registry: EventRegistry, rows: Sequence[Sequence[Any]], out: list[Recorded[Event]]
 ) -> list[Recorded[Event]]:
     """The loop of `decode_records`, appending to `out`."""
-    builders: dict[tuple[str, int], Any] = {}
+    builders: dict[str, tuple[int, Any]] = {}  # type name -> (current version, builder)
     meta_cache = _META_DECODED
     twin, recorded, loads, hook = _RECORDED_TWIN, Recorded, cbor_loads, tag_hook
     append = out.append
     for row in rows:
         position, stream_id, seq, type_name, version, recorded_at, data, meta, event_id = row
-        key = type_name, version
-        build = builders.get(key) or builders.setdefault(
-            key, registry.builder(type_name, version) or _slow)
+        current, build = builders.get(type_name) or builders.setdefault(
+            type_name, registry.current_builder(type_name) or (-1, _slow))
+        if version != current:  # an upcast, or a type no class handles
+            append(decode_record(registry, row))
+            continue
         try:
             event = build(loads(data, tag_hook=hook))
         except Exception:  # noqa: BLE001  (any failure is re-raised precisely by the slow path)
             append(decode_record(registry, row))
             continue
-        record: Any = _new(twin)
+        record = twin()
         record.position = position
         record.stream_id = stream_id
         record.seq = seq
@@ -237,7 +239,7 @@ def _decode_rows(
 
 
 def _slow(payload: Any) -> Event:
-    """Builder of rows that need an upcast or have an unknown type: defer to `decode`."""
+    """Never called: the version of a type no class handles (-1) matches no row."""
     raise LookupError("not on the fast path")
 
 

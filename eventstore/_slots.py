@@ -23,22 +23,23 @@ def slot_twin(cls: type) -> type | None:
     """A mutable class with `cls`'s layout, or None if `cls` cannot take one.
 
     Returns:
-        The twin; `obj = object.__new__(twin)`, assigning every slot, then
-        `obj.__class__ = cls` yields a `cls` instance equal to one built by `cls(...)`.
+        The twin; `obj = twin()` (an empty instance: the twin has object's `__init__`),
+        assigning every slot, then `obj.__class__ = cls` yields a `cls` instance
+        equal to one built by `cls(...)`.
     """
     slots = cls.__dict__.get("__slots__")
     if slots is None:
         return None
     # The twin's direct base must be `cls`'s (layouts are compared from there up);
     # `types.new_class` resolves generic bases such as `Generic[T]` as `class` would.
-    # A frozen base's `__setattr__` would refuse the stores: the twin uses object's.
+    # A base's `__init__` or frozen `__setattr__` must not run: the twin uses object's.
     namespace = {"__slots__": tuple(slots), "__module__": cls.__module__,
-                 "__setattr__": object.__setattr__}
+                 "__setattr__": object.__setattr__, "__init__": object.__init__}
     twin = types.new_class(f"_{cls.__name__}Twin", cls.__dict__.get("__orig_bases__",
                                                                      cls.__bases__),
                            exec_body=lambda ns: ns.update(namespace))
     try:
-        probe: Any = object.__new__(twin)
+        probe: Any = twin()
         probe.__class__ = cls
     except TypeError:
         return None
