@@ -11,7 +11,8 @@ from __future__ import annotations
 import dataclasses
 import gc
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from itertools import islice
 from typing import Any, NamedTuple
 
 from eventstore._codec import cbor_loads, chain_hash, chain_hash_digests, tag_hook
@@ -179,7 +180,7 @@ def decode_record(registry: EventRegistry, row: Sequence[Any]) -> Recorded[Event
 
 
 def decode_records(
-    registry: EventRegistry, rows: Sequence[Sequence[Any]]
+    registry: EventRegistry, rows: Iterable[Sequence[Any]]
 ) -> list[Recorded[Event]]:
     """`decode_record` for many rows: the replay hot loop, written flat on purpose.
 
@@ -194,15 +195,18 @@ def decode_records(
     page, keeps it short even for a whole stream. If the GC is off, it stays off.
     """
     if not gc.isenabled():
-        return _decode_rows(registry, rows, [])
+        return _decode_rows(registry, list(rows), [])
     out: list[Recorded[Event]] = []
-    for start in range(0, len(rows), _GC_PAUSE_ROWS):
+    source = iter(rows)  # a cursor is read inside the pause too: its rows are tuples
+    while True:
         gc.disable()
         try:
-            _decode_rows(registry, rows[start:start + _GC_PAUSE_ROWS], out)
+            chunk = list(islice(source, _GC_PAUSE_ROWS))
+            _decode_rows(registry, chunk, out)
         finally:
             gc.enable()
-    return out
+        if len(chunk) < _GC_PAUSE_ROWS:
+            return out
 
 
 def _decode_rows(
