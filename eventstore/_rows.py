@@ -33,6 +33,7 @@ __all__ = [
 
 _CACHE_LIMIT = 4096
 _GC_PAUSE_ROWS = 1000
+_UNKNOWN = (-1, None)  # (version, builder) of a type no class handles: no row matches it
 _META_ENCODED: dict[Metadata | None, tuple[bytes, bytes]] = {}
 _META_DECODED: dict[bytes, Metadata] = {}
 _META_FIELDS = frozenset(f.name for f in dataclasses.fields(Metadata))
@@ -220,7 +221,7 @@ def _decode_rows(
     for row in rows:
         position, stream_id, seq, type_name, version, recorded_at, data, meta, event_id = row
         current, build = builders.get(type_name) or builders.setdefault(
-            type_name, registry.current_builder(type_name) or (-1, _slow))
+            type_name, registry.current_builder(type_name) or _UNKNOWN)
         if version != current:  # an upcast, or a type no class handles
             append(decode_record(registry, row))
             continue
@@ -240,11 +241,6 @@ def _decode_rows(
         record.__class__ = recorded
         append(record)
     return out
-
-
-def _slow(payload: Any) -> Event:
-    """Never called: the version of a type no class handles (-1) matches no row."""
-    raise LookupError("not on the fast path")
 
 
 def decode_row(registry: EventRegistry, row: RawEvent) -> Recorded[Event]:

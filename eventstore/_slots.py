@@ -6,9 +6,9 @@ through its descriptor's `__set__` (a method-wrapper call per field, ~60 ns). A
 stores on it are ordinary slot stores (~10 ns), and once every slot is filled the
 instance's `__class__` is set to the frozen class. CPython allows that assignment
 only between classes of identical memory layout and checks it on every assignment
-(`TypeError` otherwise), so a twin can never produce a malformed object; classes
-without a compatible twin (a `__dict__`, slots spread over several dataclass
-levels) get None and keep the descriptor path.
+(`TypeError` otherwise), so a twin can never produce a malformed object; a class
+without a compatible twin (one with a `__dict__`, say) gets None and keeps the
+descriptor path.
 """
 
 from __future__ import annotations
