@@ -158,9 +158,12 @@ def _builder(cls: type[Event]) -> Callable[[Payload], Event]:
     lines = []
     for i, f in enumerate(fields):
         env[f"set_{i}"] = getattr(cls, f.name).__set__
-        store = f"    obj.{f.name} = v" if twin is not None else f"    set_{i}(obj, v)"
-        lines += [f"    v = payload[{f.name!r}]",
-                  *_freezer(hints.get(f.name, Any)), store]
+        freezer = _freezer(hints.get(f.name, Any))
+        value = "v" if freezer else f"payload[{f.name!r}]"
+        if freezer:
+            lines += [f"    v = payload[{f.name!r}]", *freezer]
+        lines.append(f"    obj.{f.name} = {value}" if twin is not None
+                     else f"    set_{i}(obj, {value})")
     start, end = ("twin()", "\n    obj.__class__ = cls") if twin is not None else ("new(cls)", "")
     source = (f"def build(payload):\n    if len(payload) != {len(fields)}:\n"
               f"        raise ValueError('payload fields differ')\n"

@@ -218,6 +218,7 @@ def _decode_rows(
     meta_cache = _META_DECODED
     twin, recorded, loads, hook = _RECORDED_TWIN, Recorded, cbor_loads, tag_hook
     append = out.append
+    last_meta_bytes, last_meta = None, None  # rows of one append share their metadata
     for row in rows:
         position, stream_id, seq, type_name, version, recorded_at, data, meta, event_id = row
         current, build = builders.get(type_name) or builders.setdefault(
@@ -236,7 +237,9 @@ def _decode_rows(
         record.seq = seq
         record.event = event
         record.recorded_at = recorded_at
-        record.metadata = meta_cache.get(meta) or decode_metadata(meta)
+        if meta != last_meta_bytes:
+            last_meta_bytes, last_meta = meta, meta_cache.get(meta) or decode_metadata(meta)
+        record.metadata = last_meta
         record.event_id = event_id
         record.__class__ = recorded
         append(record)

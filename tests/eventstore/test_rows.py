@@ -214,3 +214,13 @@ def test_gc_pause_is_bounded_by_rows_not_by_the_page(monkeypatch: pytest.MonkeyP
     records = decode_records(REG, [row(GcObserved(n=i), i + 1) for i in range(5)])
     assert [r.event.n for r in records] == [0, 1, 2, 3, 4]
     assert toggles == ["off", "on"] * 3
+
+
+def test_each_row_keeps_its_own_metadata() -> None:
+    """Neighbouring rows with other metadata get theirs; equal bytes share one object."""
+    metas = [Metadata(request_id=r) for r in ("a", "a", "b", "a")]
+    base = row(NameGiven(name="n"))
+    records = decode_records(REG, [(i + 1, *base[1:7], m.encode(), None)
+                                   for i, m in enumerate(metas)])
+    assert [r.metadata for r in records] == metas
+    assert records[0].metadata is records[1].metadata
