@@ -219,10 +219,9 @@ class SqliteRecorder(Recorder):
 
     def _decoded(self, sql: str, args: tuple[Any, ...]) -> list[Recorded[Event]]:
         try:
-            rows: list[Any] = self._reader().execute(sql, args).fetchall()
+            return decode_records(self.registry, self._reader().execute(sql, args))
         except apsw.Error as exc:
             raise StoreBrokenError(f"read failed: {exc}") from exc
-        return decode_records(self.registry, rows)
 
     def read_stream(
         self, stream_id: str, from_seq: int = 1, to_seq: int | None = None

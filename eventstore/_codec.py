@@ -55,10 +55,14 @@ class BlobRef:
         return f"BlobRef({self.digest.hex()[:12]}…, {self.size}B)"
 
 
-# Replay builds many refs: fill the slots directly instead of the frozen __init__.
+# Replay builds many refs: fill the slots directly instead of the frozen __init__, and
+# share one ref per digest (a session's system blocks, tools and earlier messages are
+# referenced again by every later turn; refs are frozen, so sharing is safe).
 _new = object.__new__
 _set_digest = BlobRef.__dict__["digest"].__set__
 _set_size = BlobRef.__dict__["size"].__set__
+_REFS: dict[bytes, BlobRef] = {}
+_REFS_LIMIT = 16384
 
 
 def _default(encoder: cbor2.CBOREncoder, value: Any) -> None:
@@ -73,15 +77,21 @@ def tag_hook(tag: cbor2.CBORTag, immutable: bool) -> Any:
 
     cbor2 6 calls the hook with (tag, immutable), not (decoder, tag) as 5.x did.
     """
-    if tag.tag == BLOB_TAG:
-        digest, size = tag.value
-        if type(digest) is not bytes or type(size) is not int:
-            raise ValueError("malformed blob reference")
-        ref = _new(BlobRef)
-        _set_digest(ref, digest)
-        _set_size(ref, size)
+    if tag.tag != BLOB_TAG:
+        return tag
+    digest, size = tag.value
+    ref = _REFS.get(digest) if type(digest) is bytes else None
+    if ref is not None and ref.size == size and type(size) is int:
         return ref
-    return tag
+    if type(digest) is not bytes or type(size) is not int:
+        raise ValueError("malformed blob reference")
+    ref = _new(BlobRef)
+    _set_digest(ref, digest)
+    _set_size(ref, size)
+    if len(_REFS) >= _REFS_LIMIT:
+        _REFS.clear()
+    _REFS[digest] = ref
+    return ref
 
 
 def freeze(value: Any) -> Any:

@@ -16,6 +16,7 @@ from typing import Any, ClassVar, TypeVar
 
 from eventstore._codec import BlobRef, decode_value, encode_payload, freeze
 from eventstore._errors import EventDecodeError, UnknownEventTypeError
+from eventstore._slots import slot_twin
 
 __all__ = ["EVENTS", "Event", "EventRegistry", "Upcaster"]
 
@@ -80,17 +81,17 @@ class EventRegistry:
         except KeyError:
             raise UnknownEventTypeError(type_name) from None
 
-    def builder(self, type_name: str, version: int) -> Callable[[Payload], Event] | None:
-        """A fast constructor from a complete payload, if `version` is the current one.
+    def current_builder(self, type_name: str) -> tuple[int, Callable[[Payload], Event]] | None:
+        """The current class version of `type_name` and a fast constructor for payloads
+        of that version, or None if the type is not registered.
 
-        The payload is the map cbor2 decoded (lists not yet frozen; see `_builder`).
-        The builder raises `KeyError` or `ValueError` when the payload is not exactly
-        the class's fields; callers then fall back to `decode` for the precise error.
+        The constructor takes the map cbor2 decoded (lists not yet frozen; see
+        `_builder`) and raises `KeyError` or `ValueError` when the payload is not
+        exactly the class's fields; callers then fall back to `decode` for the
+        precise error.
         """
         cls = self._classes.get(type_name)
-        if cls is None or cls.class_version != version:
-            return None
-        return self._builders[type_name]
+        return None if cls is None else (cls.class_version, self._builders[type_name])
 
     def classes(self) -> Mapping[str, type[Event]]:
         """Every registered class by type name."""
@@ -139,27 +140,52 @@ def _builder(cls: type[Event]) -> Callable[[Payload], Event]:
 
     Replay decodes every event of the log, and a frozen dataclass `__init__` with
     `**payload` plus a Python walk of every value costs about twice this; like
-    `dataclasses`, the code is generated once per class. Only fields whose type can
-    hold an array are walked by `freeze` (arrays must become tuples); a `str` or a
-    `dict[str, int]` is taken as decoded. Classes with `__post_init__` keep `__init__`.
+    `dataclasses`, the code is generated once per class, and it fills a `slot_twin`
+    of the class when there is one. Arrays must become tuples,
+    so each field gets the cheapest conversion its annotation allows (`_freezer`):
+    none for a `str` or a `dict[str, int]`, `tuple()` for a `tuple[BlobRef, ...]`,
+    and for anything else `freeze` only when a container actually holds another
+    container. Classes with `__post_init__` keep `__init__`.
     """
     fields = dataclasses.fields(cls)  # type: ignore[arg-type]
     if getattr(cls, "__post_init__", None) is not None or not fields:
         return lambda payload: cls(**freeze(payload))
     hints = _hints(cls)
-    env: dict[str, Any] = {"new": object.__new__, "cls": cls, "freeze": freeze}
+    twin = slot_twin(cls)
+    env: dict[str, Any] = {"new": object.__new__, "cls": cls, "twin": twin, "freeze": freeze,
+                           "flat": _NO_CONTAINER, "list": list, "dict": dict, "type": type,
+                           "tuple": tuple, "map": map}
     lines = []
     for i, f in enumerate(fields):
         env[f"set_{i}"] = getattr(cls, f.name).__set__
-        value = f"payload[{f.name!r}]"
-        if f.name not in hints or _may_hold_array(hints[f.name]):
-            value = f"freeze({value})"
-        lines.append(f"    set_{i}(obj, {value})")
+        freezer = _freezer(hints.get(f.name, Any))
+        value = "v" if freezer else f"payload[{f.name!r}]"
+        if freezer:
+            lines += [f"    v = payload[{f.name!r}]", *freezer]
+        lines.append(f"    obj.{f.name} = {value}" if twin is not None
+                     else f"    set_{i}(obj, {value})")
+    start, end = ("twin()", "\n    obj.__class__ = cls") if twin is not None else ("new(cls)", "")
     source = (f"def build(payload):\n    if len(payload) != {len(fields)}:\n"
               f"        raise ValueError('payload fields differ')\n"
-              f"    obj = new(cls)\n" + "\n".join(lines) + "\n    return obj\n")
+              f"    obj = {start}\n" + "\n".join(lines) + f"{end}\n    return obj\n")
     exec(source, env)
     return env["build"]  # type: ignore[no-any-return]
+
+
+def _freezer(hint: Any) -> list[str]:
+    """Generated lines turning the decoded `v` of a field typed `hint` into its frozen form.
+
+    `flat(map(type, v))` is true when no item of `v` is a list or a dict; it runs
+    in C, so the common case (arrays and maps of scalars) never enters `freeze`.
+    """
+    if not _may_hold_array(hint):
+        return []
+    if _flat_items(hint):
+        return ["    if type(v) is list:", "        v = tuple(v)"]
+    return ["    if type(v) is list:",
+            "        v = tuple(v) if flat(map(type, v)) else freeze(v)",
+            "    elif type(v) is dict and not flat(map(type, v.values())):",
+            "        v = freeze(v)"]
 
 
 def _hints(cls: type[Event]) -> dict[str, Any]:
@@ -171,6 +197,7 @@ def _hints(cls: type[Event]) -> dict[str, Any]:
 
 
 _FLAT = (str, int, float, bool, bytes, type(None), BlobRef)
+_NO_CONTAINER = frozenset((list, dict)).isdisjoint
 
 
 def _may_hold_array(hint: Any) -> bool:
@@ -183,6 +210,21 @@ def _may_hold_array(hint: Any) -> bool:
     if origin is dict:
         return _may_hold_array(typing.get_args(hint)[1])
     return True  # tuple, list, Any, object, anything unknown
+
+
+def _flat_items(hint: Any) -> bool:
+    """Whether `hint` is flat, a `tuple[X, ...]` of flat `X`, or a union of those.
+
+    Such a value decodes as a scalar or a list of scalars, so `tuple(v)` freezes it
+    (trusting the annotation, as fields typed `str` are trusted not to hold arrays).
+    """
+    origin = typing.get_origin(hint)
+    if origin in (types.UnionType, typing.Union):
+        return all(_flat_items(h) for h in typing.get_args(hint))
+    if origin is tuple:
+        args = typing.get_args(hint)
+        return len(args) == 2 and args[1] is Ellipsis and not _may_hold_array(args[0])
+    return not _may_hold_array(hint)
 
 
 def _encoder(names: tuple[str, ...]) -> Callable[[Event], Payload]:
