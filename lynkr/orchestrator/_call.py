@@ -39,6 +39,7 @@ from lynkr.providers import (
     ResilienceSettings,
     StreamRelay,
     UpstreamRequest,
+    send_pooled,
 )
 
 __all__ = [
@@ -244,9 +245,8 @@ async def fetch_body(
     """A non-streaming call: the whole upstream body of a 2xx answer."""
 
     async def attempt(client: httpx.AsyncClient) -> bytes:
-        response = await client.send(
-            client.build_request("POST", request.url, headers=request.headers,
-                                 content=request.body), stream=True)
+        response = await send_pooled(client, "POST", request.url, headers=request.headers,
+                                     content=request.body)
         try:
             stats.mark_first_byte()
             data = await response.aread()
@@ -267,10 +267,9 @@ async def open_stream(
     """A streaming call, retried until its first frames are ready for the client."""
 
     async def attempt(client: httpx.AsyncClient) -> OpenedStream:
-        response = await client.send(
-            client.build_request("POST", request.url,
-                                 headers={**request.headers, "accept-encoding": "identity"},
-                                 content=request.body), stream=True)
+        response = await send_pooled(client, "POST", request.url,
+                                     headers={**request.headers, "accept-encoding": "identity"},
+                                     content=request.body)
         try:
             stats.mark_first_byte()
             if response.status_code < 400:
