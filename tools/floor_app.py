@@ -7,7 +7,10 @@ trio cost per request); `httpx` also POSTs a fixed OpenAI chat body to the upstr
 through one pooled `httpx.AsyncClient` (`client.post`) and returns the upstream's
 answer; `transport` does the same call through that client's own pooled transport
 (`client._transport.handle_async_request`, skipping the client-level layers);
-`linear` is `transport` over Lynkr's `LinearConnectionPool` (`lynkr.providers`). It
+`linear` is `transport` over Lynkr's `LinearConnectionPool` (`lynkr.providers`);
+`relay` streams a 50-chunk answer from the upstream that way and forwards each upstream
+read to the client as it comes (one ASGI `send` per read: a minimal SSE proxy); `drain`
+reads that stream whole and sends it in one write (the least any relay can cost). It
 prints `LISTENING <port>` once bound. Used by `tools/bench_floors.py`.
 """
 
@@ -25,8 +28,12 @@ import trio
 
 _FIXED = json.dumps({"id": "msg_floor", "type": "message", "role": "assistant",
                      "content": [{"type": "text", "text": "ok"}]}).encode()
-_CHAT = json.dumps({"model": "fake", "max_tokens": 256, "messages": [
-    {"role": "user", "content": "benchmark request: say something short"}]}).encode()
+_REQUEST: dict[str, Any] = {"model": "fake", "max_tokens": 256, "messages": [
+    {"role": "user", "content": "benchmark request: say something short"}]}
+_CHAT = json.dumps(_REQUEST).encode()
+_CHAT_STREAM = json.dumps({**_REQUEST, "stream": True,
+                           "stream_options": {"include_usage": True}}).encode()
+_JSON_HEADERS = {"content-type": "application/json"}
 
 
 def make_app(mode: str, client: httpx.AsyncClient | None, url: str) -> Any:
@@ -42,6 +49,9 @@ def make_app(mode: str, client: httpx.AsyncClient | None, url: str) -> Any:
         while more:
             more = (await receive()).get("more_body", False)
         body = _FIXED
+        if client is not None and mode in ("relay", "drain"):
+            await _relay(client, url, send, batched=mode == "drain")
+            return
         if client is not None and mode == "httpx":
             body = (await client.post(url, content=_CHAT,
                                       headers={"content-type": "application/json"})).content
@@ -61,6 +71,26 @@ def make_app(mode: str, client: httpx.AsyncClient | None, url: str) -> Any:
     return app
 
 
+async def _relay(client: httpx.AsyncClient, url: str, send: Any, *, batched: bool) -> None:
+    request = client.build_request("POST", url, content=_CHAT_STREAM, headers=_JSON_HEADERS)
+    response = await client._transport.handle_async_request(request)
+    try:
+        await send({"type": "http.response.start", "status": 200, "headers": [
+            (b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]})
+        held = []
+        async for chunk in response.aiter_raw():
+            if batched:
+                held.append(chunk)
+            else:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        if held:
+            await send({"type": "http.response.body", "body": b"".join(held),
+                        "more_body": True})
+    finally:
+        await response.aclose()
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
 async def run(mode: str, upstream: str) -> None:
     """Serve until cancelled."""
     config = hypercorn.config.Config()
@@ -69,7 +99,7 @@ async def run(mode: str, upstream: str) -> None:
     config.errorlog = None
     client = None if mode == "fixed" else httpx.AsyncClient(
         timeout=httpx.Timeout(60.0), limits=httpx.Limits(max_connections=100))
-    if client is not None and mode == "linear":
+    if client is not None and mode in ("linear", "relay", "drain"):
         from lynkr.providers import use_linear_pool
         use_linear_pool(client)
     async with trio.open_nursery() as nursery:
@@ -82,7 +112,8 @@ async def run(mode: str, upstream: str) -> None:
 def main() -> int:
     """Parse arguments and serve."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mode", choices=["fixed", "httpx", "transport", "linear"], required=True)
+    parser.add_argument("--mode", required=True,
+                        choices=["fixed", "httpx", "transport", "linear", "relay", "drain"])
     parser.add_argument("--upstream", default="")
     args = parser.parse_args()
     trio.run(run, args.mode, args.upstream)
