@@ -104,8 +104,10 @@ async def test_send_pooled_sends_what_client_send_would():
         await response.aclose()
         assert response.request is seen[-1]
     first, second = seen
-    assert first.headers["x-default"] == "1" and first.headers["authorization"] == "Bearer k"
-    assert first.content == b"{}" and first.extensions["timeout"]["read"] == 3.0
+    assert first.headers["x-default"] == "1"
+    assert first.headers["authorization"] == "Bearer k"
+    assert first.content == b"{}"
+    assert first.extensions["timeout"]["read"] == 3.0
     assert "cookie" not in first.headers
     assert second.headers["cookie"] == "affinity=n1"  # kept, as client.send does
 
@@ -146,7 +148,7 @@ async def test_send_pooled_over_the_linear_pool_reuses_one_connection():
                 return
             buffer += data
             while b"\r\n\r\n" in buffer:
-                head, _, buffer = buffer.partition(b"\r\n\r\n")
+                _, _, buffer = buffer.partition(b"\r\n\r\n")
                 await stream.send_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
 
     async with trio.open_nursery() as nursery:
