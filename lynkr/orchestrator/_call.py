@@ -225,12 +225,21 @@ async def call_with_retries(
 
 
 def _report(handle: ProviderHandle, outcome: str, exc: LynkrError | None = None) -> None:
+    """Tell the provider actor how the attempt went (a success while all is well is only
+    counted on its gate: `ProviderGate.count_success`)."""
+    gate = _GATES.get(handle.actor.actor_ref.actor_urn)
     if outcome == "ok":
+        if gate is not None and gate.count_success():
+            return
         handle.actor.report_success()
     elif outcome == "down":
         handle.actor.report_failure(exc.error_type if exc else "error")
     elif outcome == "neutral":
         handle.actor.report_neutral()
+    else:
+        return
+    if gate is not None:
+        gate.mark_reported(outcome == "ok")
 
 
 def _report_final(handle: ProviderHandle, outcome: str) -> None:
