@@ -59,5 +59,5 @@ def configure_logging(level: str = "info", *, json: bool | None = None) -> None:
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        cache_logger_on_first_use=True,  # configured once per process (see above)
+        cache_logger_on_first_use=False,
     )

@@ -28,8 +28,8 @@ def test_secret_looking_keys_are_redacted_and_others_kept():
 
 
 def test_the_configured_process_logs_json_lines_with_context_and_redaction():
-    """After `configure_logging` (loggers cached on first use) each line still carries the
-    bound context of its moment and redacts secrets."""
+    """After `configure_logging` each line carries the bound context of its moment and
+    redacts secrets (the memo of key verdicts included)."""
     code = (
         "import structlog\n"
         "from lynkr.logs import configure_logging\n"
