@@ -6,7 +6,9 @@ state. Trio code uses the client directly for I/O — the actor only decides: `a
 returns the client or raises `CircuitOpenError` while the backend is considered down,
 and `report_success` / `report_failure` (cheap tells) feed the breaker. While the
 breaker is closed the actor publishes the client on its `ProviderGate`, so the hot
-path need not ask. Closing is
+path need not ask; and a success that would change nothing but the counters (the
+caller's last report was a success, the breaker is closed) is counted on the gate
+instead of told (`ProviderGate.count_success`). Closing is
 async I/O, so `release()` hands the client back and the trio side awaits `aclose()`.
 
 Breaker: `threshold` consecutive failures open it; after `reset_seconds` one trial
@@ -85,12 +87,35 @@ class ProviderGate:
     `admit`, which decides (fail fast, or the one half-open trial). Only the actor
     writes it; a read racing with a state change is the same race as an ask sent just
     before a failure report.
+
+    The other fields belong to the caller (the one trio thread that reports): `clean`
+    says its last report was a `report_success` tell, so the actor is (or, once its
+    inbox is read, will be) closed with no failures counted; a success then changes
+    nothing but the success count and time, which `count_success` keeps here and
+    `health` adds up. Every other report clears `clean` (`mark_reported`), so the
+    breaker sees every failure, and the success after one, in the order they happened.
     """
 
-    __slots__ = ("client",)
+    __slots__ = ("_clock", "clean", "client", "last_success", "successes")
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.client: PooledClient | None = None
+        self.clean = False
+        self.successes = 0
+        self.last_success: float | None = None
+        self._clock = clock
+
+    def count_success(self) -> bool:
+        """Count a success here if a tell would change nothing else; False: tell it."""
+        if not self.clean or self.client is None:
+            return False
+        self.successes += 1
+        self.last_success = self._clock()
+        return True
+
+    def mark_reported(self, success: bool) -> None:
+        """The caller told the actor a report (`success`: it was `report_success`)."""
+        self.clean = success
 
 
 class ProviderActor(TrioActor):
@@ -116,7 +141,7 @@ class ProviderActor(TrioActor):
         self._failures = 0
         self._last_error: str | None = None
         self._last_success: float | None = None
-        self._gate = ProviderGate()
+        self._gate = ProviderGate(clock)
         self._publish()
 
     def gate(self) -> ProviderGate:
@@ -175,10 +200,13 @@ class ProviderActor(TrioActor):
         self._trial_out = False
 
     def health(self) -> ProviderHealth:
-        """The breaker state and counters."""
-        since = None if self._last_success is None else self._clock() - self._last_success
+        """The breaker state and counters (successes counted on the gate included)."""
+        last = max((t for t in (self._last_success, self._gate.last_success) if t is not None),
+                   default=None)
+        since = None if last is None else self._clock() - last
         return ProviderHealth(name=self.name, state=self._state,
-                              consecutive_failures=self._consecutive, successes=self._successes,
+                              consecutive_failures=self._consecutive,
+                              successes=self._successes + self._gate.successes,
                               failures=self._failures, last_error=self._last_error,
                               seconds_since_success=since)
 

@@ -21,13 +21,25 @@ __all__ = ["configure_logging", "redact_secrets"]
 _SECRET_KEY = re.compile(r"(authorization|api[_-]?key|token|secret|password|cookie)", re.I)
 
 
+_SECRET_KEYS: dict[str, bool] = {"event": False}  # key -> is it secret-looking (memo)
+_SECRET_KEYS_MAX = 4096  # log keys are identifiers in the code; a bound all the same
+
+
+def _is_secret(key: str) -> bool:
+    secret = _SECRET_KEYS.get(key)
+    if secret is None:
+        secret = _SECRET_KEY.search(key) is not None
+        if len(_SECRET_KEYS) < _SECRET_KEYS_MAX:
+            _SECRET_KEYS[key] = secret
+    return secret
+
+
 def redact_secrets(
     _logger: Any, _name: str, event: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
     """structlog processor: replace values of secret-looking keys by ``"[redacted]"``."""
-    for key in list(event):
-        if key != "event" and _SECRET_KEY.search(key):
-            event[key] = "[redacted]"
+    for key in [k for k in event if _is_secret(k)]:
+        event[key] = "[redacted]"
     return event
 
 

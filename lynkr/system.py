@@ -41,6 +41,7 @@ from lynkr.providers import (
     OpenAIAdapter,
     ProviderSettings,
     ResilienceSettings,
+    use_linear_pool,
 )
 from lynkr.toolbelt import open_toolbelt
 
@@ -78,7 +79,8 @@ def make_client_factory(resilience: ResilienceSettings) -> ClientFactory:
                                 pool=resilience.connect_timeout)
         limits = httpx.Limits(max_connections=resilience.pool_size,
                               max_keepalive_connections=resilience.pool_size)
-        return httpx.AsyncClient(timeout=timeout, limits=limits, follow_redirects=False)
+        return use_linear_pool(
+            httpx.AsyncClient(timeout=timeout, limits=limits, follow_redirects=False))
 
     return create
 

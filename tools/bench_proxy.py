@@ -72,6 +72,7 @@ class Connection:
         self.stream = stream
         self.host = host
         self.conn = h11.Connection(h11.CLIENT)
+        self.closed = False
 
     async def post(self, path: str, body: bytes, headers: list[tuple[str, str]],
                    result: Result) -> None:
@@ -94,7 +95,10 @@ class Connection:
                 first = time.perf_counter() - started
             elif isinstance(event, h11.EndOfMessage):
                 break
-        self.conn.start_next_cycle()
+        if self.conn.our_state is h11.MUST_CLOSE:  # the server ends keep-alive (hypercorn:
+            self.closed = True                      # after 1,000 requests): reconnect
+        else:
+            self.conn.start_next_cycle()
         if status != 200:
             result.errors += 1
             return
@@ -129,6 +133,10 @@ async def run_load(port: int, target: str, stream: bool, concurrency: int, total
         headers = [("x-session-id", f"bench-{target}-{stream}-{concurrency}-{index}")]
         while remaining[0] > 0:
             remaining[0] -= 1
+            if conn.closed:
+                await conn.stream.aclose()
+                conn = Connection(await trio.open_tcp_stream("127.0.0.1", port),
+                                  f"127.0.0.1:{port}")
             await conn.post(path, body, headers, result)
         await conn.stream.aclose()
 

@@ -8,7 +8,10 @@ skips one. The offsets are re-read inside that transaction, so two processes
 catching up the same file (the server and `lynkr projections rebuild`) take turns
 instead of double-counting.
 
-A projection that raises is rolled back to its last good event, reported in
+Within a page each projection's events are applied in one savepoint, and an
+offset row is written only when it moves. A projection that raises is rolled
+back to its last good event (the savepoint is undone and the events before the
+failing one applied again: handlers are pure), reported in
 `CatchUpReport.failures` and in `status()`, and skipped for the rest of the call;
 the others carry on. `rebuild` drops a projection's tables and replays from 0.
 """
@@ -135,6 +138,9 @@ class ProjectionStore:
     ) -> CatchUpReport:
         """Apply every event after each projection's offset, a page per transaction.
 
+        A page shorter than `page` was the end of the log when it was read, so the
+        call stops there instead of opening one more (empty) transaction.
+
         Raises:
             EventStoreError: the log cannot be read (e.g. an unknown event type).
             KeyError: `names` holds a projection that is not registered.
@@ -143,31 +149,47 @@ class ProjectionStore:
             self.projections.values())
         failures: dict[str, str] = {}
         events = 0
+        positions: dict[str, int] = {}
         while True:
             active = [p for p in chosen if p.name not in failures]
-            read = self._page(recorder, active, page, failures) if active else 0
-            events += read
-            if read == 0:
+            if not active:
                 break
-        positions = {p.name: self._offset(p.name) for p in chosen}
-        return CatchUpReport(events, positions, failures)
+            read, reached = self._page(recorder, active, page, failures)
+            positions.update(reached)
+            events += read
+            if read < page:
+                break
+        if len(positions) < len(chosen):
+            stored = self._offsets()
+            positions = {p.name: positions.get(p.name, stored.get(p.name, (0, None))[0])
+                         for p in chosen}
+        return CatchUpReport(events, {p.name: positions[p.name] for p in chosen}, failures)
 
     def _page(
         self, recorder: Recorder, active: list[Projection], size: int, failures: dict[str, str]
-    ) -> int:
-        """Apply one page of the log in one transaction; returns the events read."""
+    ) -> tuple[int, dict[str, int]]:
+        """Apply one page of the log in one transaction.
+
+        Returns the events read and every active projection's offset after it. An
+        offset row is written only when the position or the error changed.
+        """
         conn = self._conn
         try:
             # IMMEDIATE: take the write lock before reading the offsets, so that two
             # processes catching up the same file serialise instead of double-counting.
             conn.execute("BEGIN IMMEDIATE")
             try:
-                offsets = {p.name: self._offset(p.name) for p in active}
+                stored = self._offsets()
+                offsets = {p.name: stored.get(p.name, (0, None))[0] for p in active}
                 records = recorder.read_all(min(offsets.values()), size)
                 for projection in active:
-                    done = self._apply_all(recorder, projection, offsets[projection.name],
-                                           records, failures)
-                    self._set_offset(projection.name, done, failures.get(projection.name))
+                    name = projection.name
+                    done = self._apply_page(recorder, projection, offsets[name], records,
+                                            failures)
+                    error = failures.get(name)
+                    if (done, error) != stored.get(name, (0, None)):
+                        self._set_offset(name, done, error)
+                    offsets[name] = done
                 conn.execute("COMMIT")
             except BaseException:
                 if not conn.getautocommit():
@@ -175,9 +197,9 @@ class ProjectionStore:
                 raise
         except apsw.Error as exc:
             raise StoreBrokenError(f"projection store {self.path}: {exc}") from exc
-        return len(records)
+        return len(records), offsets
 
-    def _apply_all(
+    def _apply_page(
         self,
         recorder: Recorder,
         projection: Projection,
@@ -185,37 +207,52 @@ class ProjectionStore:
         records: list[Recorded[Event]],
         failures: dict[str, str],
     ) -> int:
-        """Apply `records` past `offset`; returns the position it got to."""
-        context = _Context(recorder, self._conn, projection.tables)
-        for record in records:
-            if record.position <= offset:
-                continue
-            if projection.types is None or record.type_name in projection.types:
-                error = self._apply_one(projection, record, context)
-                if error is not None:
-                    failures[projection.name] = error
-                    return offset
-            offset = record.position
-        return offset
+        """Apply `records` past `offset` in one savepoint; returns the position reached.
 
-    def _apply_one(
-        self, projection: Projection, record: Recorded[Event], context: _Context
-    ) -> str | None:
-        """Apply one event in a savepoint; on failure undo it and return the error."""
-        self._conn.execute("SAVEPOINT one_event")
+        If an event's handler raises, the savepoint is rolled back and the events
+        before it are applied again (handlers are pure, so they give the same rows),
+        so the projection stops at its last good event and the error is reported.
+        """
+        types = projection.types
+        todo = [r for r in records if r.position > offset
+                and (types is None or r.type_name in types)]
+        end = records[-1].position if records and records[-1].position > offset else offset
+        if not todo:
+            return end
+        context = _Context(recorder, self._conn, projection.tables)
+        conn = self._conn
+        conn.execute("SAVEPOINT projection_page")
         try:
-            for op in projection.project(record, context):
-                self._execute(projection, op)
-        except (EventStoreError, apsw.Error, ValueError, TypeError, KeyError, LookupError,
-                AttributeError, ArithmeticError) as exc:
-            # A projection bug must not stop the others: report it and hold its offset.
-            self._conn.execute("ROLLBACK TO one_event")
-            self._conn.execute("RELEASE one_event")
-            error = f"position {record.position} ({record.type_name}): {type(exc).__name__}: {exc}"
-            log.exception("projection_failed", projection=projection.name, position=record.position,
-                      error_type=type(exc).__name__, error=str(exc))
-            return error
-        self._conn.execute("RELEASE one_event")
+            failed = self._apply_records(projection, todo, context)
+            while failed is not None:
+                # Undo the page and apply the events before the failing one again; a
+                # failure on that replay (an impure handler) moves the stop back.
+                index, error = failed
+                conn.execute("ROLLBACK TO projection_page")
+                failures[projection.name] = error
+                end = _position_before(records, todo[index].position, offset)
+                todo = todo[:index]
+                failed = self._apply_records(projection, todo, context)
+        finally:
+            conn.execute("RELEASE projection_page")
+        return end
+
+    def _apply_records(
+        self, projection: Projection, records: list[Recorded[Event]], context: _Context
+    ) -> tuple[int, str] | None:
+        """Apply each record's row operations; on a handler error, (its index, the error)."""
+        for index, record in enumerate(records):
+            try:
+                for op in projection.project(record, context):
+                    self._execute(projection, op)
+            except (EventStoreError, apsw.Error, ValueError, TypeError, KeyError, LookupError,
+                    AttributeError, ArithmeticError) as exc:
+                # A projection bug must not stop the others: report it and hold its offset.
+                log.exception("projection_failed", projection=projection.name,
+                              position=record.position, error_type=type(exc).__name__,
+                              error=str(exc))
+                return index, (f"position {record.position} ({record.type_name}): "
+                               f"{type(exc).__name__}: {exc}")
         return None
 
     def _execute(self, projection: Projection, op: RowOp) -> None:
@@ -226,12 +263,15 @@ class ProjectionStore:
             where = " AND ".join(f"{check_identifier(k)} = ?" for k in op.key)
             self._conn.execute(f"DELETE FROM {op.table} WHERE {where}", tuple(op.key.values()))
             return
-        self._conn.execute(*_upsert_sql(op))
+        self._conn.execute(_upsert_sql(op),
+                           (*op.key.values(), *op.set.values(), *op.add.values(),
+                            *op.insert_only.values()))
 
-    def _offset(self, name: str) -> int:
+    def _offsets(self) -> dict[str, tuple[int, str | None]]:
+        """Every stored offset row: name → (position, error)."""
         rows: list[Any] = self._conn.execute(
-            "SELECT position FROM projection_offsets WHERE name = ?", (name,)).fetchall()
-        return int(rows[0][0]) if rows else 0
+            "SELECT name, position, error FROM projection_offsets").fetchall()
+        return {r[0]: (int(r[1]), r[2]) for r in rows}
 
     def _set_offset(self, name: str, position: int, error: str | None) -> None:
         self._conn.execute("UPDATE projection_offsets SET position = ?, error = ? WHERE name = ?",
@@ -274,16 +314,43 @@ class ProjectionStore:
         self._conn.close()
 
 
-def _upsert_sql(op: Upsert) -> tuple[str, tuple[Any, ...]]:
-    """`INSERT … ON CONFLICT (key) DO UPDATE` for one `Upsert`."""
-    columns = [*op.key, *op.set, *op.add, *op.insert_only]
+def _position_before(records: list[Recorded[Event]], position: int, offset: int) -> int:
+    """The position of the last record before `position` (at least `offset`)."""
+    before = offset
+    for record in records:
+        if record.position >= position:
+            break
+        before = max(before, record.position)
+    return before
+
+
+def _upsert_sql(op: Upsert) -> str:
+    """`INSERT … ON CONFLICT (key) DO UPDATE` for one `Upsert` (cached per shape).
+
+    The values go in key, set, add, insert_only order.
+    """
+    shape = (op.table, tuple(op.key), tuple(op.set), tuple(op.add), tuple(op.insert_only))
+    sql = _UPSERT_SQL.get(shape)
+    if sql is None:
+        sql = _build_upsert_sql(*shape)
+        if len(_UPSERT_SQL) < _UPSERT_CACHE_SIZE:
+            _UPSERT_SQL[shape] = sql
+    return sql
+
+
+_UpsertShape = tuple[str, tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...]]
+_UPSERT_SQL: dict[_UpsertShape, str] = {}
+_UPSERT_CACHE_SIZE = 1024  # projections have a few dozen shapes; a bound all the same
+
+
+def _build_upsert_sql(table: str, key: tuple[str, ...], set_: tuple[str, ...],
+                      add: tuple[str, ...], insert_only: tuple[str, ...]) -> str:
+    columns = [*key, *set_, *add, *insert_only]
     for column in columns:
         check_identifier(column)
-    values = (*op.key.values(), *op.set.values(), *op.add.values(), *op.insert_only.values())
-    updates = [f"{c} = excluded.{c}" for c in op.set]
-    updates += [f"{c} = coalesce({op.table}.{c}, 0) + excluded.{c}" for c in op.add]
+    updates = [f"{c} = excluded.{c}" for c in set_]
+    updates += [f"{c} = coalesce({table}.{c}, 0) + excluded.{c}" for c in add]
     action = f"DO UPDATE SET {', '.join(updates)}" if updates else "DO NOTHING"
-    sql = (f"INSERT INTO {check_identifier(op.table)} ({', '.join(columns)}) "
-           f"VALUES ({', '.join('?' * len(columns))}) "
-           f"ON CONFLICT ({', '.join(op.key)}) {action}")
-    return sql, values
+    return (f"INSERT INTO {check_identifier(table)} ({', '.join(columns)}) "
+            f"VALUES ({', '.join('?' * len(columns))}) "
+            f"ON CONFLICT ({', '.join(key)}) {action}")

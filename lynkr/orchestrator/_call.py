@@ -39,6 +39,7 @@ from lynkr.providers import (
     ResilienceSettings,
     StreamRelay,
     UpstreamRequest,
+    send_pooled,
 )
 
 __all__ = [
@@ -224,12 +225,21 @@ async def call_with_retries(
 
 
 def _report(handle: ProviderHandle, outcome: str, exc: LynkrError | None = None) -> None:
+    """Tell the provider actor how the attempt went (a success while all is well is only
+    counted on its gate: `ProviderGate.count_success`)."""
+    gate = _GATES.get(handle.actor.actor_ref.actor_urn)
     if outcome == "ok":
+        if gate is not None and gate.count_success():
+            return
         handle.actor.report_success()
     elif outcome == "down":
         handle.actor.report_failure(exc.error_type if exc else "error")
     elif outcome == "neutral":
         handle.actor.report_neutral()
+    else:
+        return
+    if gate is not None:
+        gate.mark_reported(outcome == "ok")
 
 
 def _report_final(handle: ProviderHandle, outcome: str) -> None:
@@ -244,9 +254,8 @@ async def fetch_body(
     """A non-streaming call: the whole upstream body of a 2xx answer."""
 
     async def attempt(client: httpx.AsyncClient) -> bytes:
-        response = await client.send(
-            client.build_request("POST", request.url, headers=request.headers,
-                                 content=request.body), stream=True)
+        response = await send_pooled(client, "POST", request.url, headers=request.headers,
+                                     content=request.body)
         try:
             stats.mark_first_byte()
             data = await response.aread()
@@ -267,10 +276,9 @@ async def open_stream(
     """A streaming call, retried until its first frames are ready for the client."""
 
     async def attempt(client: httpx.AsyncClient) -> OpenedStream:
-        response = await client.send(
-            client.build_request("POST", request.url,
-                                 headers={**request.headers, "accept-encoding": "identity"},
-                                 content=request.body), stream=True)
+        response = await send_pooled(client, "POST", request.url,
+                                     headers={**request.headers, "accept-encoding": "identity"},
+                                     content=request.body)
         try:
             stats.mark_first_byte()
             if response.status_code < 400:

@@ -20,6 +20,7 @@ from lynkr.providers._from_openai import from_openai_response
 from lynkr.providers._openai import (
     OpenAIAdapter,
 )
+from lynkr.providers._pool import LinearConnectionPool, send_pooled, use_linear_pool
 from lynkr.providers._settings import (
     PROVIDER_KINDS,
     REQUIRED_VARIABLES,
@@ -85,6 +86,7 @@ __all__ = [
     "ChatCompletion",
     "ChatRequest",
     "DatabricksAdapter",
+    "LinearConnectionPool",
     "ModelMap",
     "OpenAIAdapter",
     "OpenAIStreamTranslator",
@@ -111,10 +113,12 @@ __all__ = [
     "map_status",
     "parse_json_body",
     "parse_retry_after",
+    "send_pooled",
     "stop_reason_for",
     "strip_unsigned_thinking",
     "to_openai_request",
     "usage_from_openai",
+    "use_linear_pool",
     "validate_count_tokens_request",
     "validate_messages_request",
 ]

@@ -48,13 +48,19 @@ class SSEParser:
     end of input means the stream was cut.
     """
 
-    __slots__ = ("_buf", "_data", "_event", "_raw")
+    __slots__ = ("_buf", "_data", "_event", "_keep_raw", "_raw")
 
-    def __init__(self) -> None:
+    def __init__(self, *, keep_raw: bool = True) -> None:
+        """Args:
+        keep_raw: give each event the bytes it came from (`SSEEvent.raw`, and
+            `pending_raw`); a reader that keeps the whole stream itself passes False
+            and gets `raw == b""`.
+        """
         self._buf = b""
         self._raw = bytearray()
         self._data: list[str] = []
         self._event = ""
+        self._keep_raw = keep_raw
 
     @property
     def pending(self) -> bool:
@@ -69,6 +75,8 @@ class SSEParser:
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         """Parse `chunk` (any size, split anywhere) and return the events it completes."""
         buf = self._buf + chunk if self._buf else chunk
+        if b"\r" not in buf:
+            return self._feed_lf(buf)
         events: list[SSEEvent] = []
         pos = mark = 0  # mark: where the bytes of the event being parsed begin in buf
         size = len(buf)
@@ -91,14 +99,47 @@ class SSEParser:
             if line:
                 self._field(line)
             elif self._data:
-                raw = bytes(self._raw) + buf[mark:end] if self._raw else buf[mark:end]
+                raw = (bytes(self._raw) + buf[mark:end] if self._raw else buf[mark:end]
+                       ) if self._keep_raw else b""
                 events.append(SSEEvent(self._event or "message", "\n".join(self._data), raw))
                 self._reset()
                 mark = end
             else:
                 self._event = ""
-        self._raw += buf[mark:pos]
+        if self._keep_raw:
+            self._raw += buf[mark:pos]
         self._buf = buf[pos:]
+        return events
+
+    def _feed_lf(self, buf: bytes) -> list[SSEEvent]:
+        """`feed` for input without CR (the usual case): one split instead of a scan."""
+        lines = buf.split(b"\n")
+        self._buf = lines.pop()  # the bytes after the last LF: an unfinished line
+        events: list[SSEEvent] = []
+        keep_raw = self._keep_raw
+        data = self._data
+        pos = mark = 0
+        for line in lines:
+            pos += len(line) + 1
+            if line:
+                if line[:6] == b"data: ":
+                    data.append(line[6:].decode("utf-8", errors="replace"))
+                else:
+                    self._field(line)
+            elif data:
+                raw = b""
+                if keep_raw:
+                    raw = bytes(self._raw) + buf[mark:pos] if self._raw else buf[mark:pos]
+                    self._raw.clear()
+                text = data[0] if len(data) == 1 else "\n".join(data)
+                events.append(SSEEvent(self._event or "message", text, raw))
+                data.clear()
+                self._event = ""
+                mark = pos
+            else:
+                self._event = ""
+        if keep_raw:
+            self._raw += buf[mark:pos]
         return events
 
     def close(self) -> list[SSEEvent]:

@@ -33,8 +33,9 @@ every upstream byte (`outcome.raw`) for replay.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from json.scanner import make_scanner
 from typing import Any
 
 from lynkr.errors import UpstreamError
@@ -62,6 +63,28 @@ _DELTA_TEMPLATES = {
                              ("tool_use", b"input_json_delta", b"partial_json"))
 }
 _OVERLOAD_WORDS = ("overload", "rate_limit", "rate limit", "429", "503", "529", "unavailable")
+
+
+# What json.loads runs, minus two layers. (typeshed types the argument as the scanner
+# class itself; at run time it is the decoder whose settings the scanner copies.)
+_scan_json: Callable[[str, int], tuple[Any, int]] = make_scanner(
+    json.JSONDecoder())  # type: ignore[arg-type]
+
+
+def _load_object(data: str) -> Any:
+    """`json.loads(data)`, with a cheaper path for a chunk that is one JSON object.
+
+    Raises:
+        ValueError: `data` is not JSON.
+    """
+    if data[:1] == "{":
+        try:
+            value, end = _scan_json(data, 0)
+        except StopIteration:
+            value, end = None, -1
+        if end == len(data):
+            return value
+    return json.loads(data)
 
 
 def error_frame(error_type: str, message: str) -> bytes:
@@ -120,8 +143,8 @@ class _Block:
 class _StreamReader:
     """What both stream readers share: the SSE parser, every raw byte, the outcome."""
 
-    def __init__(self) -> None:
-        self._parser = SSEParser()
+    def __init__(self, *, keep_raw: bool = True) -> None:
+        self._parser = SSEParser(keep_raw=keep_raw)
         self._raw = bytearray()
         self._outcome: StreamOutcome | None = None
         self.stop_frame = b""
@@ -163,7 +186,7 @@ class OpenAIStreamTranslator(_StreamReader):
         self._msg_id = message_id
         self._input_tokens = input_tokens
         self._stop_sequences = tuple(stop_sequences)
-        super().__init__()
+        super().__init__(keep_raw=False)  # every byte is kept whole in `_raw` already
         self._started = False
         self._blocks: list[_Block] = []  # started blocks, in Anthropic index order
         self._pending: list[_Block] = []  # buffered behind an open tool block
@@ -214,12 +237,12 @@ class OpenAIStreamTranslator(_StreamReader):
         out.append(block.delta_frame(text))
 
     def _on_data(self, data: str, out: list[bytes]) -> None:
-        if data.strip() == "[DONE]":
-            out.append(self.end())
-            return
         try:
-            chunk = json.loads(data)
+            chunk = _load_object(data)
         except ValueError:
+            if data.strip() == "[DONE]":
+                out.append(self.end())
+                return
             self._fail(out, "api_error", "upstream sent a malformed stream chunk")
             return
         if not isinstance(chunk, dict):
@@ -258,9 +281,10 @@ class OpenAIStreamTranslator(_StreamReader):
         }})
 
     def _on_delta(self, delta: Mapping[str, Any], out: list[bytes]) -> None:
-        reasoning = reasoning_of(delta)
-        if reasoning:
-            self._sequential("thinking", reasoning, out)
+        if "reasoning_content" in delta or "reasoning" in delta:
+            reasoning = reasoning_of(delta)
+            if reasoning:
+                self._sequential("thinking", reasoning, out)
         content = delta.get("content")
         if isinstance(content, str) and content:
             self._sequential("text", content, out)

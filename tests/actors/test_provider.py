@@ -128,3 +128,49 @@ def test_the_gate_publishes_the_client_only_while_the_breaker_is_closed():
     actor.release().get()
     assert gate.client is None
     actor.stop()
+
+
+def test_the_gate_counts_successes_only_after_a_told_success_while_closed():
+    """`count_success` refuses until the caller told a success; health adds its count."""
+    clock = Clock()
+    actor = _actor(clock)
+    gate = actor.gate().get()
+    assert not gate.count_success()  # nothing told yet: tell this one
+    actor.report_success().get()
+    gate.mark_reported(True)
+    clock.now += 3
+    assert gate.count_success()
+    assert gate.count_success()
+    health = actor.health().get()
+    assert health.successes == 3
+    assert health.seconds_since_success == 0
+    assert health.consecutive_failures == 0
+
+
+def test_after_any_other_report_the_next_success_is_told():
+    """A failure (or neutral end) clears `clean`, so the success after it resets the count."""
+    actor = _actor(Clock())
+    gate = actor.gate().get()
+    actor.report_success().get()
+    gate.mark_reported(True)
+    actor.report_failure("x").get()
+    gate.mark_reported(False)
+    assert not gate.count_success()
+    actor.report_success().get()
+    gate.mark_reported(True)
+    actor.report_failure("x").get()
+    assert actor.health().get().state == "closed"  # not two consecutive failures
+
+
+def test_the_gate_refuses_to_count_while_the_breaker_is_not_closed():
+    """With the client unpublished (open, half-open, released) successes are told."""
+    clock = Clock()
+    actor = _actor(clock)
+    gate = actor.gate().get()
+    gate.mark_reported(True)
+    actor.report_failure("x").get()
+    actor.report_failure("x").get()
+    assert not gate.count_success()
+    actor.release().get()
+    assert not gate.count_success()
+    actor.stop()

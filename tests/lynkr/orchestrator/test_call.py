@@ -171,3 +171,18 @@ def test_backoff_grows_with_jitter_and_honours_retry_after():
     assert all(2.0 <= d <= 4.0 for d in third)
     assert len(set(first)) > 1
     assert backoff_delay(1, settings, 5.0) == 5.0
+
+
+async def test_the_breaker_sees_a_failure_between_successes(tmp_path):
+    """Successes counted on the gate never hide a failure: ok, fail, ok, fail stays closed."""
+    env = {**NO_RETRY, "CIRCUIT_BREAKER_THRESHOLD": "2", "CIRCUIT_BREAKER_RESET_SECONDS": "60"}
+    script = {"responses": [{}, {}, {"status": 500}, {}, {"status": 500}, {}, {}]}
+    async with running_gateway(tmp_path, script, env=env) as gw:
+        statuses = [(await gw.post("/v1/messages", HELLO)).status_code for _ in range(7)]
+        health = (await gw.client.get(gw.url + "/health")).json()
+    assert statuses == [200, 200, 502, 200, 502, 200, 200]
+    assert len(gw.fake.requests) == 7
+    breaker = health["provider"]["breaker"]
+    assert breaker["state"] == "closed"
+    assert (breaker["successes"], breaker["failures"]) == (5, 2)
+    assert breaker["consecutive_failures"] == 0

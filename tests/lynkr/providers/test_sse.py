@@ -108,3 +108,37 @@ def test_encode_sse_escapes_a_lone_surrogate():
     """A lone surrogate cannot be UTF-8: the frame falls back to \\u escapes."""
     frame = encode_sse("x", {"t": "\ud800"})
     assert json.loads(SSEParser().feed(frame)[0].data) == {"t": "\ud800"}
+
+
+_lf_frames = st.lists(
+    st.tuples(st.sampled_from(["", "event: x\n"]),
+              st.lists(st.text(alphabet=st.characters(blacklist_categories=("Cs",),
+                                                      blacklist_characters="\r\n"),
+                               max_size=12), min_size=1, max_size=3),
+              st.booleans(), st.sampled_from(["data: ", "data:", "data:  "])),
+    min_size=1, max_size=8,
+)
+
+
+@given(frames=_lf_frames, cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=20))
+def test_lf_only_input_parses_like_crlf_input(frames, cuts):
+    """The LF-only fast path gives the events the general (CR-aware) path gives."""
+    lf = b"".join(
+        (ev.encode() + (b": c\n" if comment else b"")
+         + b"".join(prefix.encode() + line.encode() + b"\n" for line in lines) + b"\n")
+        for ev, lines, comment, prefix in frames
+    )
+    crlf = lf.replace(b"\n", b"\r\n")
+    split = [c % (len(lf) + 1) for c in cuts]
+    lf_events = _feed_split(lf, split)
+    assert [(e, d) for e, d, _ in lf_events] == [(e, d) for e, d, _ in _feed_split(crlf, [])]
+    assert b"".join(raw for _, _, raw in lf_events) == lf
+
+
+def test_parser_without_raw_gives_the_same_events_and_no_bytes():
+    """`keep_raw=False` (a reader that keeps the stream itself) only drops `raw`."""
+    data = b"event: a\ndata: one\n\n: note\ndata: two\ndata: three\n\n"
+    parser = SSEParser(keep_raw=False)
+    events = parser.feed(data[:13]) + parser.feed(data[13:])
+    assert [(e.event, e.data, e.raw) for e in events] == [("a", "one", b""),
+                                                        ("message", "two\nthree", b"")]

@@ -250,3 +250,15 @@ def test_lone_surrogates_from_upstream_are_escaped_not_a_crash():
     deltas = [p["delta"]["text"] for n, p in events if n == "content_block_delta"]
     assert deltas == ["a\ud800b"]
     assert tr.outcome.complete
+
+
+def test_chunk_json_is_read_exactly_as_json_loads_reads_it():
+    """Whitespace around a chunk is fine; trailing junk after the object is malformed."""
+    translator, events = _run(b'data:  {"id":"c","choices":[{"delta":{"content":"a"}}]} \n\n',
+                              openai_chunk({}, "stop"), b"data:  [DONE] \n\n")
+    assert translator.outcome is not None
+    assert translator.outcome.complete
+    assert [e for e, _ in events][-1] == "message_delta"
+    translator, events = _run(b'data: {"id":"c","choices":[]}x\n\n')
+    assert events[-1] == ("error", {"type": "error", "error": {
+        "type": "api_error", "message": "upstream sent a malformed stream chunk"}})
