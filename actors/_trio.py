@@ -71,7 +71,7 @@ class _Wakeups:
         with self._lock:
             ready, self._ready = self._ready, []
         for future in ready:
-            future._reschedule()  # noqa: SLF001  (the bridge's own class)
+            future._reschedule()
 
 
 _wakeups: dict[trio.lowlevel.TrioToken, _Wakeups] = {}
@@ -202,7 +202,7 @@ class TrioFuture(pykka.Future[T]):
         if self._get_hook is not None:
             # Derived futures (`ActorRef.stop(block=False)`, `join`, `map`) are never
             # `set()`: their value comes from a hook that blocks, so it runs in a worker.
-            return (yield from trio.to_thread.run_sync(self.get).__await__())  # type: ignore[no-any-return]
+            return (yield from trio.to_thread.run_sync(self.get).__await__())
         task = trio.lowlevel.current_task()
         with _GUARD:
             parked = self._state == _PENDING
@@ -216,9 +216,9 @@ class TrioFuture(pykka.Future[T]):
                     self._tasks.remove(task)
                 return trio.lowlevel.Abort.SUCCEEDED
 
-            yield from trio.lowlevel.wait_task_rescheduled(abort).__await__()
+            yield from trio.lowlevel.wait_task_rescheduled(abort).__await__()  # noqa: ASYNC105  (this is the await)
         else:
-            yield from trio.lowlevel.checkpoint().__await__()
+            yield from trio.lowlevel.checkpoint().__await__()  # noqa: ASYNC105  (this is the await)
         return self._outcome()
 
 
@@ -239,6 +239,6 @@ async def run_in_actor_thread(future: pykka.Future[T]) -> T:
 
     Prefer actors derived from `TrioActor`; this is the fallback for foreign futures.
     """
-    if isinstance(future, TrioFuture) and future._wakeups is not None:  # noqa: SLF001
+    if isinstance(future, TrioFuture) and future._wakeups is not None:
         return cast("T", await future)
     return cast("T", await trio.to_thread.run_sync(future.get))
