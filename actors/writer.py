@@ -38,6 +38,7 @@ from eventstore import (
     Event,
     EventRegistry,
     Metadata,
+    PendingAppend,
     Recorded,
     Recorder,
     SqliteRecorder,
@@ -235,6 +236,43 @@ class EventStore:
         recorder, tally = self._direct
         return _submit(recorder, tally, stream_id, expected_version, events,
                        metadata=metadata, blobs=blobs).result()
+
+    def submit_append(
+        self,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[Event],
+        *,
+        metadata: Metadata | None = None,
+        blobs: Iterable[tuple[BlobRef, bytes]] = (),
+    ) -> Future[AppendResult]:
+        """Queue an append and return its commit future: for other actors' threads.
+
+        The non-blocking form of `append_and_wait`: with a `SqliteRecorder` the
+        request goes straight into its group commit from the calling thread and the
+        future resolves on the commit thread (conflicts arrive on it); otherwise the
+        writer is asked, blocking, and the returned future is already resolved.
+
+        Raises:
+            StoreClosedError: the writer has stopped.
+            EventStoreError: the request itself is invalid (see `submit_append` of
+                `SqliteRecorder`).
+        """
+        if not self.ref.is_alive():
+            raise StoreClosedError("the event store writer is stopped")
+        if self._direct is not None:
+            recorder, tally = self._direct
+            return _submit(recorder, tally, stream_id, expected_version, events,
+                           metadata=metadata, blobs=blobs)
+        done: PendingAppend[AppendResult] = PendingAppend()
+        try:
+            done.set_result(self.append_and_wait(stream_id, expected_version, events,
+                                                 metadata=metadata, blobs=blobs))
+        except StoreClosedError:
+            raise
+        except Exception as exc:  # noqa: BLE001  (the append's failure travels on its future)
+            done.set_exception(exc)
+        return done
 
     def read_stream(
         self, stream_id: str, from_seq: int = 1, to_seq: int | None = None

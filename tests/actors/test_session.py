@@ -10,7 +10,7 @@ from structlog.testing import capture_logs
 
 import actors._session_commands as commands
 from actors import CommandRejectedError, EventStore, SessionActor, TurnRequest
-from actors.session import _as_committed
+from actors._session_commit import as_committed as _as_committed
 from eventstore import (
     AppendResult,
     BlobRef,
