@@ -44,7 +44,7 @@ from actors.writer import EventStore
 from eventstore import ConcurrencyError, Event, Metadata, StoreClosedError
 from eventstore.projections.session_state import SessionState, TurnState, fold_session
 
-__all__ = ["SessionActor", "SessionCrash", "stream_of"]
+__all__ = ["BeginTurn", "FinishTurn", "Record", "SessionActor", "SessionCrash", "stream_of"]
 
 log = structlog.get_logger()
 
@@ -55,6 +55,31 @@ _KNOWN_BLOBS_LIMIT = 4096  # digests remembered as stored, to skip resending the
 def stream_of(session_id: str) -> str:
     """The stream id of a session: ``session-<id>``."""
     return f"session-{session_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class BeginTurn:
+    """Message: `SessionActor.begin_turn`."""
+
+    request: TurnRequest
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """Message: `SessionActor.record`."""
+
+    turn: int
+    events: tuple[Event, ...]
+    blobs: Sequence[Blob] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FinishTurn:
+    """Message: `SessionActor.finish_turn`."""
+
+    turn: int
+    outcome: Event
+    blobs: Sequence[Blob] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -144,7 +169,14 @@ class SessionActor(TrioActor):
                              lambda state: state.turn(turn))
 
     def on_receive(self, message: Any) -> Any:
-        """`Settle`: an append of ours came back from the commit and needs this thread."""
+        """The typed commands (`Record`, `BeginTurn`, `FinishTurn`: what `Sessions` sends,
+        cheaper than a proxy call) and `Settle` (an append of ours needs this thread)."""
+        if isinstance(message, Record):
+            return self.record(message.turn, *message.events, blobs=message.blobs)
+        if isinstance(message, BeginTurn):
+            return self.begin_turn(message.request)
+        if isinstance(message, FinishTurn):
+            return self.finish_turn(message.turn, message.outcome, message.blobs)
         if isinstance(message, Settle):
             self._settle()
             return None
