@@ -122,6 +122,9 @@ class EventStoreWriter(TrioActor):
     def statistics(self) -> WriterStatistics:
         """Counters since start, the recorder's group commits and the last position."""
         counts = self._tally.snapshot()
+        if isinstance(self._recorder, SqliteRecorder):
+            for key, value in self._recorder.append_counts._asdict().items():
+                counts[key] += value
         batches = getattr(self._recorder, "batches", 0)
         return WriterStatistics(batches=int(batches), last_position=self._recorder.last_position(),
                                 **counts)
@@ -302,7 +305,8 @@ class EventStore:
 
 
 class _Tally:
-    """The writer's counters; bumped from callers' threads and the commit thread."""
+    """The writer's own counters: appends to a recorder without group commit, and
+    requests a `SqliteRecorder` refused before queueing them (it counts the rest)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -321,11 +325,6 @@ class _Tally:
         if key == "failures":
             log.warning("append_failed", stream_id=stream_id, error_type=type(exc).__name__,
                         error=str(exc))
-
-    def count_done(self, stream_id: str, events: Sequence[Event],
-                   done: Future[AppendResult]) -> None:
-        """`add` for a finished commit future."""
-        self.add(stream_id, events, None if done.cancelled() else done.exception())
 
     def snapshot(self) -> dict[str, int]:
         """A copy of the counters."""
@@ -349,15 +348,17 @@ def _submit(
     event_ids: Sequence[str] | None = None,
     blobs: Iterable[tuple[BlobRef, bytes]] = (),
 ) -> Future[AppendResult]:
-    """Queue one append on the recorder's group commit and count it when it resolves."""
+    """Queue one append on the recorder's group commit.
+
+    The recorder counts what its commits answer (`SqliteRecorder.append_counts`);
+    `tally` counts the requests refused before they were queued.
+    """
     try:
-        pending = recorder.submit_append(stream_id, expected_version, events, metadata=metadata,
-                                         event_ids=event_ids, blobs=blobs)
+        return recorder.submit_append(stream_id, expected_version, events, metadata=metadata,
+                                      event_ids=event_ids, blobs=blobs)
     except Exception as exc:
         tally.add(stream_id, events, exc)
         raise
-    pending.add_done_callback(lambda done: tally.count_done(stream_id, events, done))
-    return pending
 
 
 def _failed(exc: BaseException) -> TrioFuture[Any]:

@@ -20,7 +20,7 @@ import time
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import apsw
 import structlog
@@ -31,7 +31,7 @@ from eventstore._pending import PendingAppend
 from eventstore._recorder import ANY_VERSION, AppendResult
 from eventstore._rows import EncodedEvent
 
-__all__ = ["STOP", "AppendRequest", "GroupWriter"]
+__all__ = ["STOP", "AppendCounts", "AppendRequest", "GroupWriter"]
 
 log = structlog.get_logger()
 
@@ -46,6 +46,15 @@ _INSERT_EVENT = (
     "metadata, hash, event_id) VALUES (?,?,?,?,?,?,?,?,?,?)"
 )
 Outcome = AppendResult | EventStoreError
+
+
+class AppendCounts(NamedTuple):
+    """What the writer's commits answered, by kind, since it started."""
+
+    appends: int  # requests committed
+    events: int  # events those requests carried
+    conflicts: int  # requests refused with ConcurrencyError
+    failures: int  # requests that failed otherwise at commit
 
 
 @dataclass(slots=True)
@@ -157,6 +166,9 @@ class GroupWriter:
         self.next_position = 1
         self.batches = 0
         self.batched_requests = 0
+        # Counted here, on the only thread that resolves appends: a done-callback per
+        # append to count it cost more than the counting.
+        self.counts = AppendCounts(0, 0, 0, 0)
         self._data_version: int | None = None
 
     def run(self, requests: queue.SimpleQueue[object]) -> None:
@@ -191,12 +203,14 @@ class GroupWriter:
                     self.commit([req])
                 return
             log.exception("eventstore_commit_failed", error=str(exc), stream_id=batch[0].stream_id)
+            self._count(0, 0, 0, 1)
             batch[0].future.set_exception(StoreBrokenError(f"commit failed: {exc}"))
             return
         except Exception as exc:
             # A bug here must not kill the only writer and leave every caller waiting.
             self._forget()
             log.exception("eventstore_writer_bug", requests=len(batch))
+            self._count(0, 0, 0, len(batch))
             for req in batch:
                 req.future.set_exception(StoreBrokenError(f"append failed: {exc!r}"))
             return
@@ -204,11 +218,31 @@ class GroupWriter:
         self.batched_requests += len(batch)
         self.advance(self.next_position - 1)
         self.announce(self.next_position - 1)
+        self._tally(batch, outcomes)  # before any caller can see its answer
         for req, outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, AppendResult):
                 req.future.set_result(outcome)
             else:
                 req.future.set_exception(outcome)
+
+    def _tally(self, batch: list[AppendRequest], outcomes: list[Outcome]) -> None:
+        appends = events = conflicts = failures = 0
+        for req, outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, AppendResult):
+                appends += 1
+                events += len(req.encoded)
+            elif isinstance(outcome, ConcurrencyError):
+                conflicts += 1
+            else:
+                failures += 1
+                log.warning("append_failed", stream_id=req.stream_id,
+                            error_type=type(outcome).__name__, error=str(outcome))
+        self._count(appends, events, conflicts, failures)
+
+    def _count(self, appends: int, events: int, conflicts: int, failures: int) -> None:
+        old = self.counts
+        self.counts = AppendCounts(old.appends + appends, old.events + events,
+                                   old.conflicts + conflicts, old.failures + failures)
 
     def _transaction(self, batch: list[AppendRequest]) -> list[Outcome]:
         conn = self.conn

@@ -175,6 +175,20 @@ def test_one_conflict_in_a_batch_spares_the_others(tmp_path: Path) -> None:
         rec.close()
 
 
+def test_commits_count_appends_events_and_conflicts_before_answering(tmp_path: Path) -> None:
+    """`append_counts` already includes an append when its caller sees the answer."""
+    rec = SqliteRecorder(tmp_path / "lynkr.db")
+    try:
+        rec.append("s", 0, [route(1), route(1)])
+        assert rec.append_counts == (1, 2, 0, 0)
+        futures = [rec.submit_append("s", 2, [route(1)]) for _ in range(3)]
+        errors = [f.exception() for f in futures]
+        assert sum(isinstance(e, ConcurrencyError) for e in errors) == 2
+        assert rec.append_counts == (2, 3, 2, 0)
+    finally:
+        rec.close()
+
+
 def test_same_event_ids_in_one_batch_store_once(tmp_path: Path) -> None:
     """A retry racing its original inside one group commit is answered, not duplicated."""
     rec = SqliteRecorder(tmp_path / "lynkr.db")
