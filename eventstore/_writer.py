@@ -20,12 +20,13 @@ import time
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from hashlib import sha256
 from typing import Any, NamedTuple
 
 import apsw
 import structlog
 
-from eventstore._codec import BlobRef, chain_hash_digests
+from eventstore._codec import BlobRef
 from eventstore._errors import ConcurrencyError, EventStoreError, StoreBrokenError
 from eventstore._pending import PendingAppend
 from eventstore._recorder import ANY_VERSION, AppendResult
@@ -41,6 +42,10 @@ STOP = object()
 _MAX_BATCH = 1024
 _COMPRESS_OVER = 1024
 _KNOWN_BLOBS_LIMIT = 100_000
+_GENESIS = bytes(32)  # the "previous hash" of a stream's first event
+_PARTS_LIMIT = 10_000
+_STREAM_PARTS: dict[str, bytes] = {}  # only the writer thread touches these two
+_TYPE_PARTS: dict[tuple[str, int], bytes] = {}
 _INSERT_EVENT = (
     "INSERT INTO events (position, stream_id, seq, type, version, recorded_at, payload, "
     "metadata, hash, event_id) VALUES (?,?,?,?,?,?,?,?,?,?)"
@@ -85,42 +90,45 @@ class _Batch:
 
     def add(self, req: AppendRequest) -> Outcome:
         """Check one request and place its rows, or return the error it earned."""
+        stream_id = req.stream_id
         try:
-            replay = self._replayed(req)
-            if replay is not None:
-                return replay
-            version, previous = self._head(req.stream_id)
-            if req.expected_version not in (ANY_VERSION, version):
-                raise ConcurrencyError(req.stream_id, req.expected_version, version)
+            if req.event_ids:
+                replay = self._replayed(req)
+                if replay is not None:
+                    return replay
+            head = self.heads.get(stream_id) or self.writer.head(stream_id)
+            version, previous = head[0], head[1] or _GENESIS
+            if req.expected_version != version and req.expected_version != ANY_VERSION:
+                raise ConcurrencyError(stream_id, req.expected_version, version)
         except EventStoreError as exc:
             return exc
         if not req.encoded:
             last = self.next_position - 1
-            return AppendResult(req.stream_id, version, last, last)
-        first = self.next_position
+            return AppendResult(stream_id, version, last, last)
+        first = position = self.next_position
+        recorded_at, rows, metadata = self.recorded_at, self.rows, req.metadata
+        stream_part = _stream_part(stream_id)
         for offset, enc in enumerate(req.encoded):
             version += 1
-            previous = last_hash = chain_hash_digests(
-                previous, req.stream_id, version, enc.type_name, enc.version, enc.digest,
-                req.metadata_digest)
+            # chain_hash_digests, with the stream's and the type's parts built once
+            previous = sha256(b"".join((
+                previous, stream_part, version.to_bytes(8, "big"),
+                _type_part(enc.type_name, enc.version), enc.digest, req.metadata_digest,
+            ))).digest()
             event_id = req.event_ids[offset] if req.event_ids else None
-            self.rows.append((self.next_position, req.stream_id, version, enc.type_name,
-                              enc.version, self.recorded_at, enc.payload, req.metadata,
-                              previous, event_id))
+            rows.append((position, stream_id, version, enc.type_name, enc.version, recorded_at,
+                         enc.payload, metadata, previous, event_id))
             if event_id is not None:
-                self.ids[event_id] = (req.stream_id, version, self.next_position,
-                                      self.recorded_at)
-            self.next_position += 1
-        self.heads[req.stream_id] = (version, last_hash)
-        for ref, data in req.blobs:
-            if ref.digest not in self.writer.known_blobs:
-                self.blobs.setdefault(ref.digest, data)
-        return AppendResult(req.stream_id, version, first, self.next_position - 1,
-                            self.recorded_at)
-
-    def _head(self, stream_id: str) -> tuple[int, bytes | None]:
-        head = self.heads.get(stream_id) or self.writer.head(stream_id)
-        return head[0], head[1] or None
+                self.ids[event_id] = (stream_id, version, position, recorded_at)
+            position += 1
+        self.next_position = position
+        self.heads[stream_id] = (version, previous)
+        if req.blobs:
+            known = self.writer.known_blobs
+            for ref, data in req.blobs:
+                if ref.digest not in known:
+                    self.blobs.setdefault(ref.digest, data)
+        return AppendResult(stream_id, version, first, position - 1, recorded_at)
 
     def _replayed(self, req: AppendRequest) -> AppendResult | None:
         if not req.event_ids:
@@ -300,6 +308,29 @@ class GroupWriter:
             f"SELECT stream_id, seq, position, recorded_at FROM events "
             f"WHERE event_id IN ({marks})", tuple(event_ids)).fetchall()
         return [(str(r[0]), int(r[1]), int(r[2]), float(r[3])) for r in rows]
+
+
+def _stream_part(stream_id: str) -> bytes:
+    """The hashed bytes of a stream id and of the seq's length prefix (see `chain_hash_digests`)."""
+    part = _STREAM_PARTS.get(stream_id)
+    if part is None:
+        sid = stream_id.encode()
+        part = len(sid).to_bytes(4, "big") + sid + b"\x00\x00\x00\x08"
+        if len(_STREAM_PARTS) >= _PARTS_LIMIT:
+            _STREAM_PARTS.clear()
+        _STREAM_PARTS[stream_id] = part
+    return part
+
+
+def _type_part(type_name: str, version: int) -> bytes:
+    """The hashed bytes of a type name and its schema version (see `chain_hash_digests`)."""
+    part = _TYPE_PARTS.get((type_name, version))
+    if part is None:
+        name = type_name.encode()
+        part = (len(name).to_bytes(4, "big") + name + b"\x00\x00\x00\x04"
+                + version.to_bytes(4, "big"))
+        _TYPE_PARTS[(type_name, version)] = part
+    return part
 
 
 def _insert_blobs(conn: apsw.Connection, blobs: dict[bytes, bytes]) -> None:

@@ -19,7 +19,7 @@ from eventstore import (
     verify_stream,
 )
 from eventstore._schema import MIGRATIONS
-from eventstore.events.session import RouteChosen
+from eventstore.events.session import RouteChosen, TurnStarted
 
 
 def route(turn: int) -> RouteChosen:
@@ -185,6 +185,22 @@ def test_commits_count_appends_events_and_conflicts_before_answering(tmp_path: P
         errors = [f.exception() for f in futures]
         assert sum(isinstance(e, ConcurrencyError) for e in errors) == 2
         assert rec.append_counts == (2, 3, 2, 0)
+    finally:
+        rec.close()
+
+
+def test_the_writer_chains_hashes_as_verify_recomputes_them(tmp_path: Path) -> None:
+    """Hashes placed by the group writer (cached stream and type parts) pass verification."""
+    rec = SqliteRecorder(tmp_path / "lynkr.db")
+    try:
+        futures = [rec.submit_append(f"s-{n % 3}", ANY_VERSION, [route(n), route(n + 1)])
+                   for n in range(30)]
+        futures.append(rec.submit_append("s-0", ANY_VERSION, [
+            TurnStarted(turn=1, request_id="r", model="m", stream=True)]))
+        for future in futures:
+            future.result()
+        for stream in ("s-0", "s-1", "s-2"):
+            assert verify_stream(rec, stream) is None
     finally:
         rec.close()
 
