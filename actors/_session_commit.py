@@ -23,7 +23,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pykka
@@ -46,33 +46,45 @@ class Settle:
     """Message to a session actor: an append of yours finished and needs you."""
 
 
-@dataclass(slots=True, eq=False)
-class InFlight:
-    """One submitted decision, from submission until the actor has settled it."""
+class InFlight(PendingAppend[Any]):
+    """One submitted decision, from submission until the actor has settled it.
 
-    stream_id: str
-    start: SessionState | None  # the state the decision was made on
-    expected: int
-    decision: Decision
-    metadata: Metadata
-    command: Callable[[SessionState | None], Decision]
-    answer: Answer
-    actor: pykka.ActorRef[Any]
-    reply: PendingAppend[Any] = field(default_factory=PendingAppend)
-    settled: threading.Lock = field(default_factory=threading.Lock)
-    folded: SessionState | None = None  # the fold of the commit, when on_commit made it
-    result: AppendResult | None = None
-    error: BaseException | None = None
+    It is also the command's deferred reply: it resolves with the command's
+    answer (or error) once the commit is folded (see module docstring).
+    """
 
-    def __post_init__(self) -> None:
-        self.settled.acquire()  # released by on_commit once the outcome is recorded
+    def __init__(
+        self,
+        stream_id: str,
+        start: SessionState | None,
+        expected: int,
+        decision: Decision,
+        metadata: Metadata,
+        command: Callable[[SessionState | None], Decision],
+        answer: Answer,
+        actor: pykka.ActorRef[Any],
+    ) -> None:
+        super().__init__()
+        self.stream_id = stream_id
+        self.start = start  # the state the decision was made on
+        self.expected = expected
+        self.decision = decision
+        self.metadata = metadata
+        self.command = command
+        self.answer = answer
+        self.actor = actor
+        self.settled = threading.Lock()  # released by on_commit once the outcome is recorded
+        self.settled.acquire()
+        self.folded: SessionState | None = None  # the fold of the commit, made by on_commit
+        self.result_of_append: AppendResult | None = None
+        self.error: BaseException | None = None
 
     def on_commit(self, done: Future[AppendResult]) -> None:
         """On the commit thread: fold a clean commit and reply, or hand it to the actor."""
         try:
-            self.result = done.result()
+            self.result_of_append = done.result()
             committed = as_committed(self.stream_id, self.expected, self.decision.events,
-                                     self.metadata, self.result)
+                                     self.metadata, self.result_of_append)
             if committed is not None:
                 self.folded = fold_session(committed, start=self.start)
                 value = self.answer(self.folded) if self.folded is not None else None
@@ -87,7 +99,7 @@ class InFlight:
                 log.warning("session_settle_unsent", stream_id=self.stream_id)
             return
         self.settled.release()  # the fold is ready before anyone sees the reply
-        self.reply.set_result(value)
+        self.set_result(value)
 
 
 def as_committed(

@@ -222,7 +222,7 @@ class SessionActor(TrioActor):
             raise
         self._inflight = inflight
         pending.add_done_callback(inflight.on_commit)
-        return inflight.reply
+        return inflight
 
     def _settle(self) -> None:
         """Adopt the fold of the append in flight, or finish it here; resolves its reply."""
@@ -239,15 +239,16 @@ class SessionActor(TrioActor):
             value = inflight.answer(state)
         except Exception as exc:  # noqa: BLE001  (the command's failure goes to its asker)
             self._loaded = False
-            inflight.reply.set_exception(exc)
+            inflight.set_exception(exc)
             return
-        inflight.reply.set_result(value)
+        inflight.set_result(value)
 
     def _finish(self, inflight: InFlight) -> SessionState:
         """The commit's outcome that `on_commit` left for this thread: read back or retry."""
-        if inflight.result is not None and inflight.error is None:
+        appended = inflight.result_of_append
+        if appended is not None and inflight.error is None:
             committed = _wait(self._store.read_stream(self.stream_id, inflight.expected + 1,
-                                                      inflight.result.version))
+                                                      appended.version))
             return self._adopt(fold_session(committed, start=inflight.start), inflight.decision)
         assert inflight.error is not None
         if not isinstance(inflight.error, ConcurrencyError):

@@ -271,14 +271,11 @@ def _replacer(cls: type[_T]) -> Callable[..., _T]:
     session actor folds every committed event with two of them (it was the largest
     item of the actor's own work)."""
     names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
-    lines = ["def replace(obj, /, **changes):",
-             "    if not changes.keys() <= known:",
-             "        raise TypeError(f'no such fields: {sorted(changes.keys() - known)}')",
-             "    new = new_(cls)",
-             "    get = changes.get"]
-    lines += [f"    set_{name}(new, get({name!r}, obj.{name}))" for name in names]
+    lines = ["def replace(obj, /, *, " + ", ".join(f"{n}=unset" for n in names) + "):",
+             "    new = new_(cls)"]
+    lines += [f"    set_{n}(new, obj.{n} if {n} is unset else {n})" for n in names]
     lines.append("    return new")
-    scope: dict[str, Any] = {"new_": object.__new__, "cls": cls, "known": frozenset(names)}
+    scope: dict[str, Any] = {"new_": object.__new__, "cls": cls, "unset": object()}
     scope.update({f"set_{name}": cls.__dict__[name].__set__ for name in names})
     exec("\n".join(lines), scope)  # generated from the class's own field names
     return cast("Callable[..., _T]", scope["replace"])
