@@ -8,10 +8,10 @@ from many actors and trio tasks share one transaction, and each asker's reply is
 set only after its batch is committed. Reads run on the actor's thread, so the
 process keeps one reader connection for them however many sessions come and go.
 
-Other actors append with `EventStore.append_and_wait`, which submits to the
-recorder's group commit from their own thread (the writer still counts it, and the
-recorder's commit thread is still the only writer): two thread hops fewer than
-asking the actor.
+Other actors append with `EventStore.submit_append` (or `append_and_wait`, which
+also waits), which submits to the recorder's group commit from their own thread
+(the writer's statistics still count it, and the recorder's commit thread is still
+the only writer): two thread hops fewer than asking the actor.
 
 `EventStore` is the typed handle everyone else holds. Its methods return
 `TrioFuture`s: `await` them from trio, `.get()` them from threads (other actors).
