@@ -133,6 +133,17 @@ class TrioFuture(pykka.Future[T]):
             exc_info = sys.exc_info()
         self._resolve(_FAILED, None, cast("ExcInfo", tuple(exc_info)))
 
+    def set_get_hook(self, func: Any) -> None:
+        """Let `func(timeout)` produce the value (pykka's derived futures).
+
+        Raises:
+            queue.Full: the future was already resolved (pykka's contract).
+        """
+        with _GUARD:
+            if self._state != _PENDING:
+                raise queue.Full
+            super().set_get_hook(func)
+
     def _settle_from(self, done: concurrent.futures.Future[Any]) -> None:
         if done.cancelled():
             cancelled = concurrent.futures.CancelledError()

@@ -211,13 +211,15 @@ def test_get_from_a_thread_times_out_and_then_still_gets_the_value():
 
 
 def test_a_future_is_resolved_once():
-    """A second `set` or `set_exception` raises queue.Full, as pykka's futures do."""
+    """A second `set`, `set_exception` or `set_get_hook` raises queue.Full, as in pykka."""
     future: TrioFuture[int] = TrioFuture()
     future.set(1)
     with pytest.raises(queue.Full):
         future.set(2)
     with pytest.raises(queue.Full):
         future.set_exception((ValueError, ValueError("x"), None))
+    with pytest.raises(queue.Full):
+        future.set_get_hook(lambda timeout: 3)
     assert future.get() == 1
 
 
