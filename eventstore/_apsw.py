@@ -167,7 +167,7 @@ class SqliteRecorder(Recorder):
         known = self._writer.known_blobs
         request = AppendRequest(stream_id, expected_version, encoded, meta, meta_digest,
                                 tuple(event_ids) if event_ids else None,
-                                [b for b in blobs if b[0].digest not in known])
+                                [b for b in blobs if b[0].digest not in known] if blobs else [])
         with self._submit_lock:
             if self._closed:
                 raise StoreClosedError("recorder is closed")
