@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import concurrent.futures
 import threading
-from collections.abc import Callable
-from typing import Generic, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, TypeVar
 
 import structlog
 
-__all__ = ["PendingAppend"]
+__all__ = ["PendingAppend", "resolve_all"]
 
 log = structlog.get_logger()
 
@@ -134,3 +134,34 @@ class PendingAppend(concurrent.futures.Future[T], Generic[T]):
         """The error the append failed with, or None once it is committed."""
         self._wait(timeout)
         return self._error
+
+
+def resolve_all(futures: Sequence[PendingAppend[T]], outcomes: Sequence[T | BaseException]) -> None:
+    """Resolve each future with its outcome (an exception becomes its error), in order.
+
+    What a group commit does with its batch: one pass under the guard marks every
+    future resolved, then the early waiters are woken and the callbacks run, future
+    by future (the guard taken once per batch instead of once per append).
+
+    Raises:
+        RuntimeError: one of the futures was already resolved (none is touched then).
+    """
+    woken: list[tuple[PendingAppend[T], threading.Lock | None, list[Any] | None]] = []
+    with _GUARD:
+        if any(future._done for future in futures):
+            raise RuntimeError("an append of this batch was already resolved")
+        for future, outcome in zip(futures, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                future._error = outcome
+            else:
+                future._value = outcome
+            future._done = True
+            latch, callbacks = future._latch, future._callbacks
+            if latch is not None or callbacks is not None:
+                future._callbacks = None
+                woken.append((future, latch, callbacks))
+    for future, latch, callbacks in woken:
+        if latch is not None:
+            latch.release()
+        for callback in callbacks or ():
+            future._run(callback)

@@ -27,7 +27,7 @@ import structlog
 
 from eventstore._codec import BlobRef
 from eventstore._errors import ConcurrencyError, EventStoreError, StoreBrokenError
-from eventstore._pending import PendingAppend
+from eventstore._pending import PendingAppend, resolve_all
 from eventstore._recorder import ANY_VERSION, AppendResult
 from eventstore._rows import EncodedEvent
 
@@ -271,11 +271,7 @@ class GroupWriter:
         self.batched_requests += len(batch)
         self.advance(self.next_position - 1)
         self.announce(self.next_position - 1)
-        for req, outcome in zip(batch, outcomes, strict=True):
-            if type(outcome) is AppendResult:
-                req.future.set_result(outcome)
-            else:
-                req.future.set_exception(outcome)  # type: ignore[arg-type]
+        resolve_all([req.future for req in batch], outcomes)
 
     def _count(self, appends: int, events: int, conflicts: int, failures: int) -> None:
         old = self.counts
