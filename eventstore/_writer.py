@@ -29,6 +29,7 @@ from eventstore._codec import BlobRef
 from eventstore._errors import ConcurrencyError, EventStoreError, StoreBrokenError
 from eventstore._pending import PendingAppend, resolve_all
 from eventstore._recorder import ANY_VERSION, AppendResult
+from eventstore._recorder import append_result as _result
 from eventstore._rows import EncodedEvent
 
 __all__ = ["STOP", "AppendCounts", "AppendRequest", "GroupWriter"]
@@ -338,23 +339,7 @@ class GroupWriter:
         return [(str(r[0]), int(r[1]), int(r[2]), float(r[3])) for r in rows]
 
 
-_new = object.__new__
 _sha256 = sha256
-_SET_RESULT = tuple(AppendResult.__dict__[name].__set__ for name in (
-    "stream_id", "version", "first_position", "last_position", "recorded_at"))
-
-
-def _result(stream_id: str, version: int, first: int, last: int,
-            recorded_at: float | None) -> AppendResult:
-    """`AppendResult(...)` without the frozen dataclass `__init__` (a third of its cost)."""
-    result = _new(AppendResult)
-    set_stream, set_version, set_first, set_last, set_recorded = _SET_RESULT
-    set_stream(result, stream_id)
-    set_version(result, version)
-    set_first(result, first)
-    set_last(result, last)
-    set_recorded(result, recorded_at)
-    return result
 
 
 def _stream_part(stream_id: str) -> bytes:

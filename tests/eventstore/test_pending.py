@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import threading
 
 import pytest
 
 from eventstore import ConcurrencyError, PendingAppend
 from eventstore._pending import resolve_all
+from eventstore._recorder import AppendResult, append_result
 
 
 def test_result_waits_for_set_result_from_another_thread() -> None:
@@ -125,3 +127,14 @@ def test_a_future_read_after_resolution_never_makes_a_latch() -> None:
     pending.set_result(3)
     assert pending.result() == 3
     assert pending._latch is None
+
+
+def test_append_result_equals_the_dataclass_built_normally() -> None:
+    """The writer's fast `AppendResult` is equal, hashes equal and stays frozen."""
+    fast = append_result("s", 3, 10, 12, 1.5)
+    slow = AppendResult("s", 3, 10, 12, 1.5)
+    assert fast == slow
+    assert hash(fast) == hash(slow)
+    assert repr(fast) == repr(slow)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.version = 4  # type: ignore[misc]
