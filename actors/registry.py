@@ -26,7 +26,7 @@ import structlog
 from actors._errors import InvalidSessionIdError, SessionUnavailableError
 from actors._session_commands import Blob, TurnRequest
 from actors._trio import TrioActor
-from actors.session import SessionActor, SessionCrash
+from actors.session import BeginTurn, FinishTurn, Record, SessionActor, SessionCrash
 from actors.writer import EventStore
 from eventstore import ANY_VERSION, Event
 from eventstore.events.system import ActorCrashed, ActorRestarted
@@ -332,20 +332,23 @@ class Sessions:
 
     async def begin_turn(self, session_id: str, request: TurnRequest) -> int:
         """See `SessionActor.begin_turn`; returns the turn number after the commit."""
-        return int(await self.call(session_id, lambda s: s.begin_turn(request)))
+        message = BeginTurn(request)
+        return int(await self.call(session_id, lambda s: s.actor_ref.ask(message, block=False)))
 
     async def record(
         self, session_id: str, turn: int, *events: Event, blobs: Sequence[Blob] = ()
     ) -> int:
         """See `SessionActor.record`; returns the stream version after the commit."""
-        return int(await self.call(session_id, lambda s: s.record(turn, *events, blobs=blobs)))
+        message = Record(turn, events, blobs)
+        return int(await self.call(session_id, lambda s: s.actor_ref.ask(message, block=False)))
 
     async def finish_turn(
         self, session_id: str, turn: int, outcome: Event, blobs: Sequence[Blob] = ()
     ) -> TurnState:
         """See `SessionActor.finish_turn`; returns the turn as committed."""
+        message = FinishTurn(turn, outcome, blobs)
         result: TurnState = await self.call(
-            session_id, lambda s: s.finish_turn(turn, outcome, blobs=blobs))
+            session_id, lambda s: s.actor_ref.ask(message, block=False))
         return result
 
     async def state(self, session_id: str) -> SessionState | None:

@@ -2,15 +2,19 @@
 
 The state is `fold_session` of the stream, loaded on the first message (so a
 failed recovery reaches the caller as an exception instead of killing the
-actor). A command runs a pure function from `actors._session_commands`, appends
-its decision with the state's version as the expected version, folds the events
-as committed (positions, sequence numbers and the commit time come from the
-append's `AppendResult`, so nothing is read back) and only then replies. The
-append goes from this actor's thread straight into the recorder's group commit
-(`EventStore.append_and_wait`), not through the writer actor's mailbox. If
-another process appended to the stream meanwhile (`ConcurrencyError`), the actor
-catches up on the tail and retries the command once. Blob hashing (system prompt,
-tool list, messages) happens here, on the actor's thread, never on the trio thread.
+actor). A command runs a pure function from `actors._session_commands` and
+submits its decision, with the state's version as the expected version, from
+this actor's thread straight into the recorder's group commit
+(`EventStore.submit_append`), not through the writer actor's mailbox. The reply
+is deferred: the commit thread folds the events as committed (positions,
+sequence numbers and the commit time come from the append's `AppendResult`, so
+nothing is read back) and only then resolves it, while this thread is already
+free (`actors._session_commit`). The actor adopts that fold before it decides
+anything else, so commands to one session are still serialized and each is
+validated against the committed state. If another process appended to the
+stream meanwhile (`ConcurrencyError`), the actor catches up on the tail and
+retries the command once. Blob hashing (system prompt, tool list, messages)
+happens here, on the actor's thread, never on the trio thread.
 
 If a message sent with `tell` fails, pykka stops the actor and `on_failure`
 reports a `SessionCrash` to the supervisor callback (the `SessionRegistry`).
@@ -19,6 +23,7 @@ reports a `SessionCrash` to the supervisor callback (the `SessionRegistry`).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -33,19 +38,13 @@ from actors._session_commands import (
     finish_turn,
     record_events,
 )
+from actors._session_commit import Answer, InFlight, Settle, as_committed
 from actors._trio import TrioActor
 from actors.writer import EventStore
-from eventstore import (
-    AppendResult,
-    ConcurrencyError,
-    Event,
-    Metadata,
-    Recorded,
-    StoreClosedError,
-)
+from eventstore import ConcurrencyError, Event, Metadata, StoreClosedError
 from eventstore.projections.session_state import SessionState, TurnState, fold_session
 
-__all__ = ["SessionActor", "SessionCrash", "stream_of"]
+__all__ = ["BeginTurn", "FinishTurn", "Record", "SessionActor", "SessionCrash", "stream_of"]
 
 log = structlog.get_logger()
 
@@ -56,6 +55,31 @@ _KNOWN_BLOBS_LIMIT = 4096  # digests remembered as stored, to skip resending the
 def stream_of(session_id: str) -> str:
     """The stream id of a session: ``session-<id>``."""
     return f"session-{session_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class BeginTurn:
+    """Message: `SessionActor.begin_turn`."""
+
+    request: TurnRequest
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """Message: `SessionActor.record`."""
+
+    turn: int
+    events: tuple[Event, ...]
+    blobs: Sequence[Blob] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FinishTurn:
+    """Message: `SessionActor.finish_turn`."""
+
+    turn: int
+    outcome: Event
+    blobs: Sequence[Blob] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -86,6 +110,7 @@ class SessionActor(TrioActor):
         self._state: SessionState | None = None
         self._loaded = False
         self._known_blobs: set[bytes] = set()
+        self._inflight: InFlight | None = None  # submitted, reply waiting for the commit
 
     # -- commands --------------------------------------------------------------------
     def state(self) -> SessionState | None:
@@ -102,8 +127,8 @@ class SessionActor(TrioActor):
         state = self._current()
         return state.version if state is not None else 0
 
-    def begin_turn(self, request: TurnRequest) -> int:
-        """Start the next turn (and the session on its first turn); returns the turn number.
+    def begin_turn(self, request: TurnRequest) -> Future[int]:
+        """Start the next turn (and the session on its first turn); replies the turn number.
 
         Replies after `TurnStarted` (and the blobs of the request, and `RouteChosen` when
         the request carries its route) are committed.
@@ -112,38 +137,54 @@ class SessionActor(TrioActor):
             CommandRejectedError: the request is incomplete or cannot be stored.
             ConcurrencyError: another writer won twice in a row.
         """
-        state = self._execute(lambda s: begin_turn(s, self.session_id, request),
-                              request.request_id)
-        return state.turns[-1].number  # the fold of our commit ends with our turn
+        return self._execute(lambda s: begin_turn(s, self.session_id, request),
+                             request.request_id, None, _last_turn)
 
-    def record(self, turn: int, *events: Event, blobs: Sequence[Blob] = ()) -> int:
+    def record(self, turn: int, *events: Event, blobs: Sequence[Blob] = ()) -> Future[int]:
         """Append `RouteChosen` / `PolicyDecided` / `ToolCompleted` events of an open turn.
 
         Returns:
-            The stream version after the commit.
+            A deferred reply: the stream version after the commit.
 
         Raises:
             CommandRejectedError: see `record_events`.
         """
-        state = self._execute(lambda s: record_events(s, turn, events, blobs), None, turn)
-        return state.version
+        return self._execute(lambda s: record_events(s, turn, events, blobs), None, turn,
+                             _version_of)
 
-    def finish_turn(self, turn: int, outcome: Event, blobs: Sequence[Blob] = ()) -> TurnState:
+    def finish_turn(
+        self, turn: int, outcome: Event, blobs: Sequence[Blob] = ()
+    ) -> Future[TurnState]:
         """End an open turn with `ModelResponded`, `UpstreamFailed` or `StreamAborted`.
 
         `blobs` are the `make_blob` results the outcome refers to (message, upstream).
 
         Returns:
-            The turn as committed.
+            A deferred reply: the turn as committed.
 
         Raises:
             CommandRejectedError: see `finish_turn` in `actors._session_commands`.
         """
-        state = self._execute(lambda s: finish_turn(s, turn, outcome, blobs), None, turn)
-        return state.turn(turn)
+        return self._execute(lambda s: finish_turn(s, turn, outcome, blobs), None, turn,
+                             lambda state: state.turn(turn))
+
+    def on_receive(self, message: Any) -> Any:
+        """The typed commands (`Record`, `BeginTurn`, `FinishTurn`: what `Sessions` sends,
+        cheaper than a proxy call) and `Settle` (an append of ours needs this thread)."""
+        if isinstance(message, Record):
+            return self.record(message.turn, *message.events, blobs=message.blobs)
+        if isinstance(message, BeginTurn):
+            return self.begin_turn(message.request)
+        if isinstance(message, FinishTurn):
+            return self.finish_turn(message.turn, message.outcome, message.blobs)
+        if isinstance(message, Settle):
+            self._settle()
+            return None
+        return super().on_receive(message)
 
     # -- machinery -------------------------------------------------------------------
     def _current(self) -> SessionState | None:
+        self._settle()
         if not self._loaded:
             records = _wait(self._store.read_stream(self.stream_id))
             self._state = fold_session(records)
@@ -160,51 +201,93 @@ class SessionActor(TrioActor):
         self,
         command: Callable[[SessionState | None], Decision],
         request_id: str | None,
-        turn: int | None = None,
-    ) -> SessionState:
-        """Decide, append, fold what was committed; on a conflict catch up and retry once."""
+        turn: int | None,
+        answer: Answer,
+    ) -> Future[Any]:
+        """Decide and submit; the reply resolves after the commit (see `_session_commit`)."""
         try:
             state = self._current()
-            try:
-                return self._commit(state, command(state), request_id or _request_of(state, turn))
-            except ConcurrencyError:
-                log.info("session_conflict_retry", session_id=self.session_id,
-                         version=self._version(state))
-                state = self._catch_up(state)
-            return self._commit(state, command(state), request_id or _request_of(state, turn))
+            decision = command(state)
+            expected = self._version(state)
+            metadata = Metadata(request_id=request_id or _request_of(state, turn),
+                                actor=f"session:{self.session_id}")
+            blobs = [b for b in decision.blobs if b[0].digest not in self._known_blobs]
+            inflight = InFlight(self.stream_id, state, expected, decision, metadata, command,
+                                answer, self.actor_ref)
+            pending = self._store.submit_append(self.stream_id, expected, decision.events,
+                                                metadata=metadata, blobs=blobs)
         except Exception:
             # Whatever failed, the next command starts again from the stream.
             self._loaded = False
             raise
+        self._inflight = inflight
+        pending.add_done_callback(inflight.on_commit)
+        return inflight
+
+    def _settle(self) -> None:
+        """Adopt the fold of the append in flight, or finish it here; resolves its reply."""
+        inflight, self._inflight = self._inflight, None
+        if inflight is None:
+            return
+        with inflight.settled:  # on_commit has recorded the outcome
+            pass
+        if inflight.folded is not None:  # a clean commit, folded and answered on commit
+            self._adopt(inflight.folded, inflight.decision)
+            return
+        try:
+            state = self._finish(inflight)
+            value = inflight.answer(state)
+        except Exception as exc:  # noqa: BLE001  (the command's failure goes to its asker)
+            self._loaded = False
+            inflight.set_exception(exc)
+            return
+        inflight.set_result(value)
+
+    def _finish(self, inflight: InFlight) -> SessionState:
+        """The commit's outcome that `on_commit` left for this thread: read back or retry."""
+        appended = inflight.result_of_append
+        if appended is not None and inflight.error is None:
+            committed = _wait(self._store.read_stream(self.stream_id, inflight.expected + 1,
+                                                      appended.version))
+            return self._adopt(fold_session(committed, start=inflight.start), inflight.decision)
+        assert inflight.error is not None
+        if not isinstance(inflight.error, ConcurrencyError):
+            raise inflight.error
+        log.info("session_conflict_retry", session_id=self.session_id,
+                 version=inflight.expected)
+        state = self._catch_up(inflight.start)
+        decision = inflight.command(state)
+        expected = self._version(state)
+        metadata = inflight.metadata  # same request, same turn
+        blobs = [b for b in decision.blobs if b[0].digest not in self._known_blobs]
+        result = self._store.submit_append(self.stream_id, expected, decision.events,
+                                           metadata=metadata, blobs=blobs).result()
+        built = as_committed(self.stream_id, expected, decision.events, metadata, result)
+        committed = built if built is not None else _wait(
+            self._store.read_stream(self.stream_id, expected + 1, result.version))
+        return self._adopt(fold_session(committed, start=state), decision)
+
+    def _adopt(self, state: SessionState | None, decision: Decision) -> SessionState:
+        assert state is not None  # a commit always adds at least one event
+        self._state = state
+        if len(self._known_blobs) > _KNOWN_BLOBS_LIMIT:
+            self._known_blobs.clear()
+        self._known_blobs.update(ref.digest for ref, _ in decision.blobs)
+        return state
 
     def _catch_up(self, state: SessionState | None) -> SessionState | None:
         tail = _wait(self._store.read_stream(self.stream_id, self._version(state) + 1))
         self._state = fold_session(tail, start=state)
         return self._state
 
-    def _commit(
-        self, state: SessionState | None, decision: Decision, request_id: str | None
-    ) -> SessionState:
-        expected = self._version(state)
-        blobs = [b for b in decision.blobs if b[0].digest not in self._known_blobs]
-        metadata = Metadata(request_id=request_id, actor=f"session:{self.session_id}")
-        result = self._store.append_and_wait(self.stream_id, expected, decision.events,
-                                             metadata=metadata, blobs=blobs)
-        committed = _as_committed(self.stream_id, expected, decision.events, metadata, result)
-        if committed is None:  # not what was asked (e.g. an idempotent replay): read it back
-            committed = _wait(self._store.read_stream(self.stream_id, expected + 1,
-                                                      result.version))
-        new_state = fold_session(committed, start=state)
-        assert new_state is not None  # a commit always adds at least one event
-        self._state = new_state
-        if len(self._known_blobs) > _KNOWN_BLOBS_LIMIT:
-            self._known_blobs.clear()
-        self._known_blobs.update(ref.digest for ref, _ in decision.blobs)
-        return new_state
-
     # -- lifecycle -------------------------------------------------------------------
+    def on_stop(self) -> None:
+        """Answer the command still waiting for its commit before the thread ends."""
+        self._settle()
+
     def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
-        """Tell the supervisor that this actor died, and of what."""
+        """Answer the command in flight, then tell the supervisor that this actor died."""
+        self._settle()
         log.error("session_actor_crashed", session_id=self.session_id,
                   error_type=getattr(exception_type, "__name__", "?"), error=str(exception_value))
         if self._on_crash is not None:
@@ -222,23 +305,12 @@ def _wait(future: pykka.Future[T]) -> T:
         raise StoreClosedError("the event store writer is stopped") from exc
 
 
-def _as_committed(
-    stream_id: str, expected: int, events: Sequence[Event], metadata: Metadata,
-    result: AppendResult,
-) -> list[Recorded[Event]] | None:
-    """The appended events as the store recorded them, built from the append's result.
+def _last_turn(state: SessionState) -> int:
+    return state.turns[-1].number  # the fold of our commit ends with our turn
 
-    None when the result does not describe exactly these events at the next sequence
-    numbers (the caller then reads them back).
-    """
-    count = len(events)
-    if (result.recorded_at is None or result.version != expected + count
-            or result.last_position - result.first_position + 1 != count):
-        return None
-    return [Recorded(position=result.first_position + i, stream_id=stream_id,
-                     seq=expected + 1 + i, event=event, recorded_at=result.recorded_at,
-                     metadata=metadata)
-            for i, event in enumerate(events)]
+
+def _version_of(state: SessionState) -> int:
+    return state.version
 
 
 def _request_of(state: SessionState | None, turn: int | None) -> str | None:

@@ -8,10 +8,10 @@ from many actors and trio tasks share one transaction, and each asker's reply is
 set only after its batch is committed. Reads run on the actor's thread, so the
 process keeps one reader connection for them however many sessions come and go.
 
-Other actors append with `EventStore.append_and_wait`, which submits to the
-recorder's group commit from their own thread (the writer still counts it, and the
-recorder's commit thread is still the only writer): two thread hops fewer than
-asking the actor.
+Other actors append with `EventStore.submit_append` (or `append_and_wait`, which
+also waits), which submits to the recorder's group commit from their own thread
+(the writer's statistics still count it, and the recorder's commit thread is still
+the only writer): two thread hops fewer than asking the actor.
 
 `EventStore` is the typed handle everyone else holds. Its methods return
 `TrioFuture`s: `await` them from trio, `.get()` them from threads (other actors).
@@ -38,6 +38,7 @@ from eventstore import (
     Event,
     EventRegistry,
     Metadata,
+    PendingAppend,
     Recorded,
     Recorder,
     SqliteRecorder,
@@ -121,6 +122,9 @@ class EventStoreWriter(TrioActor):
     def statistics(self) -> WriterStatistics:
         """Counters since start, the recorder's group commits and the last position."""
         counts = self._tally.snapshot()
+        if isinstance(self._recorder, SqliteRecorder):
+            for key, value in self._recorder.append_counts._asdict().items():
+                counts[key] += value
         batches = getattr(self._recorder, "batches", 0)
         return WriterStatistics(batches=int(batches), last_position=self._recorder.last_position(),
                                 **counts)
@@ -236,6 +240,43 @@ class EventStore:
         return _submit(recorder, tally, stream_id, expected_version, events,
                        metadata=metadata, blobs=blobs).result()
 
+    def submit_append(
+        self,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[Event],
+        *,
+        metadata: Metadata | None = None,
+        blobs: Iterable[tuple[BlobRef, bytes]] = (),
+    ) -> Future[AppendResult]:
+        """Queue an append and return its commit future: for other actors' threads.
+
+        The non-blocking form of `append_and_wait`: with a `SqliteRecorder` the
+        request goes straight into its group commit from the calling thread and the
+        future resolves on the commit thread (conflicts arrive on it); otherwise the
+        writer is asked, blocking, and the returned future is already resolved.
+
+        Raises:
+            StoreClosedError: the writer has stopped.
+            EventStoreError: the request itself is invalid (see `submit_append` of
+                `SqliteRecorder`).
+        """
+        if not self.ref.is_alive():
+            raise StoreClosedError("the event store writer is stopped")
+        if self._direct is not None:
+            recorder, tally = self._direct
+            return _submit(recorder, tally, stream_id, expected_version, events,
+                           metadata=metadata, blobs=blobs)
+        done: PendingAppend[AppendResult] = PendingAppend()
+        try:
+            done.set_result(self.append_and_wait(stream_id, expected_version, events,
+                                                 metadata=metadata, blobs=blobs))
+        except StoreClosedError:
+            raise
+        except Exception as exc:  # noqa: BLE001  (the append's failure travels on its future)
+            done.set_exception(exc)
+        return done
+
     def read_stream(
         self, stream_id: str, from_seq: int = 1, to_seq: int | None = None
     ) -> TrioFuture[list[Recorded[Event]]]:
@@ -264,7 +305,8 @@ class EventStore:
 
 
 class _Tally:
-    """The writer's counters; bumped from callers' threads and the commit thread."""
+    """The writer's own counters: appends to a recorder without group commit, and
+    requests a `SqliteRecorder` refused before queueing them (it counts the rest)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -283,11 +325,6 @@ class _Tally:
         if key == "failures":
             log.warning("append_failed", stream_id=stream_id, error_type=type(exc).__name__,
                         error=str(exc))
-
-    def count_done(self, stream_id: str, events: Sequence[Event],
-                   done: Future[AppendResult]) -> None:
-        """`add` for a finished commit future."""
-        self.add(stream_id, events, None if done.cancelled() else done.exception())
 
     def snapshot(self) -> dict[str, int]:
         """A copy of the counters."""
@@ -311,15 +348,17 @@ def _submit(
     event_ids: Sequence[str] | None = None,
     blobs: Iterable[tuple[BlobRef, bytes]] = (),
 ) -> Future[AppendResult]:
-    """Queue one append on the recorder's group commit and count it when it resolves."""
+    """Queue one append on the recorder's group commit.
+
+    The recorder counts what its commits answer (`SqliteRecorder.append_counts`);
+    `tally` counts the requests refused before they were queued.
+    """
     try:
-        pending = recorder.submit_append(stream_id, expected_version, events, metadata=metadata,
-                                         event_ids=event_ids, blobs=blobs)
+        return recorder.submit_append(stream_id, expected_version, events, metadata=metadata,
+                                      event_ids=event_ids, blobs=blobs)
     except Exception as exc:
         tally.add(stream_id, events, exc)
         raise
-    pending.add_done_callback(lambda done: tally.count_done(stream_id, events, done))
-    return pending
 
 
 def _failed(exc: BaseException) -> TrioFuture[Any]:

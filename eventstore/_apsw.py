@@ -40,7 +40,7 @@ from eventstore._recorder import (
 from eventstore._registry import Event, EventRegistry
 from eventstore._rows import decode_records, encode_events, encode_metadata
 from eventstore._schema import migrate
-from eventstore._writer import STOP, AppendRequest, GroupWriter
+from eventstore._writer import STOP, AppendCounts, AppendRequest, GroupWriter
 
 __all__ = ["Durability", "SqliteRecorder"]
 
@@ -167,7 +167,7 @@ class SqliteRecorder(Recorder):
         known = self._writer.known_blobs
         request = AppendRequest(stream_id, expected_version, encoded, meta, meta_digest,
                                 tuple(event_ids) if event_ids else None,
-                                [b for b in blobs if b[0].digest not in known])
+                                [b for b in blobs if b[0].digest not in known] if blobs else [])
         with self._submit_lock:
             if self._closed:
                 raise StoreClosedError("recorder is closed")
@@ -183,6 +183,11 @@ class SqliteRecorder(Recorder):
     def batched_requests(self) -> int:
         """Append requests those transactions carried."""
         return self._writer.batched_requests
+
+    @property
+    def append_counts(self) -> AppendCounts:
+        """Requests the writer committed, refused as conflicts or failed, and their events."""
+        return self._writer.counts
 
     def _advance(self, last_position: int) -> None:
         with self._cond:

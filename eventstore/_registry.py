@@ -14,7 +14,8 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, TypeVar
 
-from eventstore._codec import BlobRef, decode_value, encode_payload, freeze
+from eventstore._codec import BlobRef, decode_value, freeze
+from eventstore._encode import compile_encoder
 from eventstore._errors import EventDecodeError, UnknownEventTypeError
 from eventstore._slots import slot_twin
 
@@ -39,8 +40,8 @@ class EventRegistry:
     def __init__(self) -> None:
         self._classes: dict[str, type[Event]] = {}
         self._upcasters: dict[tuple[str, int], Upcaster] = {}
-        # Per class: its field names and a getter returning their values as a tuple.
-        self._encoders: dict[type[Event], Callable[[Event], Payload]] = {}
+        # Per class: its generated payload encoder (see `eventstore._encode`).
+        self._encoders: dict[type[Event], Callable[[Event], bytes]] = {}
         self._builders: dict[str, Callable[[Payload], Event]] = {}
 
     def register(self, cls: E) -> E:
@@ -57,7 +58,7 @@ class EventRegistry:
         cls.type_name = name
         self._classes[name] = cls
         names = tuple(f.name for f in dataclasses.fields(cls))
-        self._encoders[cls] = _encoder(names)
+        self._encoders[cls] = compile_encoder(names)
         self._builders[name] = _builder(cls)
         return cls
 
@@ -103,7 +104,7 @@ class EventRegistry:
         encoder = self._encoders.get(cls)
         if encoder is None or self._classes.get(cls.type_name) is not cls:
             raise UnknownEventTypeError(cls.__name__)
-        return cls.type_name, cls.class_version, encode_payload(encoder(event))
+        return cls.type_name, cls.class_version, encoder(event)
 
     def decode(self, type_name: str, version: int, data: bytes) -> Event:
         """Decode a stored payload, upcasting it to the current class version.
@@ -225,15 +226,6 @@ def _flat_items(hint: Any) -> bool:
         args = typing.get_args(hint)
         return len(args) == 2 and args[1] is Ellipsis and not _may_hold_array(args[0])
     return not _may_hold_array(hint)
-
-
-def _encoder(names: tuple[str, ...]) -> Callable[[Event], Payload]:
-    """Compile `encode(event)` returning the payload map literally (generated once per
-    class, like `_builder`: every append encodes its events)."""
-    items = ", ".join(f"{n!r}: event.{n}" for n in names)
-    env: dict[str, Any] = {}
-    exec(f"def encode(event):\n    return {{{items}}}\n", env)
-    return env["encode"]  # type: ignore[no-any-return]
 
 
 EVENTS = EventRegistry()

@@ -70,11 +70,17 @@ def encode_events(registry: EventRegistry, events: Sequence[Event]) -> list[Enco
         UnknownEventTypeError: an event's class is not registered.
         TypeError: a field holds a value CBOR cannot carry.
     """
-    out = []
+    encode, out = registry.encode, []
     for event in events:
-        type_name, version, payload = registry.encode(event)
-        out.append(EncodedEvent(type_name, version, payload, hashlib.sha256(payload).digest()))
+        type_name, version, payload = encode(event)
+        # tuple.__new__ straight: the NamedTuple's generated __new__ costs more than the tuple
+        out.append(_new_tuple(EncodedEvent, (type_name, version, payload,
+                                             _sha256(payload).digest())))
     return out
+
+
+_new_tuple = tuple.__new__
+_sha256 = hashlib.sha256
 
 
 def encode_metadata(metadata: Metadata | None) -> tuple[bytes, bytes]:

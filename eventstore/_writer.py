@@ -19,19 +19,20 @@ import queue
 import time
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from hashlib import sha256
+from typing import Any, NamedTuple
 
 import apsw
 import structlog
 
-from eventstore._codec import BlobRef, chain_hash_digests
+from eventstore._codec import BlobRef
 from eventstore._errors import ConcurrencyError, EventStoreError, StoreBrokenError
-from eventstore._pending import PendingAppend
+from eventstore._pending import PendingAppend, resolve_all
 from eventstore._recorder import ANY_VERSION, AppendResult
+from eventstore._recorder import append_result as _result
 from eventstore._rows import EncodedEvent
 
-__all__ = ["STOP", "AppendRequest", "GroupWriter"]
+__all__ = ["STOP", "AppendCounts", "AppendRequest", "GroupWriter"]
 
 log = structlog.get_logger()
 
@@ -41,6 +42,10 @@ STOP = object()
 _MAX_BATCH = 1024
 _COMPRESS_OVER = 1024
 _KNOWN_BLOBS_LIMIT = 100_000
+_GENESIS = bytes(32)  # the "previous hash" of a stream's first event
+_PARTS_LIMIT = 10_000
+_STREAM_PARTS: dict[str, bytes] = {}  # only the writer thread touches these two
+_TYPE_PARTS: dict[tuple[str, int], bytes] = {}
 _INSERT_EVENT = (
     "INSERT INTO events (position, stream_id, seq, type, version, recorded_at, payload, "
     "metadata, hash, event_id) VALUES (?,?,?,?,?,?,?,?,?,?)"
@@ -48,18 +53,40 @@ _INSERT_EVENT = (
 Outcome = AppendResult | EventStoreError
 
 
-@dataclass(slots=True)
+class AppendCounts(NamedTuple):
+    """What the writer's commits answered, by kind, since it started."""
+
+    appends: int  # requests committed
+    events: int  # events those requests carried
+    conflicts: int  # requests refused with ConcurrencyError
+    failures: int  # requests that failed otherwise at commit
+
+
 class AppendRequest:
     """One caller's append, already encoded, waiting for a group commit."""
 
-    stream_id: str
-    expected_version: int
-    encoded: list[EncodedEvent]
-    metadata: bytes
-    metadata_digest: bytes
-    event_ids: Sequence[str] | None
-    blobs: list[tuple[BlobRef, bytes]]
-    future: PendingAppend[AppendResult] = field(default_factory=PendingAppend)
+    __slots__ = ("blobs", "encoded", "event_ids", "expected_version", "future", "metadata",
+                 "metadata_digest", "stream_id")
+
+    def __init__(
+        self,
+        stream_id: str,
+        expected_version: int,
+        encoded: list[EncodedEvent],
+        metadata: bytes,
+        metadata_digest: bytes,
+        event_ids: Sequence[str] | None,
+        blobs: list[tuple[BlobRef, bytes]],
+    ) -> None:
+        """A request whose `future` the writer resolves after its commit."""
+        self.stream_id = stream_id
+        self.expected_version = expected_version
+        self.encoded = encoded
+        self.metadata = metadata
+        self.metadata_digest = metadata_digest
+        self.event_ids = event_ids
+        self.blobs = blobs
+        self.future: PendingAppend[AppendResult] = PendingAppend()
 
 
 class _Batch:
@@ -73,45 +100,81 @@ class _Batch:
         self.rows: list[tuple[object, ...]] = []
         self.ids: dict[str, tuple[str, int, int, float]] = {}
         self.blobs: dict[bytes, bytes] = {}
+        # What `add` answered, counted as it answers (kept only if the batch commits).
+        self.appends = self.events = self.conflicts = self.failures = 0
 
-    def add(self, req: AppendRequest) -> Outcome:
-        """Check one request and place its rows, or return the error it earned."""
-        try:
-            replay = self._replayed(req)
-            if replay is not None:
-                return replay
-            version, previous = self._head(req.stream_id)
-            if req.expected_version not in (ANY_VERSION, version):
-                raise ConcurrencyError(req.stream_id, req.expected_version, version)
-        except EventStoreError as exc:
-            return exc
-        if not req.encoded:
-            last = self.next_position - 1
-            return AppendResult(req.stream_id, version, last, last)
-        first = self.next_position
-        for offset, enc in enumerate(req.encoded):
-            version += 1
-            previous = last_hash = chain_hash_digests(
-                previous, req.stream_id, version, enc.type_name, enc.version, enc.digest,
-                req.metadata_digest)
-            event_id = req.event_ids[offset] if req.event_ids else None
-            self.rows.append((self.next_position, req.stream_id, version, enc.type_name,
-                              enc.version, self.recorded_at, enc.payload, req.metadata,
-                              previous, event_id))
-            if event_id is not None:
-                self.ids[event_id] = (req.stream_id, version, self.next_position,
-                                      self.recorded_at)
-            self.next_position += 1
-        self.heads[req.stream_id] = (version, last_hash)
-        for ref, data in req.blobs:
-            if ref.digest not in self.writer.known_blobs:
-                self.blobs.setdefault(ref.digest, data)
-        return AppendResult(req.stream_id, version, first, self.next_position - 1,
-                            self.recorded_at)
+    def place(self, batch: list[AppendRequest]) -> list[Outcome]:
+        """Check each request in order and place its rows; each gets its result or error.
 
-    def _head(self, stream_id: str) -> tuple[int, bytes | None]:
-        head = self.heads.get(stream_id) or self.writer.head(stream_id)
-        return head[0], head[1] or None
+        One loop over the batch with everything in locals: this runs for every
+        append, and attribute traffic on `self` per request cost more than the checks.
+        """
+        heads, head, rows, ids_placed = self.heads, self.writer.head, self.rows, self.ids
+        known = self.writer.known_blobs
+        recorded_at, position = self.recorded_at, self.next_position
+        outcomes: list[Outcome] = []
+        appends = events = 0
+        for req in batch:
+            stream_id = req.stream_id
+            if req.event_ids:
+                try:
+                    replay = self._replayed(req)
+                except EventStoreError as exc:
+                    outcomes.append(self._failed(req, exc))
+                    continue
+                if replay is not None:
+                    appends += 1
+                    events += len(req.encoded)
+                    outcomes.append(replay)
+                    continue
+            version, previous = heads.get(stream_id) or head(stream_id)
+            expected = req.expected_version
+            if expected != version and expected != ANY_VERSION:
+                self.conflicts += 1
+                outcomes.append(ConcurrencyError(stream_id, expected, version))
+                continue
+            encoded = req.encoded
+            appends += 1
+            if not encoded:
+                outcomes.append(_result(stream_id, version, position - 1, position - 1, None))
+                continue
+            events += len(encoded)
+            previous = previous or _GENESIS
+            first = position
+            metadata, metadata_digest = req.metadata, req.metadata_digest
+            stream_part = _STREAM_PARTS.get(stream_id) or _stream_part(stream_id)
+            for enc, event_id in zip(encoded, req.event_ids or (None,) * len(encoded),
+                                     strict=True):
+                version += 1
+                type_name, type_version, payload, digest = enc
+                # chain_hash_digests, with the stream's and the type's parts built once
+                previous = _sha256(b"".join((
+                    previous, stream_part, version.to_bytes(8, "big"),
+                    _TYPE_PARTS.get((type_name, type_version))
+                    or _type_part(type_name, type_version),
+                    digest, metadata_digest,
+                ))).digest()
+                rows.append((position, stream_id, version, type_name, type_version,
+                             recorded_at, payload, metadata, previous, event_id))
+                if event_id is not None:
+                    ids_placed[event_id] = (stream_id, version, position, recorded_at)
+                position += 1
+            heads[stream_id] = (version, previous)
+            if req.blobs:
+                for ref, data in req.blobs:
+                    if ref.digest not in known:
+                        self.blobs.setdefault(ref.digest, data)
+            outcomes.append(_result(stream_id, version, first, position - 1, recorded_at))
+        self.next_position = position
+        self.appends += appends
+        self.events += events
+        return outcomes
+
+    def _failed(self, req: AppendRequest, error: EventStoreError) -> EventStoreError:
+        self.failures += 1
+        log.warning("append_failed", stream_id=req.stream_id, error_type=type(error).__name__,
+                    error=str(error))
+        return error
 
     def _replayed(self, req: AppendRequest) -> AppendResult | None:
         if not req.event_ids:
@@ -157,6 +220,9 @@ class GroupWriter:
         self.next_position = 1
         self.batches = 0
         self.batched_requests = 0
+        # Counted here, on the only thread that resolves appends: a done-callback per
+        # append to count it cost more than the counting.
+        self.counts = AppendCounts(0, 0, 0, 0)
         self._data_version: int | None = None
 
     def run(self, requests: queue.SimpleQueue[object]) -> None:
@@ -191,12 +257,14 @@ class GroupWriter:
                     self.commit([req])
                 return
             log.exception("eventstore_commit_failed", error=str(exc), stream_id=batch[0].stream_id)
+            self._count(0, 0, 0, 1)
             batch[0].future.set_exception(StoreBrokenError(f"commit failed: {exc}"))
             return
         except Exception as exc:
             # A bug here must not kill the only writer and leave every caller waiting.
             self._forget()
             log.exception("eventstore_writer_bug", requests=len(batch))
+            self._count(0, 0, 0, len(batch))
             for req in batch:
                 req.future.set_exception(StoreBrokenError(f"append failed: {exc!r}"))
             return
@@ -204,11 +272,12 @@ class GroupWriter:
         self.batched_requests += len(batch)
         self.advance(self.next_position - 1)
         self.announce(self.next_position - 1)
-        for req, outcome in zip(batch, outcomes, strict=True):
-            if isinstance(outcome, AppendResult):
-                req.future.set_result(outcome)
-            else:
-                req.future.set_exception(outcome)
+        resolve_all([req.future for req in batch], outcomes)
+
+    def _count(self, appends: int, events: int, conflicts: int, failures: int) -> None:
+        old = self.counts
+        self.counts = AppendCounts(old.appends + appends, old.events + events,
+                                   old.conflicts + conflicts, old.failures + failures)
 
     def _transaction(self, batch: list[AppendRequest]) -> list[Outcome]:
         conn = self.conn
@@ -216,13 +285,15 @@ class GroupWriter:
         try:
             self._sync()
             plan = _Batch(self, time.time())
-            outcomes = [plan.add(req) for req in batch]
+            outcomes = plan.place(batch)
             plan.write(conn)
             conn.execute("COMMIT")
         except BaseException:
             if not conn.getautocommit():
                 conn.execute("ROLLBACK")
             raise
+        # Counted before any caller can see its answer.
+        self._count(plan.appends, plan.events, plan.conflicts, plan.failures)
         self.heads.update(plan.heads)
         self.known_blobs.update(plan.blobs)
         if len(self.known_blobs) > _KNOWN_BLOBS_LIMIT:
@@ -266,6 +337,32 @@ class GroupWriter:
             f"SELECT stream_id, seq, position, recorded_at FROM events "
             f"WHERE event_id IN ({marks})", tuple(event_ids)).fetchall()
         return [(str(r[0]), int(r[1]), int(r[2]), float(r[3])) for r in rows]
+
+
+_sha256 = sha256
+
+
+def _stream_part(stream_id: str) -> bytes:
+    """The hashed bytes of a stream id and of the seq's length prefix (see `chain_hash_digests`)."""
+    part = _STREAM_PARTS.get(stream_id)
+    if part is None:
+        sid = stream_id.encode()
+        part = len(sid).to_bytes(4, "big") + sid + b"\x00\x00\x00\x08"
+        if len(_STREAM_PARTS) >= _PARTS_LIMIT:
+            _STREAM_PARTS.clear()
+        _STREAM_PARTS[stream_id] = part
+    return part
+
+
+def _type_part(type_name: str, version: int) -> bytes:
+    """The hashed bytes of a type name and its schema version (see `chain_hash_digests`)."""
+    part = _TYPE_PARTS.get((type_name, version))
+    if part is None:
+        name = type_name.encode()
+        part = (len(name).to_bytes(4, "big") + name + b"\x00\x00\x00\x04"
+                + version.to_bytes(4, "big"))
+        _TYPE_PARTS[(type_name, version)] = part
+    return part
 
 
 def _insert_blobs(conn: apsw.Connection, blobs: dict[bytes, bytes]) -> None:

@@ -348,7 +348,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--appends", type=int, default=300, help="appends per writer")
     parser.add_argument("--events-per-append", type=int, default=1,
                         help="events in each append (1: the issue's single-event case)")
-    parser.add_argument("--replay-events", type=int, default=100_000)
+    parser.add_argument("--replay-events", type=int, default=100_000,
+                        help="events in the replay log (0: skip the replay measurement)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--durability", choices=("NORMAL", "FULL"), default="NORMAL")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -368,7 +369,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="lynkr-bench-") as tmp:
         work = Path(tmp)
         results = [bench_appends(via, args, work) for via in args.via.split(",")]
-        results.append(bench_replay(args, work))
+        if args.replay_events > 0:  # 0: the append paths only
+            results.append(bench_replay(args, work))
     if args.json:
         print(json.dumps({"machine": machine(), "durability": args.durability,
                           "results": [asdict(r) | {"ratio": r.ratio, "cpu_ratio": r.cpu_ratio}

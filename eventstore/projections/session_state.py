@@ -14,10 +14,10 @@ is an `EventStoreError`.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal, NoReturn
+from typing import Any, Literal, NoReturn, TypeVar, cast
 
 from eventstore._errors import EventStoreError
 from eventstore._recorder import Recorded
@@ -43,6 +43,7 @@ __all__ = [
     "fold_session",
 ]
 
+_T = TypeVar("_T")
 TurnStatus = Literal["open", "responded", "failed", "aborted"]
 _EMPTY: Mapping[str, int] = MappingProxyType({})
 
@@ -173,7 +174,7 @@ def evolve_session(state: SessionState | None, recorded: Recorded[Event]) -> Ses
     if recorded.seq != state.version + 1:
         _reject(recorded, f"expected seq {state.version + 1} after version {state.version}")
     changes = _changes(state, recorded)
-    return dataclasses.replace(
+    return _replace_session(
         state, version=recorded.seq, event_count=state.event_count + 1,
         last_position=recorded.position, last_activity=recorded.recorded_at, **changes,
     )
@@ -192,7 +193,7 @@ def _changes(state: SessionState, recorded: Recorded[Event]) -> dict[str, Any]:
                              stream=event.stream, started_at=recorded.recorded_at)
             return {"turns": (*state.turns, turn), "model": event.model}
         case RouteChosen():
-            turn = dataclasses.replace(_open_turn(state, recorded, event.turn),
+            turn = _replace_turn(_open_turn(state, recorded, event.turn),
                                        provider=event.provider, backend_model=event.backend_model)
             return {"turns": _put(state, turn), "provider": event.provider,
                     "backend_model": event.backend_model}
@@ -223,7 +224,7 @@ def _tool_changes(
         bump = {"tool_results": 1}
     if event.turn is not None:
         turn = _open_turn(state, recorded, event.turn)
-        turn = dataclasses.replace(turn, **{k: getattr(turn, k) + v for k, v in bump.items()})
+        turn = _replace_turn(turn, **{k: getattr(turn, k) + v for k, v in bump.items()})
         changes["turns"] = _put(state, turn)
     return changes
 
@@ -238,14 +239,14 @@ def _outcome_changes(
     match event:
         case ModelResponded():
             usage = _int_usage(event.usage)
-            turn = dataclasses.replace(turn, status="responded", finished_at=at,
+            turn = _replace_turn(turn, status="responded", finished_at=at,
                                        stop_reason=event.stop_reason, usage=usage)
             return {"turns": _put(state, turn), "usage": _add_usage(state.usage, usage)}
         case UpstreamFailed():
-            turn = dataclasses.replace(turn, status="failed", finished_at=at,
+            turn = _replace_turn(turn, status="failed", finished_at=at,
                                        error=event.error_type)
         case StreamAborted():
-            turn = dataclasses.replace(turn, status="aborted", finished_at=at,
+            turn = _replace_turn(turn, status="aborted", finished_at=at,
                                        error=event.reason)
     return {"turns": _put(state, turn)}
 
@@ -261,6 +262,27 @@ def _open_turn(state: SessionState, recorded: Recorded[Event], number: int) -> T
     if not turn.is_open:
         _reject(recorded, f"{recorded.type_name} for turn {number}, which is already {turn.status}")
     return turn
+
+
+def _replacer(cls: type[_T]) -> Callable[..., _T]:
+    """`dataclasses.replace` for one frozen slots dataclass without `__post_init__`,
+    generated once: it copies the slots straight through their descriptors. The
+    stock `replace` walks `fields()` and re-runs `__init__` on every call, and the
+    session actor folds every committed event with two of them (it was the largest
+    item of the actor's own work)."""
+    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    lines = ["def replace(obj, /, *, " + ", ".join(f"{n}=unset" for n in names) + "):",
+             "    new = new_(cls)"]
+    lines += [f"    set_{n}(new, obj.{n} if {n} is unset else {n})" for n in names]
+    lines.append("    return new")
+    scope: dict[str, Any] = {"new_": object.__new__, "cls": cls, "unset": object()}
+    scope.update({f"set_{name}": cls.__dict__[name].__set__ for name in names})
+    exec("\n".join(lines), scope)  # generated from the class's own field names
+    return cast("Callable[..., _T]", scope["replace"])
+
+
+_replace_turn = _replacer(TurnState)
+_replace_session = _replacer(SessionState)
 
 
 def _put(state: SessionState, turn: TurnState) -> tuple[TurnState, ...]:

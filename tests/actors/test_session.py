@@ -6,16 +6,21 @@ import dataclasses
 import threading
 
 import pytest
+import trio
 from structlog.testing import capture_logs
 
 import actors._session_commands as commands
 from actors import CommandRejectedError, EventStore, SessionActor, TurnRequest
-from actors.session import _as_committed
+from actors._session_commit import as_committed as _as_committed
+from actors.session import Record
 from eventstore import (
     AppendResult,
     BlobRef,
+    ConcurrencyError,
     Metadata,
+    PendingAppend,
     SqliteRecorder,
+    StoreBrokenError,
     StoreClosedError,
     make_blob,
 )
@@ -219,3 +224,117 @@ def test_an_append_result_that_does_not_match_is_read_back_instead():
                    AppendResult("session-s", 4, 7, 8, 1.5),
                    AppendResult("session-s", 3, 7, 8, 1.5)):
         assert _as_committed("session-s", 2, events, meta, result) is None
+
+
+def delayed(store, monkeypatch, seconds: float, fail: BaseException | None = None):
+    """Make the store's commits reply `seconds` late (or fail with `fail` instead)."""
+    real = store.submit_append
+
+    def slow(*args, **kwargs):
+        committed = real(*args, **kwargs) if fail is None else None
+        late: PendingAppend = PendingAppend()
+
+        def finish() -> None:
+            if committed is None:
+                late.set_exception(fail)
+            else:
+                late.set_result(committed.result())
+
+        threading.Timer(seconds, finish).start()
+        return late
+
+    monkeypatch.setattr(store, "submit_append", slow)
+
+
+async def test_the_actor_is_free_while_its_reply_waits_for_the_commit(store, monkeypatch):
+    """A command's reply waits for the commit; the actor's thread does not."""
+    ref = SessionActor.start("s2", store)
+    await ref.proxy().begin_turn(request(1))
+    delayed(store, monkeypatch, 0.3)
+    route = RouteChosen(turn=1, provider="p", backend_model="m", reason="r")
+    reply = ref.ask(Record(1, (route,)), block=False)
+    with trio.fail_after(0.2):  # a plain call comes back before the commit does
+        assert await ref.proxy().stream_id == "session-s2"
+    assert await reply == 3
+    assert (await ref.proxy().state()).version == 3
+
+
+async def test_a_failed_commit_leaves_no_fold_of_its_events(db, store, session, monkeypatch):
+    """The caller gets the commit's error; the state stays the fold of what is stored."""
+    await session.begin_turn(request(1))
+    with monkeypatch.context() as patch:
+        delayed(store, patch, 0.01, fail=StoreBrokenError("disk on fire"))
+        with pytest.raises(StoreBrokenError, match="disk on fire"):
+            await session.record(1, RouteChosen(turn=1, provider="p", backend_model="m",
+                                                reason="r"))
+    state = await session.state()
+    assert state.version == 2
+    fresh = SqliteRecorder(db)
+    try:
+        assert fold_session(fresh.read_stream("session-s1")) == state
+    finally:
+        fresh.close()
+    assert await session.record(1, RouteChosen(turn=1, provider="p", backend_model="m",
+                                               reason="r")) == 3
+
+
+async def test_a_cancelled_caller_leaves_the_command_whole(db, store, session, monkeypatch):
+    """Cancelling the awaiting task neither hangs it nor half-writes: the append commits."""
+    await session.begin_turn(request(1))
+    delayed(store, monkeypatch, 0.1)
+    with trio.move_on_after(0.02) as scope:
+        await session.record(1, RouteChosen(turn=1, provider="p", backend_model="m",
+                                            reason="r"))
+    assert scope.cancelled_caught
+    state = await session.state()  # waits for the commit in flight, then answers
+    assert state.version == 3
+    fresh = SqliteRecorder(db)
+    try:
+        assert fold_session(fresh.read_stream("session-s1")) == state
+    finally:
+        fresh.close()
+
+
+async def test_stopping_the_actor_answers_the_command_in_flight(store, monkeypatch):
+    """An actor stopped while a reply waits for its commit answers it before it ends."""
+    ref = SessionActor.start("s3", store)
+    await ref.proxy().begin_turn(request(1))
+    delayed(store, monkeypatch, 0.1)
+    reply = ref.ask(Record(1, (RouteChosen(turn=1, provider="p", backend_model="m",
+                                           reason="r"),)), block=False)
+    with trio.fail_after(5):
+        assert await ref.stop(block=False) is True
+        assert await reply == 3
+
+
+async def test_errors_inside_a_shared_commit_reach_only_their_caller(db, store):
+    """20 sessions commit together; the one that conflicts twice fails alone."""
+    refs = {n: SessionActor.start(f"m{n}", store) for n in range(20)}
+    for ref in refs.values():
+        await ref.proxy().begin_turn(request(1))
+    other = SqliteRecorder(db)
+    racing = RouteChosen(turn=1, provider="cli", backend_model="m", reason="r")
+    original = store.submit_append
+
+    def conflicting(stream_id, expected, events, **kwargs):
+        if stream_id == "session-m7":  # another process wins before every attempt
+            other.append(stream_id, -1, [racing])
+        return original(stream_id, expected, events, **kwargs)
+
+    store.submit_append = conflicting
+    outcomes: dict[int, object] = {}
+
+    async def record(n: int) -> None:
+        try:
+            outcomes[n] = await refs[n].ask(Record(1, (racing,)), block=False)
+        except ConcurrencyError as exc:
+            outcomes[n] = exc
+
+    try:
+        async with trio.open_nursery() as nursery:
+            for n in refs:
+                nursery.start_soon(record, n)
+    finally:
+        other.close()
+    assert isinstance(outcomes.pop(7), ConcurrencyError)
+    assert set(outcomes.values()) == {3}

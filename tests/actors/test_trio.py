@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import concurrent.futures
+import queue
 import threading
 import time
 
 import pykka
 import pytest
 import trio
+import trio.testing
 
+import actors._trio as trio_bridge
 from actors import TrioActor, TrioFuture, run_in_actor_thread
 
 
@@ -161,3 +164,109 @@ def test_deferred_reply_works_with_get_from_threads():
     """Outside trio, `.get()` waits for the deferred reply."""
     proxy = Deferring.start().proxy()
     assert proxy.later(7).get(timeout=5) == 7
+
+
+async def test_two_tasks_awaiting_one_future_both_get_the_value():
+    """Every task parked on a future is woken with its value."""
+    future: TrioFuture[int] = TrioFuture()
+    got = []
+
+    async def waiter() -> None:
+        got.append(await future)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(waiter)
+        nursery.start_soon(waiter)
+        await trio.testing.wait_all_tasks_blocked()
+        await trio.to_thread.run_sync(future.set, 5)
+    assert got == [5, 5]
+
+
+async def test_a_cancelled_waiter_is_dropped_and_the_others_still_woken():
+    """Cancelling one awaiting task leaves the future usable for the rest."""
+    future: TrioFuture[str] = TrioFuture()
+    got = []
+
+    async def waiter() -> None:
+        got.append(await future)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(waiter)
+        await trio.testing.wait_all_tasks_blocked()
+        with trio.move_on_after(0.01) as scope:
+            await future  # cancelled while parked: removed from the waiters
+        assert scope.cancelled_caught
+        await trio.to_thread.run_sync(future.set, "late")
+    assert got == ["late"]
+    assert await future == "late"
+
+
+def test_get_from_a_thread_times_out_and_then_still_gets_the_value():
+    """`get(timeout=)` raises pykka.Timeout; a later `get()` sees the value."""
+    future: TrioFuture[int] = TrioFuture()
+    with pytest.raises(pykka.Timeout):
+        future.get(timeout=0.01)
+    threading.Timer(0.02, future.set, (9,)).start()
+    assert future.get(timeout=5) == 9
+
+
+def test_a_future_is_resolved_once():
+    """A second `set`, `set_exception` or `set_get_hook` raises queue.Full, as in pykka."""
+    future: TrioFuture[int] = TrioFuture()
+    future.set(1)
+    with pytest.raises(queue.Full):
+        future.set(2)
+    with pytest.raises(queue.Full):
+        future.set_exception((ValueError, ValueError("x"), None))
+    with pytest.raises(queue.Full):
+        future.set_get_hook(lambda timeout: 3)
+    assert future.get() == 1
+
+
+async def test_replies_that_land_together_share_trio_wakeups(monkeypatch):
+    """50 replies set back to back from one thread wake trio far fewer than 50 times."""
+    deliveries = 0
+    original = trio_bridge._Wakeups._deliver
+
+    def counting(self) -> None:
+        nonlocal deliveries
+        deliveries += 1
+        original(self)
+
+    monkeypatch.setattr(trio_bridge._Wakeups, "_deliver", counting)
+    futures: list[TrioFuture[int]] = [TrioFuture() for _ in range(50)]
+    got = []
+
+    async def waiter(future: TrioFuture[int]) -> None:
+        got.append(await future)
+
+    def resolve_all() -> None:
+        for n, future in enumerate(futures):
+            future.set(n)
+
+    async with trio.open_nursery() as nursery:
+        for future in futures:
+            nursery.start_soon(waiter, future)
+        await trio.testing.wait_all_tasks_blocked()
+        await trio.to_thread.run_sync(resolve_all)
+    assert sorted(got) == list(range(50))
+    assert deliveries < 50
+
+
+async def test_a_reply_set_before_the_await_costs_no_wakeup(monkeypatch):
+    """Nobody parked on the future when it resolves: no run_sync_soon at all."""
+    posts = []
+    monkeypatch.setattr(trio_bridge._Wakeups, "post", lambda self, f: posts.append(f))
+    future: TrioFuture[int] = TrioFuture()
+    await trio.to_thread.run_sync(future.set, 3)
+    assert await future == 3
+    assert posts == []
+
+
+def test_actor_inbox_is_a_simple_queue():
+    """TrioActor's inbox is the C SimpleQueue (a Queue costs a lock and three Conditions)."""
+    ref = Sleeper.start()
+    try:
+        assert isinstance(ref.actor_inbox, queue.SimpleQueue)
+    finally:
+        ref.stop()

@@ -19,7 +19,7 @@ from eventstore import (
     verify_stream,
 )
 from eventstore._schema import MIGRATIONS
-from eventstore.events.session import RouteChosen
+from eventstore.events.session import RouteChosen, TurnStarted
 
 
 def route(turn: int) -> RouteChosen:
@@ -171,6 +171,36 @@ def test_one_conflict_in_a_batch_spares_the_others(tmp_path: Path) -> None:
         assert outcomes[5:] == [None] * 5
         assert rec.stream_version("s") == 1
         assert rec.stream_version("t") == 5
+    finally:
+        rec.close()
+
+
+def test_commits_count_appends_events_and_conflicts_before_answering(tmp_path: Path) -> None:
+    """`append_counts` already includes an append when its caller sees the answer."""
+    rec = SqliteRecorder(tmp_path / "lynkr.db")
+    try:
+        rec.append("s", 0, [route(1), route(1)])
+        assert rec.append_counts == (1, 2, 0, 0)
+        futures = [rec.submit_append("s", 2, [route(1)]) for _ in range(3)]
+        errors = [f.exception() for f in futures]
+        assert sum(isinstance(e, ConcurrencyError) for e in errors) == 2
+        assert rec.append_counts == (2, 3, 2, 0)
+    finally:
+        rec.close()
+
+
+def test_the_writer_chains_hashes_as_verify_recomputes_them(tmp_path: Path) -> None:
+    """Hashes placed by the group writer (cached stream and type parts) pass verification."""
+    rec = SqliteRecorder(tmp_path / "lynkr.db")
+    try:
+        futures = [rec.submit_append(f"s-{n % 3}", ANY_VERSION, [route(n), route(n + 1)])
+                   for n in range(30)]
+        futures.append(rec.submit_append("s-0", ANY_VERSION, [
+            TurnStarted(turn=1, request_id="r", model="m", stream=True)]))
+        for future in futures:
+            future.result()
+        for stream in ("s-0", "s-1", "s-2"):
+            assert verify_stream(rec, stream) is None
     finally:
         rec.close()
 

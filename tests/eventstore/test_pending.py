@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import threading
 
 import pytest
 
 from eventstore import ConcurrencyError, PendingAppend
+from eventstore._pending import resolve_all
+from eventstore._recorder import AppendResult, append_result
 
 
 def test_result_waits_for_set_result_from_another_thread() -> None:
@@ -85,3 +88,53 @@ def test_it_is_a_future_that_cannot_be_cancelled() -> None:
     assert not pending.cancelled()
     assert pending.running()
     assert "pending" in repr(pending)
+
+
+def test_resolve_all_sets_each_outcome_wakes_waiters_and_runs_callbacks_in_order() -> None:
+    """A batch: results and errors land on their own futures; an early waiter wakes;
+    callbacks run in the batch's order."""
+    futures: list[PendingAppend[int]] = [PendingAppend() for _ in range(3)]
+    error = ConcurrencyError("s", 0, 1)
+    order: list[int] = []
+    futures[2].add_done_callback(lambda f: order.append(2))
+    futures[0].add_done_callback(lambda f: order.append(0))
+    got: list[int] = []
+    waiter = threading.Thread(target=lambda: got.append(futures[0].result(5)))
+    waiter.start()
+    while futures[0]._latch is None:  # the waiter has parked on its latch
+        threading.Event().wait(0.001)
+    resolve_all(futures, [10, error, 12])
+    waiter.join()
+    assert got == [10]
+    assert order == [0, 2]
+    assert futures[1].exception() is error
+    assert futures[2].result() == 12
+
+
+def test_resolve_all_refuses_a_batch_holding_a_resolved_future() -> None:
+    """No future of the batch is touched when one was already resolved."""
+    first: PendingAppend[int] = PendingAppend()
+    done: PendingAppend[int] = PendingAppend()
+    done.set_result(1)
+    with pytest.raises(RuntimeError):
+        resolve_all([first, done], [5, 6])
+    assert not first.done()
+
+
+def test_a_future_read_after_resolution_never_makes_a_latch() -> None:
+    """Only a thread waiting before the commit makes the lock it blocks on."""
+    pending: PendingAppend[int] = PendingAppend()
+    pending.set_result(3)
+    assert pending.result() == 3
+    assert pending._latch is None
+
+
+def test_append_result_equals_the_dataclass_built_normally() -> None:
+    """The writer's fast `AppendResult` is equal, hashes equal and stays frozen."""
+    fast = append_result("s", 3, 10, 12, 1.5)
+    slow = AppendResult("s", 3, 10, 12, 1.5)
+    assert fast == slow
+    assert hash(fast) == hash(slow)
+    assert repr(fast) == repr(slow)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.version = 4  # type: ignore[misc]

@@ -58,3 +58,15 @@ def test_events_per_append_below_one_is_refused(tmp_path: Path) -> None:
                           cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert "at least 1" in done.stderr
+
+
+@pytest.mark.slow
+def test_zero_replay_events_measures_the_append_paths_only(tmp_path: Path) -> None:
+    """`--replay-events 0` leaves the replay line out."""
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--via", "writer", "--writers", "2", "--appends", "3",
+         "--replay-events", "0", "--rounds", "1", "--json"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    names = [r["name"] for r in json.loads(done.stdout)["results"]]
+    assert names == ["append via writer (2 writers)"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -22,6 +23,10 @@ from eventstore.events.session import (
 from eventstore.events.system import ActorCrashed
 from eventstore.projections.session_state import (
     SessionFoldError,
+    SessionState,
+    TurnState,
+    _replace_session,
+    _replace_turn,
     evolve_session,
     fold_session,
 )
@@ -219,3 +224,18 @@ def test_fold_counts_every_event_and_every_turn(events):
     assert state is not None
     assert state.version == state.event_count == len(events)
     assert len(state.turns) == sum(isinstance(e, TurnStarted) for e in events)
+
+
+def test_the_generated_replace_matches_dataclasses_replace():
+    """The fold's fast replace equals `dataclasses.replace` and refuses unknown fields."""
+    turn = TurnState(number=1, request_id="r", model="m", stream=True, started_at=1.0)
+    changed = {"status": "responded", "finished_at": 2.0, "usage": {"input_tokens": 3}}
+    assert _replace_turn(turn, **changed) == dataclasses.replace(turn, **changed)
+    assert _replace_turn(turn) == turn
+    state = SessionState(session_id="s", stream_id="session-s", source="header", client=None,
+                         version=1, event_count=1, last_position=1, started_at=1.0,
+                         last_activity=1.0)
+    moved = {"version": 2, "turns": (turn,), "model": "m"}
+    assert _replace_session(state, **moved) == dataclasses.replace(state, **moved)
+    with pytest.raises(TypeError, match="colour"):
+        _replace_turn(turn, colour="red")
