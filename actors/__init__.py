@@ -6,6 +6,7 @@ Exceptions (see `actors._errors`): `ActorError` ⊃ `CommandRejectedError`,
 
 from __future__ import annotations
 
+from actors._dispatch import DispatchedActor, Dispatcher, DispatcherStatistics
 from actors._errors import (
     ActorError,
     CommandRejectedError,
@@ -53,6 +54,9 @@ __all__ = [
     "CircuitOpenError",
     "CommandRejectedError",
     "Decision",
+    "DispatchedActor",
+    "Dispatcher",
+    "DispatcherStatistics",
     "EventStore",
     "EventStoreWriter",
     "IndexerActor",

@@ -31,19 +31,21 @@ import concurrent.futures
 import queue
 import sys
 import threading
-from collections.abc import Generator
+from collections.abc import Callable, Generator
+from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any, TypeVar, cast
 
 import pykka
 import trio
 
-__all__ = ["TrioActor", "TrioFuture", "run_in_actor_thread"]
+__all__ = ["TrioActor", "TrioFuture", "manage_blocking", "run_in_actor_thread"]
 
 T = TypeVar("T")
 ExcInfo = tuple[type[BaseException] | None, BaseException | None, TracebackType | None]
 
 _GUARD = threading.Lock()  # orders resolution against waiter registration, for every future
+_managed = threading.local()  # .block: what a blocking get() on this thread runs inside
 _PENDING, _VALUE, _FAILED = 0, 1, 2
 
 
@@ -86,6 +88,15 @@ def _wakeups_of(token: trio.lowlevel.TrioToken) -> _Wakeups:
                 _wakeups.clear()
             found = _wakeups.setdefault(token, _Wakeups(token))
     return found
+
+
+def manage_blocking(block: Callable[[], AbstractContextManager[None]] | None) -> None:
+    """Make every blocking `TrioFuture.get()` on this thread wait inside `block()`.
+
+    A dispatcher's workers set this (`actors._dispatch`), so an actor that waits for
+    a reply lets another worker run the other actors meanwhile. None clears it.
+    """
+    _managed.block = block
 
 
 class TrioFuture(pykka.Future[T]):
@@ -189,7 +200,13 @@ class TrioFuture(pykka.Future[T]):
                     latch = self._latch = threading.Lock()
                     latch.acquire()
             if latch is not None and self._state == _PENDING:
-                if not latch.acquire(timeout=-1 if timeout is None else timeout):
+                block = getattr(_managed, "block", None)
+                if block is None:
+                    acquired = latch.acquire(timeout=-1 if timeout is None else timeout)
+                else:
+                    with block():
+                        acquired = latch.acquire(timeout=-1 if timeout is None else timeout)
+                if not acquired:
                     raise pykka.Timeout(f"{timeout} seconds")
                 latch.release()  # let the next waiting thread through too
         return self._outcome()

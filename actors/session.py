@@ -1,5 +1,9 @@
 """`SessionActor`: the single writer of one `session-<id>` stream, and its state.
 
+Session actors are `DispatchedActor`s: many sessions share the dispatcher's few
+worker threads (`actors._dispatch`), one message at a time per session as ever.
+"Its thread" below is whichever worker runs it.
+
 The state is `fold_session` of the stream, loaded on the first message (so a
 failed recovery reaches the caller as an exception instead of killing the
 actor). A command runs a pure function from `actors._session_commands` and
@@ -30,6 +34,7 @@ from typing import Any, TypeVar
 import pykka
 import structlog
 
+from actors._dispatch import DispatchedActor
 from actors._session_commands import (
     Blob,
     Decision,
@@ -39,7 +44,6 @@ from actors._session_commands import (
     record_events,
 )
 from actors._session_commit import Answer, InFlight, Settle, as_committed
-from actors._trio import TrioActor
 from actors.writer import EventStore
 from eventstore import ConcurrencyError, Event, Metadata, StoreClosedError
 from eventstore.projections.session_state import SessionState, TurnState, fold_session
@@ -92,7 +96,7 @@ class SessionCrash:
     error: str
 
 
-class SessionActor(TrioActor):
+class SessionActor(DispatchedActor):
     """One session's state owner (see module docstring)."""
 
     def __init__(
@@ -260,8 +264,10 @@ class SessionActor(TrioActor):
         expected = self._version(state)
         metadata = inflight.metadata  # same request, same turn
         blobs = [b for b in decision.blobs if b[0].digest not in self._known_blobs]
-        result = self._store.submit_append(self.stream_id, expected, decision.events,
-                                           metadata=metadata, blobs=blobs).result()
+        pending = self._store.submit_append(self.stream_id, expected, decision.events,
+                                            metadata=metadata, blobs=blobs)
+        with self._pool.blocking():
+            result = pending.result()
         built = as_committed(self.stream_id, expected, decision.events, metadata, result)
         committed = built if built is not None else _wait(
             self._store.read_stream(self.stream_id, expected + 1, result.version))

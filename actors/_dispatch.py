@@ -1,0 +1,299 @@
+"""Dispatched actors: pykka actors that share a small pool of threads instead of one each.
+
+A `pykka.ThreadingActor` owns a thread, so every message to it is a thread wake-up
+and a hand-over of the GIL. Session actors are many (one per live session) and
+each command is a few microseconds of Python, so with 32 sessions busy at once
+the wake-ups cost several times the work (BENCHMARKS.md, event store). A
+`DispatchedActor` keeps everything an actor is — its own mailbox, one message at
+a time, `on_start` / `on_stop` / `on_failure`, refs, proxies, `ActorRegistry` —
+but its messages run on a `Dispatcher`'s worker threads: a mailbox that receives
+a message while idle puts its actor on the dispatcher's ready queue, and a worker
+runs a slice of at most `throughput` messages before putting it at the back of the
+queue again, so one chatty actor cannot starve the others.
+
+Wake-ups: a worker is woken only when no worker is awake to take the work; 32
+asks arriving together cost one wake-up, not 32. Blocking: an actor that waits on
+something (a read from the writer actor, a commit) while on a worker would hold
+up every other actor, so the wait is *managed*, as in a fork/join pool: inside
+`Dispatcher.blocking()` (entered automatically by `TrioFuture.get()` on a worker)
+the worker does not count as awake, and another worker is woken or started, up
+to `max_threads`, if work is waiting.
+
+Ordering and exclusion per actor are the mailbox's: it is scheduled at most once
+at a time (its `scheduled` flag, under its lock), so no two workers ever run the
+same actor. A message put after the actor stopped is answered with
+`ActorDeadError` (a `ThreadingActor` whose thread has ended leaves it unanswered).
+
+Workers are daemon threads: they hold no state of their own, and an actor's
+`on_stop` runs when it is stopped (`ActorRegistry.stop_all()` at shutdown), not
+when the interpreter exits.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import pykka
+from pykka import ActorRegistry
+
+from actors._trio import TrioFuture, manage_blocking
+
+__all__ = ["DispatchedActor", "Dispatcher", "DispatcherStatistics", "default_dispatcher"]
+
+_worker = threading.local()  # .dispatcher: the Dispatcher whose worker this thread is
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DispatcherStatistics:
+    """What a dispatcher has done since it started."""
+
+    threads: int  # worker threads started
+    awake: int  # workers running actors now (not idle, not in a managed block)
+    ready: int  # actors waiting for a worker
+    slices: int  # actor slices run
+    wakeups: int  # times an idle worker was woken
+
+
+class Dispatcher:
+    """A pool of worker threads that runs `DispatchedActor`s (see module docstring)."""
+
+    def __init__(self, name: str = "actors", *, max_threads: int = 8, throughput: int = 32):
+        """Workers are named `<name>-<n>` and started on demand, up to `max_threads`.
+
+        Raises:
+            ValueError: `max_threads` or `throughput` is less than 1.
+        """
+        if max_threads < 1 or throughput < 1:
+            raise ValueError("a dispatcher needs at least one thread and a throughput of 1+")
+        self.name = name
+        self.max_threads = max_threads
+        self.throughput = throughput
+        self._ready: deque[DispatchedActor] = deque()
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._threads = 0
+        self._idle = 0  # workers waiting on `_wake`
+        self._awake = 0  # workers running, not in a managed block
+        self._slices = 0
+        self._wakeups = 0
+
+    def schedule(self, actor: DispatchedActor) -> None:
+        """Queue `actor` for a slice on a worker (any thread; its mailbox calls this)."""
+        with self._lock:
+            self._ready.append(actor)
+            if self._awake == 0:
+                self._rouse()
+
+    def _rouse(self) -> None:
+        """With the lock held: get one more worker going, if one can be had."""
+        if self._idle:
+            # The worker is counted awake from now: a second schedule() before it runs
+            # must not wake another one for the same work.
+            self._idle -= 1
+            self._awake += 1
+            self._wakeups += 1
+            self._wake.notify()
+        elif self._threads < self.max_threads:
+            self._threads += 1
+            self._awake += 1  # counted now so that the next schedule does not start another
+            threading.Thread(target=self._work, name=f"{self.name}-{self._threads}",
+                             daemon=True).start()
+
+    @contextmanager
+    def blocking(self) -> Iterator[None]:
+        """Around a blocking wait on a worker: lets another worker run meanwhile.
+
+        A no-op on a thread that is not one of this dispatcher's workers.
+        """
+        if getattr(_worker, "dispatcher", None) is not self:
+            yield
+            return
+        with self._lock:
+            self._awake -= 1
+            if self._ready and self._awake == 0:
+                self._rouse()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._awake += 1
+
+    def statistics(self) -> DispatcherStatistics:
+        """Threads, workers awake, actors ready, slices and wake-ups so far."""
+        with self._lock:
+            return DispatcherStatistics(threads=self._threads, awake=self._awake,
+                                        ready=len(self._ready), slices=self._slices,
+                                        wakeups=self._wakeups)
+
+    def _work(self) -> None:
+        _worker.dispatcher = self
+        manage_blocking(self.blocking)  # a TrioFuture.get() here is a managed block
+        lock, ready = self._lock, self._ready
+        lock.acquire()
+        try:
+            while True:
+                while not ready:
+                    self._awake -= 1
+                    self._idle += 1
+                    self._wake.wait()  # the notifier counted us awake again (`_rouse`)
+                actor = ready.popleft()
+                self._slices += 1
+                lock.release()
+                try:
+                    actor._run_slice(self.throughput)
+                finally:
+                    lock.acquire()
+        finally:  # only a BaseException out of an actor ends a worker
+            self._awake -= 1
+            self._threads -= 1
+            if ready and self._awake == 0:
+                self._rouse()
+            lock.release()
+
+
+class _Mailbox:
+    """A dispatched actor's inbox: a deque that schedules its actor when it gets work."""
+
+    __slots__ = ("_actor", "_lock", "_queue", "_scheduled")
+
+    def __init__(self) -> None:
+        self._queue: deque[Any] = deque()
+        self._lock = threading.Lock()
+        self._scheduled = True  # until the actor is started: messages just queue
+        self._actor: DispatchedActor | None = None
+
+    def put(self, envelope: Any, /) -> None:
+        """Queue a message (pykka's `tell`/`ask`); schedules the actor if it was idle."""
+        with self._lock:
+            self._queue.append(envelope)
+            if self._scheduled:
+                return
+            self._scheduled = True
+        assert self._actor is not None
+        self._actor._pool.schedule(self._actor)
+
+    def take(self) -> Any | None:
+        """The next message, or None and the actor marked idle (worker only)."""
+        with self._lock:
+            if self._queue:
+                return self._queue.popleft()
+            self._scheduled = False
+            return None
+
+    def idle_if_empty(self) -> bool:
+        """Mark the actor idle if nothing is queued; False if something is (worker only)."""
+        with self._lock:
+            if self._queue:
+                return False
+            self._scheduled = False
+            return True
+
+    def get(self) -> Any:
+        """The next message, which must exist (pykka's teardown checks `empty()` first)."""
+        with self._lock:
+            return self._queue.popleft()
+
+    def empty(self) -> bool:
+        """True if no message is queued."""
+        return not self._queue
+
+    def start(self, actor: DispatchedActor) -> None:
+        """Bind the actor and schedule its first slice (which runs `on_start`)."""
+        self._actor = actor
+        actor._pool.schedule(actor)
+
+
+_default: Dispatcher | None = None
+_default_lock = threading.Lock()
+
+
+def default_dispatcher() -> Dispatcher:
+    """The process-wide dispatcher that `DispatchedActor`s use unless told otherwise."""
+    global _default
+    if _default is None:
+        with _default_lock:
+            if _default is None:
+                _default = Dispatcher("actors")
+    return _default
+
+
+class DispatchedActor(pykka.Actor):
+    """A pykka actor whose messages run on a `Dispatcher` (see module docstring).
+
+    Its asks return `TrioFuture`s, as a `TrioActor`'s do. Set the class attribute
+    `dispatcher` to use another pool than `default_dispatcher()`.
+    """
+
+    dispatcher: ClassVar[Dispatcher | None] = None
+    actor_inbox: _Mailbox
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._pool = type(self).dispatcher or default_dispatcher()
+        self._set_up = False
+
+    @staticmethod
+    def _create_actor_inbox() -> Any:
+        return _Mailbox()
+
+    @classmethod
+    def _create_future(cls) -> TrioFuture[Any]:
+        return TrioFuture()
+
+    def _start_actor_loop(self) -> None:
+        self.actor_inbox.start(self)
+
+    def _run_slice(self, throughput: int) -> None:
+        """Run `on_start` if due, then up to `throughput` messages (on a worker)."""
+        if not self._set_up:
+            self._set_up = True
+            self._actor_loop_setup()
+        inbox = self.actor_inbox
+        for _ in range(throughput):
+            if self.actor_stopped.is_set():
+                break
+            envelope = inbox.take()
+            if envelope is None:
+                return
+            self._handle_envelope(envelope)
+        if self.actor_stopped.is_set():
+            self._drain_stopped()
+            return
+        self._pool.schedule(self)  # more to do: to the back of the queue
+
+    def _drain_stopped(self) -> None:
+        """Answer what is queued behind the stop with `ActorDeadError`.
+
+        A message put later schedules the actor again and is answered the same way.
+        """
+        while True:
+            self._actor_loop_teardown()
+            if self.actor_inbox.idle_if_empty():
+                return
+
+    def _handle_envelope(self, envelope: Any) -> None:
+        """One message, with `ThreadingActor`'s semantics for replies and failures."""
+        reply_to = envelope.reply_to
+        try:
+            response = self._handle_receive(envelope.message)
+            if reply_to is not None:
+                reply_to.set(response)
+        except Exception:  # noqa: BLE001  (the asker gets it, as from any pykka actor)
+            if reply_to is not None:
+                reply_to.set_exception()
+            else:  # a failed tell stops the actor; supervisors hear of it in on_failure
+                self._handle_failure(*sys.exc_info())
+                try:
+                    self.on_failure(*sys.exc_info())
+                except Exception:  # noqa: BLE001  (as pykka: logged, the actor is stopped anyway)
+                    self._handle_failure(*sys.exc_info())
+        except BaseException:
+            self._stop()
+            ActorRegistry.stop_all(block=False)
+            raise

@@ -1,0 +1,242 @@
+"""Dispatched actors: pykka actors sharing a few worker threads, one message at a time each."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pykka
+import pytest
+import trio
+from pykka._envelope import Envelope
+
+from actors import DispatchedActor, Dispatcher, TrioFuture
+
+
+def make_actor_class(dispatcher: Dispatcher) -> type[DispatchedActor]:
+    """A fresh actor class on `dispatcher`, recording what it runs and where."""
+
+    class Recorder(DispatchedActor):
+        def __init__(self) -> None:
+            super().__init__()
+            self.seen: list[int] = []
+            self.threads: set[str] = set()
+            self.inside = 0
+            self.overlaps = 0
+            self.started_on: str | None = None
+            self.stopped = threading.Event()
+            self.failures: list[str] = []
+
+        def on_start(self) -> None:
+            self.started_on = threading.current_thread().name
+
+        def on_stop(self) -> None:
+            self.stopped.set()
+
+        def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
+            self.failures.append(str(exception_value))
+
+        def note(self, n: int) -> int:
+            self.inside += 1
+            if self.inside > 1:
+                self.overlaps += 1
+            self.threads.add(threading.current_thread().name)
+            self.seen.append(n)
+            time.sleep(0)  # let another worker in, if one could run this actor
+            self.inside -= 1
+            return n
+
+        def history(self) -> tuple[list[int], int, set[str], str | None]:
+            return self.seen, self.overlaps, self.threads, self.started_on
+
+        def fail(self) -> None:
+            raise ValueError("bad message")
+
+        def wait_for(self, event: threading.Event) -> str:
+            event.wait(5)  # an unmanaged wait: this worker stays counted as awake
+            return "waited"
+
+        def get_reply_of(self, future: pykka.Future[Any]) -> Any:
+            return future.get(timeout=5)  # a managed wait: another worker may run meanwhile
+
+        def failures_seen(self) -> list[str]:
+            return self.failures
+
+    Recorder.dispatcher = dispatcher
+    return Recorder
+
+
+@pytest.fixture
+def dispatcher() -> Dispatcher:
+    return Dispatcher("test-dispatch", max_threads=3, throughput=4)
+
+
+def test_messages_to_one_actor_run_in_order_and_never_overlap(dispatcher):
+    """Tells from 8 threads to one actor: each thread's order kept, never two at once."""
+    ref = make_actor_class(dispatcher).start()
+    proxy = ref.proxy()
+
+    def sender(base: int) -> None:
+        for i in range(200):
+            proxy.note(base + i)
+
+    threads = [threading.Thread(target=sender, args=(k * 1000,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    seen, overlaps, _, _ = proxy.history().get(timeout=5)
+    assert overlaps == 0
+    assert len(seen) == 1600
+    for k in range(8):
+        mine = [n for n in seen if k * 1000 <= n < (k + 1) * 1000]
+        assert mine == list(range(k * 1000, k * 1000 + 200))
+
+
+def test_many_actors_share_at_most_max_threads_workers(dispatcher):
+    """50 actors, each asked 20 times, run on no more than the dispatcher's 3 threads."""
+    proxies = [make_actor_class(dispatcher).start().proxy() for _ in range(50)]
+    futures = [p.note(i) for i in range(20) for p in proxies]
+    assert [f.get(timeout=5) for f in futures] == [i for i in range(20) for _ in proxies]
+    names = set().union(*(p.history().get(timeout=5)[2] for p in proxies))
+    assert names <= {f"test-dispatch-{n}" for n in (1, 2, 3)}
+    assert dispatcher.statistics().threads <= 3
+
+
+async def test_trio_awaits_a_dispatched_actor():
+    """`await proxy.method()` from trio gets the value, and an exception as itself."""
+    proxy = make_actor_class(Dispatcher("trio-dispatch")).start().proxy()
+    assert await proxy.note(7) == 7
+    with pytest.raises(ValueError, match="bad message"):
+        await proxy.fail()
+    assert await proxy.note(8) == 8  # an ask that failed does not stop the actor
+
+
+async def test_thirty_two_trio_tasks_asking_together(dispatcher):
+    """32 tasks, 50 asks each, to 32 actors all answer, each actor's in order."""
+    proxies = [make_actor_class(dispatcher).start().proxy() for _ in range(32)]
+
+    async def asker(proxy: Any) -> None:
+        for i in range(50):
+            assert await proxy.note(i) == i
+
+    async with trio.open_nursery() as nursery:
+        for proxy in proxies:
+            nursery.start_soon(asker, proxy)
+    for proxy in proxies:
+        assert (await proxy.history())[0] == list(range(50))
+
+
+def test_on_start_runs_on_a_worker_before_the_first_message(dispatcher):
+    """on_start ran on one of the dispatcher's workers before any message was handled."""
+    proxy = make_actor_class(dispatcher).start().proxy()
+    _, _, threads, started_on = proxy.history().get(timeout=5)
+    assert started_on is not None
+    assert started_on.startswith("test-dispatch-")
+    assert threads == set()
+
+
+def test_a_failed_tell_stops_the_actor_and_calls_on_failure(dispatcher):
+    """A tell that raises: on_failure runs, the actor stops, later asks get ActorDeadError."""
+    ref = make_actor_class(dispatcher).start()
+    actor = ref._actor_weakref()
+    ref.proxy().fail.defer()
+    deadline = time.monotonic() + 5
+    while ref.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert not ref.is_alive()
+    assert actor.failures == ["bad message"]
+    with pytest.raises(pykka.ActorDeadError):
+        ref.proxy().note(1).get(timeout=5)
+
+
+def test_stop_runs_on_stop_and_answers_what_was_queued_behind_it(dispatcher):
+    """Asks queued behind a stop are answered with ActorDeadError, on_stop has run."""
+    ref = make_actor_class(dispatcher).start()
+    actor = ref._actor_weakref()
+    gate = threading.Event()
+    blocker = ref.proxy().wait_for(gate)  # holds the actor while we queue behind it
+    stopped = ref.stop(block=False)
+    late = pykka.ActorRef.ask(ref, pykka.messages.ProxyCall(attr_path=("note",), args=(1,),
+                                                              kwargs={}), block=False)
+    gate.set()
+    assert blocker.get(timeout=5) == "waited"
+    assert stopped.get(timeout=5) is True
+    assert actor.stopped.is_set()
+    with pytest.raises(pykka.ActorDeadError):
+        late.get(timeout=5)
+
+
+def test_a_message_put_after_the_stop_is_answered_not_lost(dispatcher):
+    """An envelope that races into a stopped actor's mailbox still gets ActorDeadError."""
+    ref = make_actor_class(dispatcher).start()
+    ref.stop()
+    future = ref._actor_weakref()._create_future()
+    ref.actor_inbox.put(Envelope(pykka.messages.ProxyCall(attr_path=("note",), args=(1,),
+                                                           kwargs={}), reply_to=future))
+    with pytest.raises(pykka.ActorDeadError):
+        future.get(timeout=5)
+
+
+def test_an_actor_waiting_for_a_reply_lets_other_actors_run():
+    """While one worker's actor waits on a future (a managed wait), another worker
+    serves the other actors; the first gets its reply when the future is set."""
+    dispatcher = Dispatcher("managed", max_threads=2)
+    cls = make_actor_class(dispatcher)
+    waiter, other = cls.start().proxy(), cls.start().proxy()
+    other.note(0).get(timeout=5)
+    pending = TrioFuture()
+    reply = waiter.get_reply_of(pending)
+    deadline = time.monotonic() + 5
+    while dispatcher.statistics().awake and time.monotonic() < deadline:
+        time.sleep(0.001)  # until the waiter's worker is inside its managed wait
+    assert other.note(5).get(timeout=5) == 5  # served by a second worker meanwhile
+    pending.set("answer")
+    assert reply.get(timeout=5) == "answer"
+    assert dispatcher.statistics().threads == 2
+
+
+def test_one_busy_worker_is_not_joined_by_others_for_queued_work():
+    """While the one awake worker is busy, new work waits for it: no second wake-up."""
+    dispatcher = Dispatcher("lazy", max_threads=4)
+    cls = make_actor_class(dispatcher)
+    busy = cls.start().proxy()
+    others = [cls.start().proxy() for _ in range(10)]
+    for proxy in others:  # let each actor's on_start run, so the pool is quiet
+        proxy.note(0).get(timeout=5)
+    before = dispatcher.statistics()
+    gate = threading.Event()
+    held = busy.wait_for(gate)
+    while dispatcher.statistics().awake == 0:  # wait until a worker took it
+        time.sleep(0.001)
+    replies = [p.note(1) for p in others]
+    time.sleep(0.05)
+    during = dispatcher.statistics()
+    assert during.threads == before.threads  # no worker started for the queued work
+    assert during.ready == 10
+    gate.set()
+    assert held.get(timeout=5) == "waited"
+    assert [r.get(timeout=5) for r in replies] == [1] * 10
+
+
+def test_a_chatty_actor_does_not_starve_the_others():
+    """An actor with 2,000 queued messages yields after each slice, so another's ask is
+    answered long before the backlog is done."""
+    dispatcher = Dispatcher("fair", max_threads=1, throughput=8)
+    cls = make_actor_class(dispatcher)
+    chatty, quiet = cls.start().proxy(), cls.start().proxy()
+    quiet.note(0).get(timeout=5)
+    backlog = [chatty.note(i) for i in range(2000)]
+    assert quiet.note(1).get(timeout=5) == 1
+    done_before = sum(f._state != 0 for f in backlog)
+    assert done_before < 2000
+    assert [f.get(timeout=5) for f in backlog] == list(range(2000))
+
+
+def test_a_dispatcher_needs_a_thread_and_a_throughput():
+    """max_threads and throughput below 1 are refused."""
+    with pytest.raises(ValueError, match="at least one thread"):
+        Dispatcher(max_threads=0)
+    with pytest.raises(ValueError, match="throughput"):
+        Dispatcher(throughput=0)
