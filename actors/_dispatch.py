@@ -24,6 +24,11 @@ at a time (its `scheduled` flag, under its lock), so no two workers ever run the
 same actor. A message put after the actor stopped is answered with
 `ActorDeadError` (a `ThreadingActor` whose thread has ended leaves it unanswered).
 
+Before-idle hooks: an actor on a worker may ask for a callback before that worker
+next waits (`call_before_idle`): the session actors defer their appends and the
+worker commits all of them in one transaction when it runs out of sessions to run,
+so a burst of appends costs one commit and no hand-over to the writer thread.
+
 Workers are daemon threads: they hold no state of their own, and an actor's
 `on_stop` runs when it is stopped (`ActorRegistry.stop_all()` at shutdown), not
 when the interpreter exits.
@@ -34,19 +39,22 @@ from __future__ import annotations
 import sys
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import pykka
+import structlog
 from pykka import ActorRegistry
 
 from actors._trio import TrioFuture, manage_blocking
 
 __all__ = ["DispatchedActor", "Dispatcher", "DispatcherStatistics", "default_dispatcher"]
 
-_worker = threading.local()  # .dispatcher: the Dispatcher whose worker this thread is
+log = structlog.get_logger()
+
+_worker = threading.local()  # on a worker: .dispatcher, .hooks (before idle), .slices
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -63,17 +71,22 @@ class DispatcherStatistics:
 class Dispatcher:
     """A pool of worker threads that runs `DispatchedActor`s (see module docstring)."""
 
-    def __init__(self, name: str = "actors", *, max_threads: int = 8, throughput: int = 32):
-        """Workers are named `<name>-<n>` and started on demand, up to `max_threads`.
+    def __init__(self, name: str = "actors", *, max_threads: int = 8, throughput: int = 32,
+                 flush_every: int = 64):
+        """Workers are named `<name>-<n>` and started on demand, up to `max_threads`;
+        a worker that never runs out of work runs its before-idle hooks every
+        `flush_every` slices.
 
         Raises:
             ValueError: `max_threads` or `throughput` is less than 1.
         """
-        if max_threads < 1 or throughput < 1:
-            raise ValueError("a dispatcher needs at least one thread and a throughput of 1+")
+        if max_threads < 1 or throughput < 1 or flush_every < 1:
+            raise ValueError("a dispatcher needs at least one thread, "
+                             "and throughput and flush_every of 1+")
         self.name = name
         self.max_threads = max_threads
         self.throughput = throughput
+        self.flush_every = flush_every
         self._ready: deque[DispatchedActor] = deque()
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
@@ -82,6 +95,33 @@ class Dispatcher:
         self._awake = 0  # workers running, not in a managed block
         self._slices = 0
         self._wakeups = 0
+
+    def call_before_idle(self, key: object, hook: Callable[[], object]) -> bool:
+        """On one of this dispatcher's workers: run `hook` once before this worker next
+        waits (for work, or in a managed block), or after `flush_every` more slices.
+
+        One hook per `key` is kept (the latest). This is how an actor defers work it
+        can do for many messages at once, such as a group commit of the appends of
+        every session the worker ran in a row.
+
+        Returns:
+            False, and nothing is registered, on a thread that is not such a worker.
+        """
+        if getattr(_worker, "dispatcher", None) is not self:
+            return False
+        _worker.hooks[key] = hook
+        return True
+
+    def _run_hooks(self) -> None:
+        """On a worker, without the lock: run (and clear) its before-idle hooks."""
+        hooks: dict[object, Callable[[], object]] = _worker.hooks
+        _worker.slices = 0
+        while hooks:
+            _, hook = hooks.popitem()
+            try:
+                hook()
+            except Exception:  # a hook's bug must not end the worker that every actor needs
+                log.exception("dispatcher_hook_failed", dispatcher=self.name, hook=repr(hook))
 
     def schedule(self, actor: DispatchedActor) -> None:
         """Queue `actor` for a slice on a worker (any thread; its mailbox calls this)."""
@@ -114,6 +154,8 @@ class Dispatcher:
         if getattr(_worker, "dispatcher", None) is not self:
             yield
             return
+        if _worker.hooks:  # what we may wait on can depend on them (a deferred commit)
+            self._run_hooks()
         with self._lock:
             self._awake -= 1
             if self._ready and self._awake == 0:
@@ -133,12 +175,22 @@ class Dispatcher:
 
     def _work(self) -> None:
         _worker.dispatcher = self
+        hooks: dict[object, Callable[[], object]] = {}
+        _worker.hooks = hooks
+        _worker.slices = 0
         manage_blocking(self.blocking)  # a TrioFuture.get() here is a managed block
         lock, ready = self._lock, self._ready
         lock.acquire()
         try:
             while True:
                 while not ready:
+                    if hooks:  # before sleeping: what was deferred until now is due
+                        lock.release()
+                        try:
+                            self._run_hooks()
+                        finally:
+                            lock.acquire()
+                        continue
                     self._awake -= 1
                     self._idle += 1
                     self._wake.wait()  # the notifier counted us awake again (`_rouse`)
@@ -147,6 +199,9 @@ class Dispatcher:
                 lock.release()
                 try:
                     actor._run_slice(self.throughput)
+                    _worker.slices += 1
+                    if hooks and _worker.slices >= self.flush_every:
+                        self._run_hooks()  # a busy worker still flushes now and then
                 finally:
                     lock.acquire()
         finally:  # only a BaseException out of an actor ends a worker

@@ -9,8 +9,11 @@ failed recovery reaches the caller as an exception instead of killing the
 actor). A command runs a pure function from `actors._session_commands` and
 submits its decision, with the state's version as the expected version, from
 this actor's thread straight into the recorder's group commit
-(`EventStore.submit_append`), not through the writer actor's mailbox. The reply
-is deferred: the commit thread folds the events as committed (positions,
+(`EventStore.submit_append`), not through the writer actor's mailbox, and
+deferred: the worker commits the appends of every session it ran in a row in one
+transaction before it next waits (`Dispatcher.call_before_idle`), on its own
+thread, so a commit costs no hand-over to the writer thread and back. The reply
+is deferred too: the committing thread folds the events as committed (positions,
 sequence numbers and the commit time come from the append's `AppendResult`, so
 nothing is read back) and only then resolves it, while this thread is already
 free (`actors._session_commit`). The actor adopts that fold before it decides
@@ -218,8 +221,12 @@ class SessionActor(DispatchedActor):
             blobs = [b for b in decision.blobs if b[0].digest not in self._known_blobs]
             inflight = InFlight(self.stream_id, state, expected, decision, metadata, command,
                                 answer, self.actor_ref)
-            pending = self._store.submit_append(self.stream_id, expected, decision.events,
-                                                metadata=metadata, blobs=blobs)
+            # Commit when this worker runs out of sessions to run: one transaction for
+            # every session it ran in a row, and no hand-over to the writer thread.
+            store = self._store
+            deferred = self._pool.call_before_idle(store, store.commit_deferred)
+            pending = store.submit_append(self.stream_id, expected, decision.events,
+                                          metadata=metadata, blobs=blobs, defer=deferred)
         except Exception:
             # Whatever failed, the next command starts again from the stream.
             self._loaded = False
@@ -233,8 +240,10 @@ class SessionActor(DispatchedActor):
         inflight, self._inflight = self._inflight, None
         if inflight is None:
             return
-        with inflight.settled:  # on_commit has recorded the outcome
-            pass
+        if not inflight.settled.acquire(blocking=False):
+            self._store.commit_deferred()  # ours may still wait for this very worker
+            inflight.settled.acquire()  # on_commit has recorded the outcome
+        inflight.settled.release()
         if inflight.folded is not None:  # a clean commit, folded and answered on commit
             self._adopt(inflight.folded, inflight.decision)
             return

@@ -248,6 +248,7 @@ class EventStore:
         *,
         metadata: Metadata | None = None,
         blobs: Iterable[tuple[BlobRef, bytes]] = (),
+        defer: bool = False,
     ) -> Future[AppendResult]:
         """Queue an append and return its commit future: for other actors' threads.
 
@@ -255,6 +256,8 @@ class EventStore:
         request goes straight into its group commit from the calling thread and the
         future resolves on the commit thread (conflicts arrive on it); otherwise the
         writer is asked, blocking, and the returned future is already resolved.
+        With `defer` (and a `SqliteRecorder`) the request waits for the caller's
+        `commit_deferred()` instead of waking the writer thread.
 
         Raises:
             StoreClosedError: the writer has stopped.
@@ -266,7 +269,7 @@ class EventStore:
         if self._direct is not None:
             recorder, tally = self._direct
             return _submit(recorder, tally, stream_id, expected_version, events,
-                           metadata=metadata, blobs=blobs)
+                           metadata=metadata, blobs=blobs, defer=defer)
         done: PendingAppend[AppendResult] = PendingAppend()
         try:
             done.set_result(self.append_and_wait(stream_id, expected_version, events,
@@ -276,6 +279,13 @@ class EventStore:
         except Exception as exc:  # noqa: BLE001  (the append's failure travels on its future)
             done.set_exception(exc)
         return done
+
+    def commit_deferred(self) -> int:
+        """Commit the appends submitted with `defer=True`, on this thread (see
+        `SqliteRecorder.commit_deferred`); returns how many there were."""
+        if self._direct is None:
+            return 0  # nothing is ever deferred without a SqliteRecorder
+        return self._direct.recorder.commit_deferred()
 
     def read_stream(
         self, stream_id: str, from_seq: int = 1, to_seq: int | None = None
@@ -347,6 +357,7 @@ def _submit(
     metadata: Metadata | None = None,
     event_ids: Sequence[str] | None = None,
     blobs: Iterable[tuple[BlobRef, bytes]] = (),
+    defer: bool = False,
 ) -> Future[AppendResult]:
     """Queue one append on the recorder's group commit.
 
@@ -355,7 +366,7 @@ def _submit(
     """
     try:
         return recorder.submit_append(stream_id, expected_version, events, metadata=metadata,
-                                      event_ids=event_ids, blobs=blobs)
+                                      event_ids=event_ids, blobs=blobs, defer=defer)
     except Exception as exc:
         tally.add(stream_id, events, exc)
         raise

@@ -3,8 +3,10 @@
 One writer thread (`eventstore._writer.GroupWriter`) owns the only write connection.
 `append` encodes the events in the caller's thread and hands a request to it, then
 waits; the writer commits every queued request in one transaction (a request's
-conflict fails that request alone), then wakes every caller. Readers use one
-connection per thread.
+conflict fails that request alone), then wakes every caller. A caller that submits
+many appends in a row may defer them and commit them itself (`submit_append(...,
+defer=True)`, then `commit_deferred()`): same transaction rules, on its own thread,
+serialized with the writer's commits. Readers use one connection per thread.
 WAL mode; `synchronous` is NORMAL (durable across a process crash, may lose the
 last commits on power loss) or FULL (durable across power loss, slower).
 """
@@ -77,6 +79,7 @@ class SqliteRecorder(Recorder):
         self._readers: list[apsw.Connection] = []
         self._readers_lock = threading.Lock()
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._deferred: list[AppendRequest] = []  # see submit_append(defer=True)
         self._submit_lock = threading.Lock()
         self._cond = threading.Condition()
         self._listeners: list[Callable[[int], None]] = []
@@ -151,12 +154,18 @@ class SqliteRecorder(Recorder):
         metadata: Metadata | None = None,
         event_ids: Sequence[str] | None = None,
         blobs: Iterable[tuple[BlobRef, bytes]] = (),
+        defer: bool = False,
     ) -> PendingAppend[AppendResult]:
         """Queue an append for the next group commit; the future resolves after commit.
 
         The events are encoded here, in the caller's thread; errors in the request
         itself (unregistered class, bad field value, wrong number of event ids) raise
         at once. Conflicts arrive on the future as `ConcurrencyError`.
+
+        With `defer`, the writer thread is not woken: the request waits until some
+        thread calls `commit_deferred` (a caller that submits many appends in a row
+        commits them itself, in one transaction, without two thread hand-overs per
+        batch), or until `close`. Whoever defers must see that it is called.
         """
         if event_ids is not None and (
             len(event_ids) != len(events) or len(set(event_ids)) != len(event_ids)
@@ -171,8 +180,23 @@ class SqliteRecorder(Recorder):
         with self._submit_lock:
             if self._closed:
                 raise StoreClosedError("recorder is closed")
-            self._queue.put(request)
+            if defer:
+                self._deferred.append(request)
+            else:
+                self._queue.put(request)
         return request.future
+
+    def commit_deferred(self) -> int:
+        """Commit every deferred append now, on this thread, in one transaction.
+
+        Returns:
+            How many requests it committed (or refused as conflicts): 0 if none waited.
+        """
+        with self._submit_lock:
+            batch, self._deferred = self._deferred, []
+        if batch:
+            self._writer.commit(batch)
+        return len(batch)
 
     @property
     def batches(self) -> int:
@@ -207,7 +231,8 @@ class SqliteRecorder(Recorder):
         try:
             self._writer.run(self._queue)
         finally:
-            self._writer_conn.close()
+            with self._writer.lock:  # not under a commit_deferred caller still committing
+                self._writer_conn.close()
 
     # -- reading -----------------------------------------------------------------
     def _raw(self, sql: str, args: tuple[Any, ...]) -> list[RawEvent]:
@@ -339,6 +364,9 @@ class SqliteRecorder(Recorder):
             self._closed = True
             self._cond.notify_all()
         with self._submit_lock:
+            for request in self._deferred:  # nobody is left to commit them: the writer does
+                self._queue.put(request)
+            self._deferred = []
             self._queue.put(STOP)
         self._thread.join()
         with self._readers_lock:

@@ -16,6 +16,7 @@ committed, and then it forgets its cached heads.
 from __future__ import annotations
 
 import queue
+import threading
 import time
 import zlib
 from collections.abc import Callable, Sequence
@@ -224,6 +225,7 @@ class GroupWriter:
         # append to count it cost more than the counting.
         self.counts = AppendCounts(0, 0, 0, 0)
         self._data_version: int | None = None
+        self.lock = threading.Lock()
 
     def run(self, requests: queue.SimpleQueue[object]) -> None:
         """Commit batches from `requests` until `STOP` arrives."""
@@ -246,7 +248,16 @@ class GroupWriter:
                 self.commit(batch)
 
     def commit(self, batch: list[AppendRequest]) -> None:
-        """Commit `batch` in one transaction and resolve every request's future."""
+        """Commit `batch` in one transaction and resolve every request's future.
+
+        Any thread may call this; commits are serialized on `lock` (the writer
+        thread's own batches, and `SqliteRecorder.commit_deferred` callers'), so the
+        connection is never used by two threads at once.
+        """
+        with self.lock:
+            self._commit(batch)
+
+    def _commit(self, batch: list[AppendRequest]) -> None:
         try:
             outcomes = self._transaction(batch)
         except apsw.Error as exc:
@@ -254,7 +265,7 @@ class GroupWriter:
             if len(batch) > 1:
                 log.warning("eventstore_batch_split", error=str(exc), requests=len(batch))
                 for req in batch:
-                    self.commit([req])
+                    self._commit([req])
                 return
             log.exception("eventstore_commit_failed", error=str(exc), stream_id=batch[0].stream_id)
             self._count(0, 0, 0, 1)

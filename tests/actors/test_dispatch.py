@@ -10,6 +10,7 @@ import pykka
 import pytest
 import trio
 from pykka._envelope import Envelope
+from structlog.testing import capture_logs
 
 from actors import DispatchedActor, Dispatcher, TrioFuture
 
@@ -62,6 +63,14 @@ def make_actor_class(dispatcher: Dispatcher) -> type[DispatchedActor]:
 
         def failures_seen(self) -> list[str]:
             return self.failures
+
+        def defer(self, key: str, calls: list[tuple[str, int]]) -> bool:
+            return self._pool.call_before_idle(key, lambda: calls.append((key, len(self.seen))))
+
+        def defer_failing(self) -> bool:
+            def broken() -> None:
+                raise RuntimeError("hook bug")
+            return self._pool.call_before_idle("broken", broken)
 
     Recorder.dispatcher = dispatcher
     return Recorder
@@ -234,9 +243,97 @@ def test_a_chatty_actor_does_not_starve_the_others():
     assert [f.get(timeout=5) for f in backlog] == list(range(2000))
 
 
+def test_a_before_idle_hook_runs_once_after_the_queued_work():
+    """Hooks registered by ten queued messages run once, after all ten, before the
+    worker waits."""
+    dispatcher = Dispatcher("hooks", max_threads=1)
+    proxy = make_actor_class(dispatcher).start().proxy()
+    calls: list[tuple[str, int]] = []
+    gate = threading.Event()
+    held = proxy.wait_for(gate)  # queue everything behind this one
+    registered = [proxy.defer("commit", calls) for _ in range(10)]
+    after = [proxy.note(i) for i in range(5)]
+    gate.set()
+    assert held.get(timeout=5) == "waited"
+    assert all(r.get(timeout=5) for r in registered)
+    assert [f.get(timeout=5) for f in after] == list(range(5))
+    deadline = time.monotonic() + 5
+    while not calls and time.monotonic() < deadline:
+        time.sleep(0.001)
+    time.sleep(0.02)
+    assert calls == [("commit", 5)]  # one of the ten (the latest), run once, after the notes
+
+
+def test_a_hook_runs_before_its_worker_blocks():
+    """A worker about to wait in a managed block runs its hooks first."""
+    dispatcher = Dispatcher("hooks-block", max_threads=2)
+    cls = make_actor_class(dispatcher)
+    proxy = cls.start().proxy()
+    calls: list[tuple[str, int]] = []
+    pending = TrioFuture()
+
+    class Deferring(cls):  # registers a hook, then waits in the same message
+        def defer_then_wait(self) -> Any:
+            self._pool.call_before_idle("k", lambda: calls.append(("k", -1)))
+            return pending.get(timeout=5)
+
+    waiter = Deferring.start().proxy()
+    reply = waiter.defer_then_wait()
+    deadline = time.monotonic() + 5
+    while not calls and time.monotonic() < deadline:
+        time.sleep(0.001)
+    assert calls == [("k", -1)]  # ran while the message was still waiting
+    pending.set("go")
+    assert reply.get(timeout=5) == "go"
+    assert proxy.note(1).get(timeout=5) == 1
+
+
+def test_hooks_are_refused_off_the_workers(dispatcher):
+    """call_before_idle on a thread that is not one of the dispatcher's workers is refused."""
+    assert dispatcher.call_before_idle("k", lambda: None) is False
+
+
+def test_a_busy_worker_runs_its_hooks_every_flush_every_slices():
+    """A worker that never runs out of work still runs its hooks after flush_every slices."""
+    dispatcher = Dispatcher("hooks-busy", max_threads=1, throughput=1, flush_every=3)
+    cls = make_actor_class(dispatcher)
+    proxies = [cls.start().proxy() for _ in range(2)]
+    for proxy in proxies:
+        proxy.note(0).get(timeout=5)
+    calls: list[tuple[str, int]] = []
+    gate = threading.Event()
+    held = proxies[0].wait_for(gate)
+    first = proxies[1].defer("a", calls)
+    rest = [p.note(i) for i in range(20) for p in proxies]
+    gate.set()
+    assert held.get(timeout=5) == "waited"
+    assert first.get(timeout=5)
+    for future in rest:
+        future.get(timeout=5)
+        if calls:
+            break
+    assert [key for key, _ in calls] == ["a"]
+    assert calls[0][1] < 21  # before proxies[1] had all its notes
+    assert not all(f._state != 0 for f in rest)  # it ran while work was still queued
+
+
+def test_a_failing_hook_is_logged_and_the_worker_goes_on(dispatcher):
+    """A hook that raises is logged; the worker keeps serving the actors."""
+    proxy = make_actor_class(dispatcher).start().proxy()
+    with capture_logs() as logs:
+        assert proxy.defer_failing().get(timeout=5)
+        deadline = time.monotonic() + 5
+        while not logs and time.monotonic() < deadline:
+            time.sleep(0.001)
+    assert [entry["event"] for entry in logs] == ["dispatcher_hook_failed"]
+    assert proxy.note(3).get(timeout=5) == 3
+
+
 def test_a_dispatcher_needs_a_thread_and_a_throughput():
     """max_threads and throughput below 1 are refused."""
     with pytest.raises(ValueError, match="at least one thread"):
         Dispatcher(max_threads=0)
     with pytest.raises(ValueError, match="throughput"):
         Dispatcher(throughput=0)
+    with pytest.raises(ValueError, match="at least one thread"):
+        Dispatcher(flush_every=0)

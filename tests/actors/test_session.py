@@ -338,3 +338,38 @@ async def test_errors_inside_a_shared_commit_reach_only_their_caller(db, store):
         other.close()
     assert isinstance(outcomes.pop(7), ConcurrencyError)
     assert set(outcomes.values()) == {3}
+
+
+async def test_two_commands_sent_together_to_one_session_both_commit(store, session):
+    """A second command queued behind an uncommitted first one commits it, then itself."""
+    await session.begin_turn(request(1))
+    route = RouteChosen(turn=1, provider="p", backend_model="m", reason="r")
+    with trio.fail_after(5):
+        first, second = session.record(1, route), session.record(1, route)
+        assert (await first, await second) == (3, 4)
+
+
+async def test_sessions_commit_their_appends_together_on_their_worker(db, store):
+    """32 sessions appending at once share commits, made on the dispatcher's workers,
+    not on the writer thread."""
+    refs = [SessionActor.start(f"w{n}", store) for n in range(32)]
+    for ref in refs:
+        await ref.proxy().begin_turn(request(1))
+    recorder = store._direct.recorder
+    committers: list[str] = []
+    remove = recorder.add_commit_listener(
+        lambda _: committers.append(threading.current_thread().name))
+    batches = recorder.batches
+    route = RouteChosen(turn=1, provider="p", backend_model="m", reason="r")
+
+    async def record(ref) -> None:
+        for _ in range(10):
+            await ref.ask(Record(1, (route,)), block=False)
+
+    async with trio.open_nursery() as nursery:
+        for ref in refs:
+            nursery.start_soon(record, ref)
+    remove()
+    assert recorder.batches - batches < 320
+    assert committers
+    assert all(name.startswith("actors-") for name in committers)
