@@ -16,6 +16,11 @@ such a path cannot go below, for the issue's single-event appends:
   crossing trio needs, but no actor.
 * ``empty-ask``: `--writers` trio tasks asking `--writers` idle `TrioActor`s that
   answer at once: the price of one trio → actor → trio round trip, with no work.
+* ``empty-ask-disp``: the same asks to `DispatchedActor`s (the session actors' kind:
+  all of them on one dispatcher's workers instead of a thread each).
+* ``thread-hop``: two plain threads passing a token back and forth over two
+  `queue.SimpleQueue`s, per round trip: what waking a sleeping thread and being woken
+  costs on this machine, whatever Lynkr does (a VM makes it expensive).
 
 An append through a session actor pays about ``trio-direct`` plus ``empty-ask``
 plus the session's own command and fold. Usage:
@@ -27,8 +32,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import queue
 import sys
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -38,7 +45,7 @@ import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from actors import TrioActor, TrioFuture
+from actors import DispatchedActor, TrioActor, TrioFuture
 from eventstore import SqliteRecorder
 from tools.bench_eventstore import Timer, raw_append, route
 
@@ -94,9 +101,17 @@ class Echo(TrioActor):
         return message
 
 
-def empty_ask_floor(writers: int, asks: int) -> float:
+class DispatchedEcho(DispatchedActor):
+    """`Echo` on the default dispatcher."""
+
+    def on_receive(self, message: Any) -> Any:
+        """The empty handler."""
+        return message
+
+
+def empty_ask_floor(writers: int, asks: int, actor: type[Any] = Echo) -> float:
     """CPU seconds for `writers` trio tasks each asking its own idle actor `asks` times."""
-    refs = [Echo.start() for _ in range(writers)]
+    refs = [actor.start() for _ in range(writers)]
 
     async def asker(ref: Any) -> None:
         for n in range(asks):
@@ -116,6 +131,27 @@ def empty_ask_floor(writers: int, asks: int) -> float:
             ref.stop()
 
 
+def thread_hop_floor(hops: int) -> float:
+    """CPU seconds for `hops` round trips of a token between two sleeping threads."""
+    there: queue.SimpleQueue[int | None] = queue.SimpleQueue()
+    back: queue.SimpleQueue[int] = queue.SimpleQueue()
+
+    def echo() -> None:
+        while (token := there.get()) is not None:
+            back.put(token)
+
+    thread = threading.Thread(target=echo)
+    thread.start()
+    timer = Timer()
+    for n in range(hops):
+        there.put(n)
+        back.get()
+    cpu = timer.stop()[1]
+    there.put(None)
+    thread.join()
+    return cpu
+
+
 def main(argv: list[str] | None = None) -> int:
     """Measure every floor `--rounds` times, interleaved; print the best of each."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -133,6 +169,9 @@ def main(argv: list[str] | None = None) -> int:
         "recorder": lambda p: recorder_floor(p, events, args.batch),
         "trio-direct": lambda p: trio_direct_floor(p, args.writers, args.appends),
         "empty-ask": lambda p: empty_ask_floor(args.writers, args.appends),
+        "empty-ask-disp": lambda p: empty_ask_floor(args.writers, args.appends,
+                                                    DispatchedEcho),
+        "thread-hop": lambda p: thread_hop_floor(events),
     }
     best = dict.fromkeys(runs, float("inf"))
     with tempfile.TemporaryDirectory(prefix="lynkr-floor-") as tmp:
@@ -140,10 +179,10 @@ def main(argv: list[str] | None = None) -> int:
             for name, run in runs.items():
                 best[name] = min(best[name], run(Path(tmp) / f"{name}-{n}.db"))
     print(f"# {events} single-event appends, {args.writers} writers, batch {args.batch}, "
-          f"best of {args.rounds}; µs of process CPU per event")
+          f"best of {args.rounds}; µs of process CPU per event (per ask, per round trip)")
     for name, seconds in best.items():
         micros = seconds / events * 1e6
-        print(f"{name:12} {micros:7.1f}  raw/this {best['raw'] / seconds:5.2f}")
+        print(f"{name:14} {micros:7.1f}  raw/this {best['raw'] / seconds:5.2f}")
     return 0
 
 
