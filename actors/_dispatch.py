@@ -78,7 +78,7 @@ class Dispatcher:
         `flush_every` slices.
 
         Raises:
-            ValueError: `max_threads` or `throughput` is less than 1.
+            ValueError: `max_threads`, `throughput` or `flush_every` is less than 1.
         """
         if max_threads < 1 or throughput < 1 or flush_every < 1:
             raise ValueError("a dispatcher needs at least one thread, "
