@@ -41,7 +41,7 @@ from lynkr.providers import (
     OpenAIAdapter,
     ProviderSettings,
     ResilienceSettings,
-    use_linear_pool,
+    use_h11_transport,
 )
 from lynkr.toolbelt import open_toolbelt
 
@@ -79,7 +79,7 @@ def make_client_factory(resilience: ResilienceSettings) -> ClientFactory:
                                 pool=resilience.connect_timeout)
         limits = httpx.Limits(max_connections=resilience.pool_size,
                               max_keepalive_connections=resilience.pool_size)
-        return use_linear_pool(
+        return use_h11_transport(
             httpx.AsyncClient(timeout=timeout, limits=limits, follow_redirects=False))
 
     return create

@@ -5,7 +5,7 @@
 In one run it starts the fake OpenAI upstream, six floor servers (`tools/floor_app.py`:
 hypercorn's trio worker with a trivial ASGI app that answers a fixed JSON body; the same
 app calling the upstream with `httpx.AsyncClient.post`; the same call through the
-client's own transport; that call over Lynkr's linear connection pool; a minimal SSE
+client's own transport; that call over Lynkr's h11 transport (`H11Transport`); a minimal SSE
 relay of a 50-chunk upstream stream, one write per upstream read; the same stream read
 whole and written once) and a real `lynkr serve` (as `tools/bench_proxy.py`
 starts it), then sends non-streaming requests at concurrency 1 and 32 to each (but the
@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_proxy import CHUNKS, Result, run_load, start, stop
 
 REPO = Path(__file__).resolve().parents[1]
-FLOORS = ("fixed", "httpx", "transport", "linear", "relay", "drain")
+FLOORS = ("fixed", "httpx", "transport", "h11", "relay", "drain")
 STREAMED = ("relay", "drain", "lynkr")  # the servers that also get 50-chunk streaming requests
 
 

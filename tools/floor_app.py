@@ -7,7 +7,7 @@ trio cost per request); `httpx` also POSTs a fixed OpenAI chat body to the upstr
 through one pooled `httpx.AsyncClient` (`client.post`) and returns the upstream's
 answer; `transport` does the same call through that client's own pooled transport
 (`client._transport.handle_async_request`, skipping the client-level layers);
-`linear` is `transport` over Lynkr's `LinearConnectionPool` (`lynkr.providers`);
+`h11` is `transport` over Lynkr's `H11Transport` (`lynkr.providers`);
 `relay` streams a 50-chunk answer from the upstream that way and forwards each upstream
 read to the client as it comes (one ASGI `send` per read: a minimal SSE proxy); `drain`
 reads that stream whole and sends it in one write (the least any relay can cost). It
@@ -99,9 +99,9 @@ async def run(mode: str, upstream: str) -> None:
     config.errorlog = None
     client = None if mode == "fixed" else httpx.AsyncClient(
         timeout=httpx.Timeout(60.0), limits=httpx.Limits(max_connections=100))
-    if client is not None and mode in ("linear", "relay", "drain"):
-        from lynkr.providers import use_linear_pool
-        use_linear_pool(client)
+    if client is not None and mode in ("h11", "relay", "drain"):
+        from lynkr.providers import use_h11_transport
+        use_h11_transport(client)
     async with trio.open_nursery() as nursery:
         binds = await nursery.start(hypercorn.trio.serve,
                                     make_app(mode, client, f"{upstream}/chat/completions"),
@@ -113,7 +113,7 @@ def main() -> int:
     """Parse arguments and serve."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mode", required=True,
-                        choices=["fixed", "httpx", "transport", "linear", "relay", "drain"])
+                        choices=["fixed", "httpx", "transport", "h11", "relay", "drain"])
     parser.add_argument("--upstream", default="")
     args = parser.parse_args()
     trio.run(run, args.mode, args.upstream)

@@ -20,7 +20,7 @@ from lynkr.providers._from_openai import from_openai_response
 from lynkr.providers._openai import (
     OpenAIAdapter,
 )
-from lynkr.providers._pool import LinearConnectionPool, send_pooled, use_linear_pool
+from lynkr.providers._pool import send_pooled
 from lynkr.providers._settings import (
     PROVIDER_KINDS,
     REQUIRED_VARIABLES,
@@ -47,6 +47,7 @@ from lynkr.providers._translate import (
     strip_unsigned_thinking,
     usage_from_openai,
 )
+from lynkr.providers._transport import H11Transport, TransportStatistics, use_h11_transport
 from lynkr.providers._upstream import (
     RETRYABLE_STATUSES,
     Adapter,
@@ -86,7 +87,7 @@ __all__ = [
     "ChatCompletion",
     "ChatRequest",
     "DatabricksAdapter",
-    "LinearConnectionPool",
+    "H11Transport",
     "ModelMap",
     "OpenAIAdapter",
     "OpenAIStreamTranslator",
@@ -97,6 +98,7 @@ __all__ = [
     "SSEParser",
     "StreamOutcome",
     "StreamRelay",
+    "TransportStatistics",
     "UpstreamRequest",
     "Usage",
     "clean_schema",
@@ -118,7 +120,7 @@ __all__ = [
     "strip_unsigned_thinking",
     "to_openai_request",
     "usage_from_openai",
-    "use_linear_pool",
+    "use_h11_transport",
     "validate_count_tokens_request",
     "validate_messages_request",
 ]

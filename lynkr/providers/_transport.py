@@ -1,0 +1,449 @@
+"""The HTTP/1.1 transport under each provider's pooled `httpx.AsyncClient`: h11 on trio.
+
+Why not httpcore's pool: under load it costs more than the rest of a turn. Every request
+start and every response close runs its pool assignment over *all* open connections,
+and each idle one it passes is probed with a `poll` system call (`has_expired`); add
+its per-request locks, cancellation shields and nested stream wrappers, and at 32
+concurrent turns the gateway spent ~1.5 ms of CPU per request in httpcore alone
+(`tools/bench_proxy.py`, json c=32: 3.8-4.1 ms per request over httpcore, 2.4-2.6 ms over
+this transport; BENCHMARKS.md). This module does the same job with the same library
+that parses HTTP for httpcore and hypercorn (h11), in a few steps per request.
+
+What it does, and promises:
+
+* **A pool per transport**, connections keyed by origin (scheme, host, port). At most
+  `max_connections` are open (busy and idle together); a request beyond that waits, up
+  to the request's pool timeout (`httpx.PoolTimeout`), and an idle connection to
+  another origin is closed to make room. At most `max_keepalive` stay idle, each for
+  at most `keepalive_expiry` seconds.
+* **Reuse is last-in first-out and checked**: an idle connection whose socket is
+  readable was closed by the server (or sent bytes nobody asked for) and is dropped.
+  A request sent on a reused connection that the server closed before any byte of a
+  response came back (the keep-alive race) is sent once more on a new connection when
+  its body can be sent again; every other failure is the caller's to handle.
+* **Bodies stay unread**: the response comes back with its body as a stream. The
+  connection returns to the pool when the body was read to its end, and is closed when
+  the body is abandoned, the task is cancelled, an error happens, or either side asked
+  for `Connection: close`.
+* **Timeouts** come from the request's `timeout` extension, as httpx sets it: connect
+  (TCP and TLS handshake), write (each send), read (each receive), pool (the wait).
+* **Errors are httpx's**: `ConnectError`/`ConnectTimeout`, `WriteError`/`WriteTimeout`,
+  `ReadError`/`ReadTimeout`, `RemoteProtocolError`, `LocalProtocolError`, `PoolTimeout`,
+  `UnsupportedProtocol`; the orchestrator maps those to Lynkr's errors.
+
+HTTP/2, Unix sockets and local addresses are not supported: `use_h11_transport`
+refuses a client configured for them. Proxies mounted from the environment keep
+httpx's own transports (only the client's default transport is replaced).
+
+Everything here runs on one trio thread (the gateway's); the pool's bookkeeping
+happens between awaits, so it needs no lock.
+"""
+
+from __future__ import annotations
+
+import math
+import ssl
+from dataclasses import dataclass
+
+import h11
+import httpcore
+import httpx
+import trio
+
+__all__ = ["H11Transport", "TransportStatistics", "use_h11_transport"]
+
+Origin = tuple[bytes, bytes, int]  # scheme, host, port
+_READ_SIZE = 65536
+_DEFAULT_PORTS = {b"http": 80, b"https": 443}
+_TIMEOUT_KEYS = ("connect", "read", "write", "pool")
+# What a send or receive raises when the peer or the network failed (a TLS error
+# arrives as BrokenResourceError; Closed: the connection was dropped meanwhile).
+_IO_ERRORS = (OSError, trio.BrokenResourceError, trio.ClosedResourceError)
+
+
+@dataclass(frozen=True, slots=True)
+class TransportStatistics:
+    """A snapshot of a transport's pool."""
+
+    open: int  # connections open, busy or idle
+    idle: int  # of those, idle in the pool
+    waiting: int  # requests waiting for a connection
+    opened: int  # connections opened since the transport was made
+    reused: int  # requests sent on a connection that served one before
+
+
+class _StaleConnectionError(Exception):
+    """A reused connection turned out closed before any byte of the response came."""
+
+
+class _Connection:
+    """One HTTP/1.1 connection: a trio stream, its h11 state and its pool bookkeeping."""
+
+    __slots__ = ("expires_at", "h11", "origin", "reused", "socket", "stream")
+
+    def __init__(self, origin: Origin, stream: trio.abc.Stream, sock: trio.socket.SocketType,
+                 ) -> None:
+        self.origin = origin
+        self.stream = stream
+        self.socket = sock  # the TCP socket under `stream` (under TLS too)
+        self.h11 = h11.Connection(h11.CLIENT)
+        self.expires_at = math.inf
+        self.reused = False
+
+    def is_reusable(self, now: float) -> bool:
+        """Idle, not expired, and not closed by the peer (a readable idle socket)."""
+        return now < self.expires_at and not self.socket.is_readable()
+
+    def close(self) -> None:
+        """Close the socket at once (no TLS close_notify: the connection is abandoned)."""
+        self.socket.close()
+
+
+class H11Transport(httpx.AsyncBaseTransport):
+    """A pooled HTTP/1.1 transport for `httpx.AsyncClient` (module doc).
+
+    Args:
+        ssl_context: the TLS settings for `https` origins (httpx's, for the client's
+            `verify` and `cert`).
+        max_connections: open connections at most, busy and idle.
+        max_keepalive: idle connections kept at most.
+        keepalive_expiry: seconds an idle connection is kept (None: no limit).
+    """
+
+    def __init__(self, *, ssl_context: ssl.SSLContext | None = None,
+                 max_connections: int | None = 100, max_keepalive: int | None = 20,
+                 keepalive_expiry: float | None = 5.0) -> None:
+        self._ssl_context = ssl_context
+        if ssl_context is not None:
+            ssl_context.set_alpn_protocols(["http/1.1"])
+        self._max_connections = math.inf if max_connections is None else max_connections
+        keep = self._max_connections if max_keepalive is None else max_keepalive
+        self._max_keepalive = min(keep, self._max_connections)
+        self._keepalive_expiry = math.inf if keepalive_expiry is None else keepalive_expiry
+        self._idle: dict[Origin, list[_Connection]] = {}
+        self._idle_count = 0
+        self._open = 0
+        self._opened = 0
+        self._reused = 0
+        self._waiters = trio.lowlevel.ParkingLot()
+        self._closed = False
+
+    def statistics(self) -> TransportStatistics:
+        """Connections open, idle and waited for, and the totals so far."""
+        return TransportStatistics(self._open, self._idle_count,
+                                   self._waiters.statistics().tasks_waiting, self._opened,
+                                   self._reused)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send `request` and return the response with its body unread.
+
+        Raises:
+            httpx.TransportError: one of the classes in the module doc.
+        """
+        if self._closed:
+            raise RuntimeError("the transport is closed")
+        origin = _origin(request.url)
+        timeouts = request.extensions.get("timeout") or {}
+        connect, read, write, pool = (_seconds(timeouts.get(k)) for k in _TIMEOUT_KEYS)
+        try:
+            body: bytes | None = request.content
+        except httpx.RequestNotRead:
+            body = None  # a streamed body: sent as it comes, and never twice
+        retry = body is not None
+        while True:
+            connection = await self._acquire(origin, pool, connect)
+            try:
+                return await self._exchange(connection, request, body, write, read)
+            except _StaleConnectionError:
+                if not retry:
+                    raise httpx.RemoteProtocolError(
+                        "server closed the connection without a response") from None
+                retry = False  # once, on a new connection (module doc)
+
+    async def aclose(self) -> None:
+        """Close every idle connection; busy ones close when their response ends."""
+        self._closed = True
+        for stack in self._idle.values():
+            for connection in stack:
+                self._drop(connection)
+        self._idle.clear()
+        self._idle_count = 0
+
+    # -- the pool ------------------------------------------------------------------------
+    async def _acquire(self, origin: Origin, pool_timeout: float,
+                       connect_timeout: float) -> _Connection:
+        """An idle connection to `origin` that is still good, else a new one."""
+        deadline = trio.current_time() + pool_timeout
+        while True:
+            stack = self._idle.get(origin)
+            if stack:
+                now = trio.current_time()
+                while stack:
+                    connection = stack.pop()
+                    self._idle_count -= 1
+                    if connection.is_reusable(now):
+                        connection.reused = True
+                        self._reused += 1
+                        return connection
+                    self._drop(connection)
+            if self._open < self._max_connections or self._evict_other_than(origin):
+                break
+            with trio.move_on_at(deadline):
+                await self._waiters.park()
+                continue
+            raise httpx.PoolTimeout("timed out waiting for a connection from the pool")
+        self._open += 1
+        self._opened += 1
+        opened: _Connection | None = None
+        try:
+            opened = await self._connect(origin, connect_timeout)
+            return opened
+        finally:
+            if opened is None:  # failed or cancelled: give the slot back
+                self._open -= 1
+                self._waiters.unpark()
+
+    def _evict_other_than(self, origin: Origin) -> bool:
+        """Close one idle connection to another origin, to make room; False if none."""
+        for other, stack in self._idle.items():
+            if other != origin and stack:
+                self._idle_count -= 1
+                self._drop(stack.pop(0))  # the one idle the longest
+                return True
+        return False
+
+    def _release(self, connection: _Connection) -> None:
+        """A response ended: keep the connection idle if both sides allow it."""
+        state = connection.h11
+        if (state.our_state is h11.DONE and state.their_state is h11.DONE
+                and not self._closed and self._idle_count < self._max_keepalive):
+            state.start_next_cycle()
+            connection.expires_at = trio.current_time() + self._keepalive_expiry
+            self._idle.setdefault(connection.origin, []).append(connection)
+            self._idle_count += 1
+            self._waiters.unpark()
+            return
+        self._drop(connection)
+
+    def _drop(self, connection: _Connection) -> None:
+        """Close a connection and give its slot to a waiting request."""
+        connection.close()
+        self._open -= 1
+        self._waiters.unpark()
+
+    # -- one connection --------------------------------------------------------------------
+    async def _connect(self, origin: Origin, within: float) -> _Connection:
+        scheme, host, port = origin
+        hostname = host.decode("ascii")
+        tcp: trio.SocketStream | None = None
+        connected = False
+        try:
+            with trio.move_on_after(within):
+                tcp = await trio.open_tcp_stream(hostname, port)
+                stream: trio.abc.Stream = tcp
+                if scheme == b"https":
+                    tls = trio.SSLStream(tcp, self._ssl_context or _default_ssl_context(),
+                                         server_hostname=hostname, https_compatible=True)
+                    await tls.do_handshake()
+                    stream = tls
+                connected = True
+                return _Connection(origin, stream, tcp.socket)
+        except (OSError, trio.BrokenResourceError, ssl.SSLError) as exc:
+            raise httpx.ConnectError(f"cannot connect to {hostname}:{port}: {exc}") from exc
+        finally:
+            if not connected and tcp is not None:
+                tcp.socket.close()
+        raise httpx.ConnectTimeout(f"timed out connecting to {hostname}:{port}")
+
+    async def _exchange(self, connection: _Connection, request: httpx.Request,
+                        body: bytes | None, write: float, read: float) -> httpx.Response:
+        """Send the request and read the response head; the body stays on the wire."""
+        done = False
+        try:
+            state = connection.h11
+            try:
+                data = state.send(h11.Request(method=request.method, target=request.url.raw_path,
+                                              headers=request.headers.raw))
+                if body is not None:
+                    data += (state.send(h11.Data(data=body)) if body else b"") + state.send(
+                        h11.EndOfMessage())
+            except h11.LocalProtocolError as exc:
+                raise httpx.LocalProtocolError(str(exc)) from exc
+            await self._send(connection, data, write)
+            if body is None:
+                await self._send_stream(connection, request, write)
+            head = await self._receive_head(connection, read)
+            response = httpx.Response(
+                head.status_code, headers=head.headers.raw_items(),
+                stream=_ResponseBody(self, connection, read),
+                extensions={"http_version": b"HTTP/" + head.http_version,
+                            "reason_phrase": head.reason})
+            done = True
+            return response
+        finally:
+            if not done:
+                self._drop(connection)
+
+    async def _send_stream(self, connection: _Connection, request: httpx.Request,
+                           write: float) -> None:
+        stream = request.stream
+        if not isinstance(stream, httpx.AsyncByteStream):
+            raise httpx.LocalProtocolError("a sync request body on an async transport")
+        state = connection.h11
+        try:
+            async for chunk in stream:
+                if chunk:
+                    await self._send(connection, state.send(h11.Data(data=chunk)), write)
+            await self._send(connection, state.send(h11.EndOfMessage()), write)
+        except h11.LocalProtocolError as exc:
+            raise httpx.LocalProtocolError(str(exc)) from exc
+
+    async def _send(self, connection: _Connection, data: bytes, within: float) -> None:
+        try:
+            with trio.move_on_after(within) as scope:
+                await connection.stream.send_all(data)
+        except _IO_ERRORS as exc:
+            if connection.reused and connection.h11.their_state is h11.SEND_RESPONSE:
+                raise _StaleConnectionError from exc
+            raise httpx.WriteError(f"sending the request failed: {exc}") from exc
+        if scope.cancelled_caught:
+            raise httpx.WriteTimeout("timed out sending the request")
+
+    async def _receive_head(self, connection: _Connection, read: float) -> h11.Response:
+        state = connection.h11
+        first = True
+        while True:
+            try:
+                event = state.next_event()
+            except h11.RemoteProtocolError as exc:
+                raise httpx.RemoteProtocolError(str(exc)) from exc
+            if event is h11.NEED_DATA:
+                await self.receive(connection, read, stale_if_empty=first)
+                first = False
+            elif type(event) is h11.Response:
+                return event
+            elif type(event) is not h11.InformationalResponse:  # 1xx: skipped, as httpcore
+                raise httpx.RemoteProtocolError(f"unexpected {type(event).__name__}")
+
+    async def receive(self, connection: _Connection, within: float, *,
+                      stale_if_empty: bool = False) -> None:
+        """Read from `connection` into its h11 state (also what `_ResponseBody` calls)."""
+        try:
+            with trio.move_on_after(within) as scope:
+                data = await connection.stream.receive_some(_READ_SIZE)
+        except _IO_ERRORS as exc:
+            if stale_if_empty and connection.reused:
+                raise _StaleConnectionError from exc
+            raise httpx.ReadError(f"reading the response failed: {exc}") from exc
+        if scope.cancelled_caught:
+            raise httpx.ReadTimeout("timed out reading the response")
+        if not data and stale_if_empty and connection.reused:
+            raise _StaleConnectionError
+        connection.h11.receive_data(data)  # type: ignore[arg-type]  # h11 takes any bytes-like
+
+
+class _ResponseBody(httpx.AsyncByteStream):
+    """A response body on its connection; hands the connection back when read to the end.
+
+    An async iterator object rather than an async generator: a body abandoned half
+    read leaves no suspended generator behind for the garbage collector to finalize.
+    """
+
+    __slots__ = ("_connection", "_finished", "_read", "_transport")
+
+    def __init__(self, transport: H11Transport, connection: _Connection, read: float) -> None:
+        self._transport = transport
+        self._connection: _Connection | None = connection
+        self._read = read
+        self._finished = False
+
+    def __aiter__(self) -> _ResponseBody:
+        return self
+
+    async def __anext__(self) -> bytes:
+        connection = self._connection
+        if connection is None:
+            if self._finished:
+                raise StopAsyncIteration
+            raise httpx.StreamClosed()
+        state = connection.h11
+        kept = False
+        try:
+            while True:
+                try:
+                    event = state.next_event()
+                except h11.RemoteProtocolError as exc:
+                    raise httpx.RemoteProtocolError(str(exc)) from exc
+                if event is h11.NEED_DATA:
+                    await self._transport.receive(connection, self._read)
+                elif type(event) is h11.Data:
+                    kept = True
+                    return bytes(event.data)
+                elif type(event) is h11.EndOfMessage:
+                    self._connection, self._finished, kept = None, True, True
+                    self._transport._release(connection)
+                    raise StopAsyncIteration
+                else:
+                    raise httpx.RemoteProtocolError(f"unexpected {type(event).__name__}")
+        finally:
+            if not kept:  # failed or cancelled: the connection is in an unknown state
+                self._connection = None
+                self._transport._drop(connection)
+
+    async def aclose(self) -> None:
+        """Close the connection unless the body was read to its end."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            self._transport._drop(connection)
+
+
+def _origin(url: httpx.URL) -> Origin:
+    scheme = url.raw_scheme
+    port = _DEFAULT_PORTS.get(scheme)
+    if port is None:
+        raise httpx.UnsupportedProtocol(f"unsupported URL scheme {url.scheme!r}")
+    if not url.raw_host:
+        raise httpx.UnsupportedProtocol(f"no host in {url}")
+    return scheme, url.raw_host, url.port or port
+
+
+def _seconds(value: float | None) -> float:
+    return math.inf if value is None else value
+
+
+_SSL: list[ssl.SSLContext] = []
+
+
+def _default_ssl_context() -> ssl.SSLContext:
+    if not _SSL:
+        context = httpx.create_ssl_context()
+        context.set_alpn_protocols(["http/1.1"])
+        _SSL.append(context)
+    return _SSL[0]
+
+
+def use_h11_transport(client: httpx.AsyncClient) -> httpx.AsyncClient:
+    """Make `H11Transport` `client`'s default transport (before first use), with the
+    limits and TLS settings httpx built for it; mounted proxies stay as they are.
+
+    Raises:
+        TypeError: the client's transport is not httpx's default one, or is set up for
+            something this transport does not do (HTTP/2, a Unix socket, a local
+            address, socket options, connect retries).
+    """
+    transport = client._transport
+    if not isinstance(transport, httpx.AsyncHTTPTransport):
+        raise TypeError(f"unexpected httpx transport {type(transport).__name__}")
+    pool = transport._pool
+    if type(pool) is not httpcore.AsyncConnectionPool:
+        raise TypeError(f"unexpected httpcore pool {type(pool).__name__}")
+    unsupported = [name for name, value in (
+        ("http2", pool._http2), ("uds", pool._uds), ("local_address", pool._local_address),
+        ("socket_options", pool._socket_options), ("retries", pool._retries)) if value]
+    if unsupported:
+        raise TypeError(f"H11Transport does not support {', '.join(unsupported)}")
+    client._transport = H11Transport(
+        ssl_context=pool._ssl_context, max_connections=pool._max_connections,
+        max_keepalive=pool._max_keepalive_connections,
+        keepalive_expiry=pool._keepalive_expiry)
+    return client
