@@ -218,14 +218,14 @@ class _FrameBatch:
             self.ready.set()
 
     async def push(self, send: Send) -> None:
-        """Send what was collected, in batches, then end the response body."""
+        """Send what was collected, in batches; the last batch also ends the body."""
         while True:
             await self.ready.wait()
             self.ready = trio.Event()
-            if self.pending:
-                body = b"".join(self.pending)
-                self.pending.clear()
-                await send({"type": "http.response.body", "body": body, "more_body": True})
-            if self.ended and not self.pending:
-                break
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+            last = self.ended  # nothing can follow what is pending now
+            body = b"".join(self.pending)
+            self.pending.clear()
+            if body or last:
+                await send({"type": "http.response.body", "body": body, "more_body": not last})
+            if last:
+                return

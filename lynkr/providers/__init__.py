@@ -20,7 +20,7 @@ from lynkr.providers._from_openai import from_openai_response
 from lynkr.providers._openai import (
     OpenAIAdapter,
 )
-from lynkr.providers._pool import send_pooled
+from lynkr.providers._pool import send_pooled, use_h11_transport
 from lynkr.providers._settings import (
     PROVIDER_KINDS,
     REQUIRED_VARIABLES,
@@ -47,7 +47,7 @@ from lynkr.providers._translate import (
     strip_unsigned_thinking,
     usage_from_openai,
 )
-from lynkr.providers._transport import H11Transport, TransportStatistics, use_h11_transport
+from lynkr.providers._transport import H11Transport, TransportStatistics
 from lynkr.providers._upstream import (
     RETRYABLE_STATUSES,
     Adapter,

@@ -98,3 +98,37 @@ async def test_a_streaming_answer_is_sse_without_caching(tmp_path):
     assert response.headers["request-id"].startswith("req_")
     assert response.headers["x-session-id"]
     assert b"event: message_stop" in body
+
+
+async def _sends_of(frames: list[bytes], *, gap: bool) -> list[tuple[bytes, bool]]:
+    """The ASGI body messages `_FrameBatch` sends for `frames` (with or without pauses)."""
+    from lynkr.http._fast import _FrameBatch
+
+    sent: list[tuple[bytes, bool]] = []
+
+    async def send(message: dict) -> None:
+        sent.append((message["body"], message["more_body"]))
+        await trio.lowlevel.checkpoint()
+
+    async def source():
+        for frame in frames:
+            if gap:
+                await trio.sleep(0.01)
+            yield frame
+
+    batch = _FrameBatch()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(batch.pull, source())
+        await batch.push(send)
+    return sent
+
+
+async def test_the_last_frames_and_the_end_of_the_body_share_one_write():
+    """Frames are relayed whole and in order; the final write also ends the body."""
+    frames = [b"a", b"", b"b", b"c"]
+    for gap in (False, True):
+        sent = await _sends_of(frames, gap=gap)
+        assert b"".join(body for body, _ in sent) == b"abc"
+        assert [more for _, more in sent] == [True] * (len(sent) - 1) + [False]
+        assert all(body for body, _ in sent)  # no empty write just to end the body
+    assert await _sends_of([], gap=False) == [(b"", False)]

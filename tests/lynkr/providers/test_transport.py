@@ -633,3 +633,47 @@ def test_use_h11_transport_refuses_what_it_cannot_do():
     client = httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(200)))
     with pytest.raises(TypeError, match="transport"):
         use_h11_transport(client)
+
+
+async def test_a_body_without_length_is_read_until_close():
+    """No length and no chunking: the body is what comes until the server closes."""
+    async def unframed(n: int, k: int, request: h11.Request, body: bytes) -> bytes | None:
+        return b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nall of it"
+
+    async with trio.open_nursery() as nursery:
+        server = await _serve(nursery, Server(unframed))
+        transport = H11Transport()
+        async with _client(transport) as client:
+            assert await _get(client, server.url()) == b"all of it"
+            assert _stats(transport)[:2] == (0, 0)
+        nursery.cancel_scope.cancel()
+
+
+async def test_bytes_after_a_response_body_keep_the_connection_out_of_the_pool():
+    """A server that sends more than the body announced: the connection is not reused."""
+    async def overlong(n: int, k: int, request: h11.Request, body: bytes) -> bytes | None:
+        return OK + b"HTTP/1.1 200 OK\r\n"
+
+    async with trio.open_nursery() as nursery:
+        server = await _serve(nursery, Server(overlong))
+        transport = H11Transport()
+        async with _client(transport) as client:
+            assert await _get(client, server.url()) == b"ok"
+            assert await _get(client, server.url()) == b"ok"
+            assert _stats(transport)[2:] == (2, 0)
+        nursery.cancel_scope.cancel()
+
+
+async def test_an_http_1_0_response_is_not_reused():
+    """An HTTP/1.0 answer closes its connection after the body."""
+    async def old(n: int, k: int, request: h11.Request, body: bytes) -> bytes | None:
+        return b"HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\nok"
+
+    async with trio.open_nursery() as nursery:
+        server = await _serve(nursery, Server(old))
+        transport = H11Transport()
+        async with _client(transport) as client:
+            response = await client.get(server.url())
+            assert (response.content, response.http_version) == (b"ok", "HTTP/1.0")
+            assert _stats(transport)[:2] == (0, 0)
+        nursery.cancel_scope.cancel()
