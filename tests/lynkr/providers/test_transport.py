@@ -6,7 +6,8 @@ import datetime
 import functools
 import ipaddress
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import h11
@@ -28,6 +29,18 @@ Script = Callable[[int, int, h11.Request, bytes], Awaitable[bytes | None]]
 
 async def _ok(n: int, k: int, request: h11.Request, body: bytes) -> bytes | None:
     return OK
+
+
+def answering(data: bytes) -> Script:
+    """A script that answers every request with `data`."""
+    async def script(n: int, k: int, request: h11.Request, body: bytes) -> bytes | None:
+        return data
+    return script
+
+
+async def _never(n: int, k: int, request: h11.Request, body: bytes) -> bytes | None:
+    await trio.sleep_forever()
+    raise AssertionError
 
 
 class Server:
@@ -101,6 +114,15 @@ async def _serve(nursery: trio.Nursery, server: Server,
     return server
 
 
+@asynccontextmanager
+async def serving(script: Script = _ok, *, tls: ssl.SSLContext | None = None,
+                  ) -> AsyncIterator[Server]:
+    """A scripted `Server` on loopback for the duration of the block."""
+    async with trio.open_nursery() as nursery:
+        yield await _serve(nursery, Server(script), tls=tls)
+        nursery.cancel_scope.cancel()
+
+
 async def _get(client: httpx.AsyncClient, url: str, **kwargs: object) -> bytes:
     response = await client.get(url, **kwargs)  # type: ignore[arg-type]
     return response.content
@@ -117,14 +139,12 @@ def _stats(transport: H11Transport) -> tuple[int, int, int, int]:
 
 async def test_requests_reuse_one_keep_alive_connection():
     """Three requests in a row: one connection, reused twice, idle afterwards."""
-    async with trio.open_nursery() as nursery:
-        server = await _serve(nursery, Server())
+    async with serving() as server:
         transport = H11Transport()
         async with _client(transport) as client:
             for _ in range(3):
                 assert await _get(client, server.url()) == b"ok"
             assert _stats(transport) == (1, 1, 1, 2)
-        nursery.cancel_scope.cancel()
     assert server.connections == 1
 
 
@@ -138,15 +158,12 @@ async def test_statistics_is_a_frozen_snapshot():
 
 async def test_a_request_carries_method_target_headers_and_body():
     """The server sees what the client built: method, path with query, headers, body."""
-    async with trio.open_nursery() as nursery:
-        server = await _serve(nursery, Server())
-        async with _client(H11Transport()) as client:
-            response = await client.post(server.url("/v1/chat?beta=true"), content=b'{"a":1}',
-                                         headers={"x-api-key": "k"})
-            assert response.status_code == 200
-            assert response.http_version == "HTTP/1.1"
-            assert response.reason_phrase == "OK"
-        nursery.cancel_scope.cancel()
+    async with serving() as server, _client(H11Transport()) as client:
+        response = await client.post(server.url("/v1/chat?beta=true"), content=b'{"a":1}',
+                                     headers={"x-api-key": "k"})
+        assert response.status_code == 200
+        assert response.http_version == "HTTP/1.1"
+        assert response.reason_phrase == "OK"
     request, body = server.requests[0]
     assert (request.method, request.target) == (b"POST", b"/v1/chat?beta=true")
     headers = dict(request.headers)
@@ -161,12 +178,9 @@ async def test_a_streamed_request_body_is_sent_chunked():
         for part in (b"ab", b"", b"cd"):
             yield part
 
-    async with trio.open_nursery() as nursery:
-        server = await _serve(nursery, Server())
-        async with _client(H11Transport()) as client:
-            response = await client.post(server.url(), content=parts())
-            assert response.content == b"ok"
-        nursery.cancel_scope.cancel()
+    async with serving() as server, _client(H11Transport()) as client:
+        response = await client.post(server.url(), content=parts())
+        assert response.content == b"ok"
     request, body = server.requests[0]
     assert dict(request.headers)[b"transfer-encoding"] == b"chunked"
     assert body == b"abcd"
@@ -178,23 +192,18 @@ async def test_a_chunked_response_streams_and_then_returns_the_connection():
         return (b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
                 b"3\r\none\r\n3\r\ntwo\r\n0\r\n\r\n")
 
-    async with trio.open_nursery() as nursery:
-        server = await _serve(nursery, Server(chunked))
+    async with serving(chunked) as server:
         transport = H11Transport()
         async with _client(transport) as client, client.stream("GET", server.url()) as response:
             assert _stats(transport)[:2] == (1, 0)  # busy while the body is unread
             assert b"".join([part async for part in response.aiter_raw()]) == b"onetwo"
             assert _stats(transport)[:2] == (1, 1)
-        nursery.cancel_scope.cancel()
 
 
 async def test_an_abandoned_body_closes_its_connection():
     """Closing a response before its end closes the connection; the next one is new."""
-    async def long(n: int, k: int, request: h11.Request, body: bytes) -> bytes:
-        return b"HTTP/1.1 200 OK\r\ncontent-length: 100000\r\n\r\n" + b"x" * 1000
-
-    async with trio.open_nursery() as nursery:
-        server = await _serve(nursery, Server(long))
+    answer = b"HTTP/1.1 200 OK\r\ncontent-length: 100000\r\n\r\n" + b"x" * 1000
+    async with serving(answering(answer)) as server:
         transport = H11Transport()
         response = await transport.handle_async_request(httpx.Request("GET", server.url()))
         assert await response.stream.__aiter__().__anext__() == b"x" * 1000  # type: ignore[union-attr]
@@ -206,23 +215,18 @@ async def test_an_abandoned_body_closes_its_connection():
             pass
         assert transport.statistics().opened == 2
         await trio.sleep(0.05)
-        nursery.cancel_scope.cancel()
     assert server.closed == 2
 
 
 async def test_connection_close_from_the_server_is_honoured():
     """A response with `Connection: close` is not reused."""
-    async def closing(n: int, k: int, request: h11.Request, body: bytes) -> bytes:
-        return b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok"
-
-    async with trio.open_nursery() as nursery:
-        server = await _serve(nursery, Server(closing))
+    answer = b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok"
+    async with serving(answering(answer)) as server:
         transport = H11Transport()
         async with _client(transport) as client:
             for _ in range(2):
                 assert await _get(client, server.url()) == b"ok"
             assert _stats(transport) == (0, 0, 2, 0)
-        nursery.cancel_scope.cancel()
 
 
 async def test_an_idle_connection_the_server_closed_is_not_reused():
@@ -255,15 +259,13 @@ async def test_the_keep_alive_race_is_retried_once_on_a_new_connection():
     async def drop_second(n: int, k: int, request: h11.Request, body: bytes) -> bytes | None:
         return None if k == 2 else OK
 
-    async with trio.open_nursery() as nursery:
-        server = await _serve(nursery, Server(drop_second))
+    async with serving(drop_second) as server:
         transport = H11Transport()
         async with _client(transport) as client:
             assert await _get(client, server.url()) == b"ok"
             response = await client.post(server.url(), content=b"again")
             assert response.content == b"ok"
             assert _stats(transport)[2:] == (2, 1)
-        nursery.cancel_scope.cancel()
     assert [body for _, body in server.requests] == [b"", b"again", b"again"]
 
 
@@ -272,14 +274,12 @@ async def test_a_new_connection_closed_without_a_response_is_an_error():
     async def drop(n: int, k: int, request: h11.Request, body: bytes) -> bytes | None:
         return None
 
-    async with trio.open_nursery() as nursery:
-        server = await _serve(nursery, Server(drop))
+    async with serving(drop) as server:
         transport = H11Transport()
         async with _client(transport) as client:
             with pytest.raises(httpx.RemoteProtocolError):
                 await client.get(server.url())
             assert _stats(transport)[:2] == (0, 0)
-        nursery.cancel_scope.cancel()
     assert len(server.requests) == 1
 
 
@@ -291,84 +291,57 @@ async def test_a_streamed_body_is_never_sent_twice():
     async def parts():
         yield b"once"
 
-    async with trio.open_nursery() as nursery:
-        server = await _serve(nursery, Server(drop_second))
-        async with _client(H11Transport()) as client:
-            await client.get(server.url())
-            with pytest.raises(httpx.RemoteProtocolError):
-                await client.post(server.url(), content=parts())
-        nursery.cancel_scope.cancel()
+    async with serving(drop_second) as server, _client(H11Transport()) as client:
+        await client.get(server.url())
+        with pytest.raises(httpx.RemoteProtocolError):
+            await client.post(server.url(), content=parts())
     assert len(server.requests) == 2
 
 
 async def test_a_body_cut_by_the_server_is_a_remote_protocol_error():
     """Fewer bytes than `content-length`, then EOF: `RemoteProtocolError`, connection gone."""
-    async def cut(n: int, k: int, request: h11.Request, body: bytes) -> bytes | None:
-        return b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\nconnection: close\r\n\r\nabc"
-
-    async with trio.open_nursery() as nursery:
-        server = await _serve(nursery, Server(cut))
+    answer = b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\nconnection: close\r\n\r\nabc"
+    async with serving(answering(answer)) as server:
         transport = H11Transport()
         async with _client(transport) as client:
             with pytest.raises(httpx.RemoteProtocolError):
                 await client.get(server.url())
             assert _stats(transport)[:2] == (0, 0)
-        nursery.cancel_scope.cancel()
 
 
 async def test_garbage_from_the_server_is_a_remote_protocol_error():
     """A response that is not HTTP: `RemoteProtocolError`."""
-    async def garbage(n: int, k: int, request: h11.Request, body: bytes) -> bytes | None:
-        return b"SSH-2.0-OpenSSH\r\n\r\n"
-
-    async with trio.open_nursery() as nursery:
-        server = await _serve(nursery, Server(garbage))
-        async with _client(H11Transport()) as client:
-            with pytest.raises(httpx.RemoteProtocolError):
-                await client.get(server.url())
-        nursery.cancel_scope.cancel()
+    answer = b"SSH-2.0-OpenSSH\r\n\r\n"
+    async with serving(answering(answer)) as server, _client(H11Transport()) as client:
+        with pytest.raises(httpx.RemoteProtocolError):
+            await client.get(server.url())
 
 
 async def test_informational_responses_are_skipped():
     """A `100 Continue` before the response is passed over."""
-    async def hundred(n: int, k: int, request: h11.Request, body: bytes) -> bytes | None:
-        return b"HTTP/1.1 100 Continue\r\n\r\n" + OK
-
-    async with trio.open_nursery() as nursery:
-        server = await _serve(nursery, Server(hundred))
-        async with _client(H11Transport()) as client:
-            assert await _get(client, server.url()) == b"ok"
-        nursery.cancel_scope.cancel()
+    answer = b"HTTP/1.1 100 Continue\r\n\r\n" + OK
+    async with serving(answering(answer)) as server, _client(H11Transport()) as client:
+        assert await _get(client, server.url()) == b"ok"
 
 
 async def test_a_silent_server_is_a_read_timeout():
     """No answer within the read timeout: `ReadTimeout`, the connection closed."""
-    async def silent(n: int, k: int, request: h11.Request, body: bytes) -> bytes | None:
-        await trio.sleep_forever()
-        raise AssertionError
-
-    async with trio.open_nursery() as nursery:
-        server = await _serve(nursery, Server(silent))
+    async with serving(_never) as server:
         transport = H11Transport()
         async with _client(transport, timeout=0.2) as client:
             with pytest.raises(httpx.ReadTimeout):
                 await client.get(server.url())
             assert _stats(transport)[:2] == (0, 0)
-        nursery.cancel_scope.cancel()
 
 
 async def test_a_stalled_body_is_a_read_timeout():
     """The head arrives, the body stalls: `ReadTimeout` while reading it."""
-    async def stall(n: int, k: int, request: h11.Request, body: bytes) -> bytes | None:
-        return b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nab"
-
-    async with trio.open_nursery() as nursery:
-        server = await _serve(nursery, Server(stall))
-        async with (_client(H11Transport(), timeout=0.2) as client,
-                    client.stream("GET", server.url()) as response):
-            with pytest.raises(httpx.ReadTimeout):
-                await response.aread()
-        nursery.cancel_scope.cancel()
+    answer = b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nab"
+    async with (serving(answering(answer)) as server,
+                _client(H11Transport(), timeout=0.2) as client,
+                client.stream("GET", server.url()) as response):
+        with pytest.raises(httpx.ReadTimeout):
+            await response.aread()
 
 
 async def test_a_refused_connection_is_a_connect_error():
@@ -441,12 +414,8 @@ async def test_requests_beyond_max_connections_wait_for_a_free_one():
 
 async def test_waiting_longer_than_the_pool_timeout_is_a_pool_timeout():
     """The only connection stays busy: `PoolTimeout` for the one waiting."""
-    async def never(n: int, k: int, request: h11.Request, body: bytes) -> bytes | None:
-        await trio.sleep_forever()
-        raise AssertionError
-
     async with trio.open_nursery() as nursery:
-        server = await _serve(nursery, Server(never))
+        server = await _serve(nursery, Server(_never))
         transport = H11Transport(max_connections=1)
         timeout = httpx.Timeout(5.0, pool=0.2)
         async with httpx.AsyncClient(transport=transport, timeout=timeout) as client:
@@ -475,65 +444,49 @@ async def test_an_idle_connection_to_another_origin_makes_room():
 
 async def test_idle_connections_expire():
     """An idle connection older than `keepalive_expiry` is not reused."""
-    async with trio.open_nursery() as nursery:
-        server = await _serve(nursery, Server())
+    async with serving() as server:
         transport = H11Transport(keepalive_expiry=0.05)
         async with _client(transport) as client:
             await _get(client, server.url())
             await trio.sleep(0.1)
             await _get(client, server.url())
             assert _stats(transport)[2:] == (2, 0)
-        nursery.cancel_scope.cancel()
 
 
 async def test_no_keepalive_means_no_reuse():
     """`max_keepalive=0`: every request on a new connection, none left open."""
-    async with trio.open_nursery() as nursery:
-        server = await _serve(nursery, Server())
+    async with serving() as server:
         transport = H11Transport(max_keepalive=0)
         async with _client(transport) as client:
             for _ in range(2):
                 await _get(client, server.url())
             assert _stats(transport) == (0, 0, 2, 0)
-        nursery.cancel_scope.cancel()
 
 
 async def test_cancelling_a_request_closes_its_connection():
     """A request cancelled while waiting for the answer leaves nothing open."""
-    async def never(n: int, k: int, request: h11.Request, body: bytes) -> bytes | None:
-        await trio.sleep_forever()
-        raise AssertionError
-
-    async with trio.open_nursery() as nursery:
-        server = await _serve(nursery, Server(never))
+    async with serving(_never) as server:
         transport = H11Transport()
         async with _client(transport) as client:
             with trio.move_on_after(0.1):
                 await client.get(server.url())
             assert _stats(transport)[:2] == (0, 0)
-        nursery.cancel_scope.cancel()
 
 
 async def test_cancelling_while_reading_a_body_closes_its_connection():
     """A body cancelled half read: the connection is closed, not pooled."""
-    async def stall(n: int, k: int, request: h11.Request, body: bytes) -> bytes | None:
-        return b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nab"
-
-    async with trio.open_nursery() as nursery:
-        server = await _serve(nursery, Server(stall))
+    async with serving(answering(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nab")) as server:
         transport = H11Transport()
         async with _client(transport) as client:
             async with client.stream("GET", server.url()) as response:
                 with trio.move_on_after(0.1):
                     await response.aread()
             assert _stats(transport)[:2] == (0, 0)
-        nursery.cancel_scope.cancel()
 
 
 async def test_aclose_closes_idle_connections_and_refuses_new_requests():
     """After `aclose`, idle connections are closed and a request is an error."""
-    async with trio.open_nursery() as nursery:
-        server = await _serve(nursery, Server())
+    async with serving() as server:
         transport = H11Transport()
         client = _client(transport)
         await _get(client, server.url())
@@ -542,7 +495,6 @@ async def test_aclose_closes_idle_connections_and_refuses_new_requests():
         with pytest.raises(RuntimeError, match="closed"):
             await transport.handle_async_request(httpx.Request("GET", server.url()))
         await trio.sleep(0.05)
-        nursery.cancel_scope.cancel()
     assert server.closed == 1
 
 
@@ -582,26 +534,22 @@ def _certificates(tmp_path: Path) -> tuple[ssl.SSLContext, Path]:
 async def test_https_through_a_trusted_certificate(tmp_path: Path):
     """TLS to a server whose CA the client trusts; keep-alive works over TLS too."""
     server_context, ca_file = _certificates(tmp_path)
-    async with trio.open_nursery() as nursery:
-        server = await _serve(nursery, Server(), tls=server_context)
+    async with serving(tls=server_context) as server:
         client = use_h11_transport(httpx.AsyncClient(verify=ssl.create_default_context(
             cafile=str(ca_file))))
         async with client:
             for _ in range(2):
                 assert await _get(client, server.url(scheme="https")) == b"ok"
             assert client._transport.statistics().reused == 1  # type: ignore[attr-defined]
-        nursery.cancel_scope.cancel()
 
 
 async def test_https_to_an_untrusted_certificate_is_a_connect_error(tmp_path: Path):
     """The default trust store does not know the test CA: `ConnectError`."""
     server_context, _ = _certificates(tmp_path)
-    async with trio.open_nursery() as nursery:
-        server = await _serve(nursery, Server(), tls=server_context)
-        async with use_h11_transport(httpx.AsyncClient()) as client:
-            with pytest.raises(httpx.ConnectError):
-                await client.get(server.url(scheme="https"))
-        nursery.cancel_scope.cancel()
+    async with (serving(tls=server_context) as server,
+                use_h11_transport(httpx.AsyncClient()) as client):
+        with pytest.raises(httpx.ConnectError):
+            await client.get(server.url(scheme="https"))
     assert server.requests == []
 
 
@@ -637,43 +585,29 @@ def test_use_h11_transport_refuses_what_it_cannot_do():
 
 async def test_a_body_without_length_is_read_until_close():
     """No length and no chunking: the body is what comes until the server closes."""
-    async def unframed(n: int, k: int, request: h11.Request, body: bytes) -> bytes | None:
-        return b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nall of it"
-
-    async with trio.open_nursery() as nursery:
-        server = await _serve(nursery, Server(unframed))
+    answer = b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nall of it"
+    async with serving(answering(answer)) as server:
         transport = H11Transport()
         async with _client(transport) as client:
             assert await _get(client, server.url()) == b"all of it"
             assert _stats(transport)[:2] == (0, 0)
-        nursery.cancel_scope.cancel()
 
 
 async def test_bytes_after_a_response_body_keep_the_connection_out_of_the_pool():
     """A server that sends more than the body announced: the connection is not reused."""
-    async def overlong(n: int, k: int, request: h11.Request, body: bytes) -> bytes | None:
-        return OK + b"HTTP/1.1 200 OK\r\n"
-
-    async with trio.open_nursery() as nursery:
-        server = await _serve(nursery, Server(overlong))
+    async with serving(answering(OK + b"HTTP/1.1 200 OK\r\n")) as server:
         transport = H11Transport()
         async with _client(transport) as client:
             assert await _get(client, server.url()) == b"ok"
             assert await _get(client, server.url()) == b"ok"
             assert _stats(transport)[2:] == (2, 0)
-        nursery.cancel_scope.cancel()
 
 
 async def test_an_http_1_0_response_is_not_reused():
     """An HTTP/1.0 answer closes its connection after the body."""
-    async def old(n: int, k: int, request: h11.Request, body: bytes) -> bytes | None:
-        return b"HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\nok"
-
-    async with trio.open_nursery() as nursery:
-        server = await _serve(nursery, Server(old))
+    async with serving(answering(b"HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\nok")) as server:
         transport = H11Transport()
         async with _client(transport) as client:
             response = await client.get(server.url())
             assert (response.content, response.http_version) == (b"ok", "HTTP/1.0")
             assert _stats(transport)[:2] == (0, 0)
-        nursery.cancel_scope.cancel()
