@@ -167,9 +167,12 @@ class _Exchange:
                        extra: list[tuple[bytes, bytes]]) -> None:
         headers = [_JSON, (b"content-length", str(len(body)).encode()),
                    (b"request-id", self.record.request_id.encode()), *extra]
-        self.record.emit(status)
-        await self.send({"type": "http.response.start", "status": status, "headers": headers})
-        await self.send({"type": "http.response.body", "body": body, "more_body": False})
+        try:
+            await self.send({"type": "http.response.start", "status": status,
+                             "headers": headers})
+            await self.send({"type": "http.response.body", "body": body, "more_body": False})
+        finally:  # after the write: the line is not on the client's critical path
+            self.record.emit(status)
 
     async def _error(self, status: int, error_type: str, message: str,
                      retry_after: float | None = None) -> None:

@@ -1,11 +1,12 @@
 """Request ids and the one canonical log line per request.
 
 Every response carries a `request-id` header (`req_` + 24 hex digits). At the end of
-a request — for a stream, when its last byte was sent or the client left — exactly
-one `request_completed` line is logged with the request id, session, provider,
-model, status, usage (`usage_in`/`usage_out`/`usage_cache_read`: key names without
-"token", which the secret redactor would hide), attempts and latency. Headers are never
-logged.
+a request exactly one `request_completed` line is logged: on `/v1/messages` once the
+response's last byte was written or the client left (so the line is off the client's
+critical path), on Quart's routes as the response leaves the app. It has the request
+id, session, provider, model, status, usage (`usage_in`/`usage_out`/`usage_cache_read`:
+key names without "token", which the secret redactor would hide), attempts and
+latency. Headers are never logged.
 """
 
 from __future__ import annotations

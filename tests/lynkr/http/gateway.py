@@ -66,3 +66,13 @@ async def running_gateway(
             async with httpx.AsyncClient(timeout=30) as client:
                 yield Gateway(binds[0], system, fake, client)
             nursery.cancel_scope.cancel()
+
+
+async def completed_lines(logs: list[dict[str, Any]], count: int = 1) -> list[dict[str, Any]]:
+    """The `request_completed` lines in `logs`, once `count` are there (the gateway logs
+    each after its response's last write, so a client may see the answer first)."""
+    with trio.fail_after(10):
+        # capture_logs offers nothing to wait on, so poll
+        while len(lines := [e for e in logs if e["event"] == "request_completed"]) < count:  # noqa: ASYNC110
+            await trio.sleep(0.01)
+    return lines

@@ -9,7 +9,7 @@ import trio
 from structlog.testing import capture_logs
 
 from lynkr.http import BODY_LIMIT
-from tests.lynkr.http.gateway import running_gateway
+from tests.lynkr.http.gateway import completed_lines, running_gateway
 
 HELLO = {"model": "claude-sonnet-4-5", "max_tokens": 64,
          "messages": [{"role": "user", "content": "hello"}]}
@@ -205,7 +205,7 @@ async def test_one_canonical_log_line_without_secrets(tmp_path):
             await gw.post("/v1/messages", HELLO,
                           headers={"authorization": "Bearer client-secret-1",
                                    "x-api-key": "client-secret-2"})
-        lines = [entry for entry in logs if entry["event"] == "request_completed"]
+            lines = await completed_lines(logs)
         assert len(lines) == 1
         assert lines[0]["status"] == 200
         assert lines[0]["provider"] == "databricks"
@@ -220,10 +220,7 @@ async def test_a_stream_logs_its_line_when_it_ends(tmp_path):
     async with running_gateway(tmp_path) as gw:
         with capture_logs() as logs:
             await gw.post("/v1/messages", {**HELLO, "stream": True})
-            with trio.fail_after(10):
-                while not any(e["event"] == "request_completed" for e in logs):  # noqa: ASYNC110
-                    await trio.sleep(0.02)
-        lines = [entry for entry in logs if entry["event"] == "request_completed"]
+            lines = await completed_lines(logs)
         assert len(lines) == 1
         assert lines[0]["outcome"] == "ok"
         assert lines[0]["stream"] is True

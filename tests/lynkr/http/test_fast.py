@@ -12,7 +12,7 @@ from structlog.testing import capture_logs
 from lynkr.errors import ProviderOverloadedError
 from lynkr.http import create_app, serve_gateway
 from lynkr.system import open_system
-from tests.lynkr.http.gateway import gateway_settings, running_gateway
+from tests.lynkr.http.gateway import completed_lines, gateway_settings, running_gateway
 from tools.fake_upstream import serve_fake_upstream
 
 HELLO = {"model": "claude-sonnet-4-5", "max_tokens": 64,
@@ -50,12 +50,12 @@ async def test_a_bug_in_a_turn_is_a_generic_500_that_leaks_nothing(tmp_path, mon
         monkeypatch.setattr(gw.system.orchestrator, "run_turn", broken)
         with capture_logs() as logs:
             response = await gw.post("/v1/messages", HELLO)
+            lines = await completed_lines(logs)
     assert response.status_code == 500
     assert response.json() == {"type": "error",
                                "error": {"type": "api_error", "message": "internal error"}}
     assert response.headers["request-id"].startswith("req_")
     assert [e["event"] for e in logs if e["log_level"] == "error"] == ["unhandled_error"]
-    lines = [e for e in logs if e["event"] == "request_completed"]
     assert [line["status"] for line in lines] == [500]
 
 
