@@ -61,6 +61,7 @@ __all__ = ["H11Transport", "TransportStatistics"]
 
 Origin = tuple[bytes, bytes, int]  # scheme, host, port
 _READ_SIZE = 65536
+_MAX_HEAD = 100 * 1024  # bytes of response head h11 may buffer (httpcore's limit)
 _DEFAULT_PORTS = {b"http": 80, b"https": 443}
 _TIMEOUT_KEYS = ("connect", "read", "write", "pool")
 # What a send or receive raises when the peer or the network failed (a TLS error
@@ -93,7 +94,7 @@ class _Connection:
         self.origin = origin
         self.stream = stream
         self.socket = sock  # the TCP socket under `stream` (under TLS too)
-        self.h11 = h11.Connection(h11.CLIENT)
+        self.h11 = _new_h11()
         self.expires_at = math.inf
         self.reused = False
 
@@ -222,7 +223,7 @@ class H11Transport(httpx.AsyncBaseTransport):
     def _release(self, connection: _Connection, *, reusable: bool) -> None:
         """A response ended: keep the connection idle if it may serve another."""
         if reusable and not self._closed and self._idle_count < self._max_keepalive:
-            connection.h11 = h11.Connection(h11.CLIENT)  # the old one stopped at the head
+            connection.h11 = _new_h11()  # the old one stopped at the head
             connection.expires_at = trio.current_time() + self._keepalive_expiry
             self._idle.setdefault(connection.origin, []).append(connection)
             self._idle_count += 1
@@ -428,6 +429,11 @@ def _origin(url: httpx.URL) -> Origin:
     if not url.raw_host:
         raise httpx.UnsupportedProtocol(f"no host in {url}")
     return scheme, url.raw_host, url.port or port
+
+
+def _new_h11() -> h11.Connection:
+    """A client-side h11 state for one request's head (heads up to 100 KiB, as httpcore)."""
+    return h11.Connection(h11.CLIENT, max_incomplete_event_size=_MAX_HEAD)
 
 
 def _seconds(value: float | None) -> float:

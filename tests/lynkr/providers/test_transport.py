@@ -611,3 +611,37 @@ async def test_an_http_1_0_response_is_not_reused():
             response = await client.get(server.url())
             assert (response.content, response.http_version) == (b"ok", "HTTP/1.0")
             assert _stats(transport)[:2] == (0, 0)
+
+
+async def _serve_head_in_pieces(pieces: list[bytes], task_status: trio.TaskStatus[str]
+                                = trio.TASK_STATUS_IGNORED) -> None:
+    """Answer each connection's first request with `pieces`, 20 ms apart, then hold it."""
+    async def handler(stream: trio.SocketStream) -> None:
+        parser = h11.Connection(h11.SERVER)
+        while type(event := parser.next_event()) is not h11.EndOfMessage:
+            if event is h11.NEED_DATA:
+                parser.receive_data(await stream.receive_some(65536))
+        for piece in pieces:
+            await stream.send_all(piece)
+            await trio.sleep(0.02)
+        await trio.sleep_forever()
+
+    async with trio.open_nursery() as nursery:
+        listeners = await nursery.start(functools.partial(trio.serve_tcp, handler, 0,
+                                                          host="127.0.0.1"))
+        task_status.started(f"http://127.0.0.1:{listeners[0].socket.getsockname()[1]}/")
+
+
+async def test_a_response_head_may_be_large_but_not_endless():
+    """A 60 KiB header arriving in pieces is read (as httpcore would); over 100 KiB of
+    head still unfinished is a protocol error, not a buffer that grows until a timeout."""
+    head = b"HTTP/1.1 200 OK\r\nconnection: close\r\nx-big: " + b"v" * (60 * 1024)
+    large = [head[:30_000], head[30_000:], b"\r\ncontent-length: 2\r\n\r\nok"]
+    endless = [head[:30_000], head[30_000:], b"v" * 50_000]
+    async with trio.open_nursery() as nursery, _client(H11Transport()) as client:
+        url = await nursery.start(_serve_head_in_pieces, large)
+        assert await _get(client, url) == b"ok"
+        url = await nursery.start(_serve_head_in_pieces, endless)
+        with pytest.raises(httpx.RemoteProtocolError):
+            await client.get(url)
+        nursery.cancel_scope.cancel()
