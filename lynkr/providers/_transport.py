@@ -43,8 +43,6 @@ Everything here runs on one trio thread (the gateway's); the pool's bookkeeping
 happens between awaits, so it needs no lock.
 """
 
-# Over the 400-line soft cap on purpose: the pool, one connection's exchange and the
-# body stream share one piece of bookkeeping (open, idle, waiting), kept in one place.
 from __future__ import annotations
 
 import math
@@ -56,6 +54,7 @@ import httpx
 import trio
 
 from lynkr.providers._body import BodyDecoder, Framing, framing_of
+from lynkr.providers._response import ResponseBody, says_close
 
 __all__ = ["H11Transport", "TransportStatistics"]
 
@@ -84,7 +83,7 @@ class _StaleConnectionError(Exception):
     """A reused connection turned out closed before any byte of the response came."""
 
 
-class _Connection:
+class PooledConnection:
     """One HTTP/1.1 connection: a trio stream, its h11 state and its pool bookkeeping."""
 
     __slots__ = ("expires_at", "h11", "origin", "reused", "socket", "stream")
@@ -128,7 +127,7 @@ class H11Transport(httpx.AsyncBaseTransport):
         keep = self._max_connections if max_keepalive is None else max_keepalive
         self._max_keepalive = min(keep, self._max_connections)
         self._keepalive_expiry = math.inf if keepalive_expiry is None else keepalive_expiry
-        self._idle: dict[Origin, list[_Connection]] = {}
+        self._idle: dict[Origin, list[PooledConnection]] = {}
         self._idle_count = 0
         self._open = 0
         self._opened = 0
@@ -179,7 +178,7 @@ class H11Transport(httpx.AsyncBaseTransport):
 
     # -- the pool ------------------------------------------------------------------------
     async def _acquire(self, origin: Origin, pool_timeout: float,
-                       connect_timeout: float) -> _Connection:
+                       connect_timeout: float) -> PooledConnection:
         """An idle connection to `origin` that is still good, else a new one."""
         deadline = trio.current_time() + pool_timeout
         while True:
@@ -202,7 +201,7 @@ class H11Transport(httpx.AsyncBaseTransport):
             raise httpx.PoolTimeout("timed out waiting for a connection from the pool")
         self._open += 1
         self._opened += 1
-        opened: _Connection | None = None
+        opened: PooledConnection | None = None
         try:
             opened = await self._connect(origin, connect_timeout)
             return opened
@@ -220,7 +219,7 @@ class H11Transport(httpx.AsyncBaseTransport):
                 return True
         return False
 
-    def _release(self, connection: _Connection, *, reusable: bool) -> None:
+    def _release(self, connection: PooledConnection, *, reusable: bool) -> None:
         """A response ended: keep the connection idle if it may serve another."""
         if reusable and not self._closed and self._idle_count < self._max_keepalive:
             connection.h11 = _new_h11()  # the old one stopped at the head
@@ -231,14 +230,14 @@ class H11Transport(httpx.AsyncBaseTransport):
             return
         self._drop(connection)
 
-    def _drop(self, connection: _Connection) -> None:
+    def _drop(self, connection: PooledConnection) -> None:
         """Close a connection and give its slot to a waiting request."""
         connection.close()
         self._open -= 1
         self._waiters.unpark()
 
     # -- one connection --------------------------------------------------------------------
-    async def _connect(self, origin: Origin, within: float) -> _Connection:
+    async def _connect(self, origin: Origin, within: float) -> PooledConnection:
         scheme, host, port = origin
         hostname = host.decode("ascii")
         tcp: trio.SocketStream | None = None
@@ -253,7 +252,7 @@ class H11Transport(httpx.AsyncBaseTransport):
                     await tls.do_handshake()
                     stream = tls
                 connected = True
-                return _Connection(origin, stream, tcp.socket)
+                return PooledConnection(origin, stream, tcp.socket)
         except (OSError, trio.BrokenResourceError, ssl.SSLError) as exc:
             raise httpx.ConnectError(f"cannot connect to {hostname}:{port}: {exc}") from exc
         finally:
@@ -261,7 +260,7 @@ class H11Transport(httpx.AsyncBaseTransport):
                 tcp.socket.close()
         raise httpx.ConnectTimeout(f"timed out connecting to {hostname}:{port}")
 
-    async def _exchange(self, connection: _Connection, request: httpx.Request,
+    async def _exchange(self, connection: PooledConnection, request: httpx.Request,
                         body: bytes | None, write: float, read: float) -> httpx.Response:
         """Send the request and read the response head; the body stays on the wire."""
         done = False
@@ -282,12 +281,12 @@ class H11Transport(httpx.AsyncBaseTransport):
             headers = list(head.headers)
             framing, length = framing_of(request.method, head.status_code, headers)
             reusable = (head.http_version == b"1.1" and framing is not Framing.CLOSE
-                        and not _says_close(headers) and not _says_close(request.headers.raw))
+                        and not says_close(headers) and not says_close(request.headers.raw))
             decoder = BodyDecoder(framing, length)
             first = decoder.feed(state.trailing_data[0])  # what came with the head
             response = httpx.Response(
                 head.status_code, headers=head.headers.raw_items(),
-                stream=_ResponseBody(self, connection, read, decoder, reusable, first),
+                stream=ResponseBody(self, connection, read, decoder, reusable, first),
                 extensions={"http_version": b"HTTP/" + head.http_version,
                             "reason_phrase": head.reason})
             done = True
@@ -296,7 +295,7 @@ class H11Transport(httpx.AsyncBaseTransport):
             if not done:
                 self._drop(connection)
 
-    async def _send_stream(self, connection: _Connection, request: httpx.Request,
+    async def _send_stream(self, connection: PooledConnection, request: httpx.Request,
                            write: float) -> None:
         stream = request.stream
         if not isinstance(stream, httpx.AsyncByteStream):
@@ -310,7 +309,7 @@ class H11Transport(httpx.AsyncBaseTransport):
         except h11.LocalProtocolError as exc:
             raise httpx.LocalProtocolError(str(exc)) from exc
 
-    async def _send(self, connection: _Connection, data: bytes, within: float) -> None:
+    async def _send(self, connection: PooledConnection, data: bytes, within: float) -> None:
         try:
             with trio.move_on_after(within) as scope:
                 await connection.stream.send_all(data)
@@ -321,7 +320,7 @@ class H11Transport(httpx.AsyncBaseTransport):
         if scope.cancelled_caught:
             raise httpx.WriteTimeout("timed out sending the request")
 
-    async def _receive_head(self, connection: _Connection, read: float) -> h11.Response:
+    async def _receive_head(self, connection: PooledConnection, read: float) -> h11.Response:
         state = connection.h11
         first = True
         while True:
@@ -337,9 +336,9 @@ class H11Transport(httpx.AsyncBaseTransport):
             elif type(event) is not h11.InformationalResponse:  # 1xx: skipped, as httpcore
                 raise httpx.RemoteProtocolError(f"unexpected {type(event).__name__}")
 
-    async def receive(self, connection: _Connection, within: float, *,
+    async def receive(self, connection: PooledConnection, within: float, *,
                       stale_if_empty: bool = False) -> bytes:
-        """The next bytes from `connection` (b"" at its end; `_ResponseBody` calls it too)."""
+        """The next bytes from `connection` (b"" at its end; `ResponseBody` calls it too)."""
         try:
             with trio.move_on_after(within) as scope:
                 data = await connection.stream.receive_some(_READ_SIZE)
@@ -352,73 +351,6 @@ class H11Transport(httpx.AsyncBaseTransport):
         if not data and stale_if_empty and connection.reused:
             raise _StaleConnectionError
         return data  # type: ignore[return-value]  # a SocketStream gives bytes
-
-
-class _ResponseBody(httpx.AsyncByteStream):
-    """A response body on its connection; hands the connection back when read to the end.
-
-    An async iterator object rather than an async generator: a body abandoned half
-    read leaves no suspended generator behind for the garbage collector to finalize.
-    Each step returns all the payload one read delivered (`BodyDecoder`).
-    """
-
-    __slots__ = ("_connection", "_decoder", "_finished", "_first", "_read", "_reusable",
-                 "_transport")
-
-    def __init__(self, transport: H11Transport, connection: _Connection, read: float,
-                 decoder: BodyDecoder, reusable: bool, first: bytes) -> None:
-        self._transport = transport
-        self._connection: _Connection | None = connection
-        self._read = read
-        self._decoder = decoder
-        self._reusable = reusable
-        self._first = first  # payload that arrived with the head
-        self._finished = False
-
-    def __aiter__(self) -> _ResponseBody:
-        return self
-
-    async def __anext__(self) -> bytes:
-        connection = self._connection
-        if connection is None:
-            if self._finished:
-                raise StopAsyncIteration
-            raise httpx.StreamClosed()
-        if self._first:
-            payload, self._first = self._first, b""
-            return payload
-        decoder = self._decoder
-        kept = False
-        try:
-            while not decoder.done:
-                data = await self._transport.receive(connection, self._read)
-                if not data:
-                    decoder.end_of_input()
-                    self._reusable = False
-                    continue
-                payload = decoder.feed(data)
-                if payload:
-                    kept = True
-                    return payload
-            self._connection, self._finished, kept = None, True, True
-            self._transport._release(connection, reusable=self._reusable and not decoder.extra)
-            raise StopAsyncIteration
-        finally:
-            if not kept:  # failed or cancelled: the connection is in an unknown state
-                self._connection = None
-                self._transport._drop(connection)
-
-    async def aclose(self) -> None:
-        """Close the connection unless the body was read to its end."""
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            self._transport._drop(connection)
-
-
-def _says_close(headers: list[tuple[bytes, bytes]]) -> bool:
-    """A `Connection` header with the `close` option."""
-    return any(name.lower() == b"connection" and b"close" in value.lower()
-               for name, value in headers)
 
 
 def _origin(url: httpx.URL) -> Origin:
