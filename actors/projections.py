@@ -6,9 +6,12 @@ every commit, coalesced: at most one catch-up per `interval` seconds (default
 `DEFAULT_INTERVAL`, 50 ms), so a burst of commits costs one catch-up and a busy
 gateway does not pay a `projections.db` transaction per turn. The last commit of a
 burst is always followed by a catch-up at most `interval` later; `catch_up_now`
-catches up at once. A projection that fails is reported (in the log
-and in `status()`) and does not hold back the others; if the log itself cannot be
-read, the error is kept in `status()` and the next commit retries.
+catches up at once. A catch-up that must wait is announced by the runner's one
+`_Alarm` thread, started at the first such wait and kept until the runner stops:
+a `threading.Timer` per wait started a thread several times a second under load.
+A projection that fails is reported (in the log and in `status()`) and does not
+hold back the others; if the log itself cannot be read, the error is kept in
+`status()` and the next commit retries.
 
 `Projections` is the handle trio code holds: `await projections.status()`.
 """
@@ -80,7 +83,7 @@ class ProjectionRunner(TrioActor):
             raise ValueError(f"interval must be >= 0 seconds, got {interval!r}")
         self._interval = interval
         self._last_catch_up = float("-inf")  # time.monotonic() of the last catch-up
-        self._timer: threading.Timer | None = None
+        self._alarm = _Alarm(self._announce)
         self._recorder = recorder
         self._path = path
         self._projections = list(projections) if projections is not None else None
@@ -108,10 +111,7 @@ class ProjectionRunner(TrioActor):
         if delay <= 0:
             self._announce()
             return
-        timer = threading.Timer(delay, self._announce)
-        timer.daemon = True
-        self._timer = timer
-        timer.start()
+        self._alarm.ring_in(delay)
 
     def _announce(self) -> None:
         with contextlib.suppress(pykka.ActorDeadError):  # stopping: listener going away
@@ -187,12 +187,71 @@ class ProjectionRunner(TrioActor):
         if self._remove_listener is not None:
             self._remove_listener()
             self._remove_listener = None
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._alarm.close()
         if self._store is not None:
             self._store.close()
             self._store = None
+
+
+class _Alarm:
+    """Calls `action` once a wait asked with `ring_in` is over, on one thread of its own.
+
+    The thread starts at the first `ring_in` and lives until `close`. A `ring_in`
+    while a wait is pending moves it (the runner asks for at most one at a time).
+    """
+
+    def __init__(self, action: Callable[[], None]) -> None:
+        self._action = action
+        self._cond = threading.Condition()
+        self._due: float | None = None  # time.monotonic() to ring at
+        self._closed = False
+        self._thread: threading.Thread | None = None
+
+    @property
+    def thread(self) -> threading.Thread | None:
+        """The alarm's thread, once started (for tests and diagnostics)."""
+        return self._thread
+
+    def ring_in(self, delay: float) -> None:
+        """Call the action `delay` seconds from now (any thread; a no-op once closed)."""
+        with self._cond:
+            if self._closed:
+                return
+            self._due = time.monotonic() + delay
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="ProjectionAlarm",
+                                                daemon=True)
+                self._thread.start()
+            else:
+                self._cond.notify()
+
+    def close(self) -> None:
+        """Drop a pending wait and end the thread (waits for it, unless called on it)."""
+        with self._cond:
+            self._closed, self._due = True, None
+            self._cond.notify()
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+
+    def _run(self) -> None:
+        with self._cond:
+            while not self._closed:
+                if self._due is None:
+                    self._cond.wait()
+                    continue
+                remaining = self._due - time.monotonic()
+                if remaining > 0:
+                    self._cond.wait(remaining)
+                    continue
+                self._due = None
+                self._cond.release()
+                try:
+                    self._action()
+                except Exception:  # a bug in the action must not end the alarm
+                    log.exception("projection_alarm_action_failed")
+                finally:
+                    self._cond.acquire()
 
 
 class Projections:

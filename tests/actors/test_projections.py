@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,7 +11,7 @@ import pytest
 import trio
 
 import eventstore.events  # noqa: F401  (registers the event classes)
-from actors.projections import Projections, RunnerStatus
+from actors.projections import Projections, RunnerStatus, _Alarm
 from eventstore import EVENTS, Event, EventRegistry, Recorded, SqliteRecorder
 from eventstore.events.session import RouteChosen
 from eventstore.projections import Projection, ProjectionContext, all_projections
@@ -199,3 +201,49 @@ def test_negative_interval_is_refused(recorder, tmp_path) -> None:
     """A negative interval is a clear ValueError, not a runner that never catches up."""
     with pytest.raises(ValueError, match="interval"):
         Projections.start(recorder, tmp_path / "projections.db", interval=-1)
+
+
+def _alarm_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "ProjectionAlarm"]
+
+
+async def test_delayed_catch_ups_share_one_alarm_thread(recorder, tmp_path):
+    """Every wait for the interval is kept by one thread, not a new thread per wait,
+    and the thread ends with the runner."""
+    before = len(_alarm_threads())
+    projections = Projections.start(recorder, tmp_path / "projections.db", interval=0.05)
+    start = (await settled(projections)).catch_ups
+    seen: set[int] = set()
+    for i in range(15):  # each commit lands inside the interval after the last catch-up
+        recorder.append(f"session-{i}", 0, [route()])
+        status = await settled(projections, lambda s, n=i + 1: s.caught_up and s.log_position == n)
+        seen.update(id(t) for t in _alarm_threads())
+    assert status.catch_ups - start == 15
+    assert len(_alarm_threads()) == before + 1
+    assert len(seen) == before + 1  # the same thread every time
+    await projections.aclose()
+    assert len(_alarm_threads()) == before
+
+
+def test_alarm_rings_once_per_wait_and_not_after_close() -> None:
+    """A moved wait rings once, at its new time; a closed alarm ignores new waits."""
+    rang: list[float] = []
+    alarm = _Alarm(lambda: rang.append(time.monotonic()))
+    asked = time.monotonic()
+    alarm.ring_in(5.0)
+    alarm.ring_in(0.05)  # moves the wait
+    deadline = time.monotonic() + 5
+    while not rang and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert len(rang) == 1
+    assert rang[0] - asked >= 0.05
+    time.sleep(0.1)
+    assert len(rang) == 1
+    thread = alarm.thread
+    alarm.close()
+    assert thread is not None
+    assert not thread.is_alive()
+    alarm.ring_in(0.0)
+    time.sleep(0.05)
+    assert len(rang) == 1
+    assert alarm.thread is thread
