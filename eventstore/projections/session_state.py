@@ -33,12 +33,14 @@ from eventstore.events.session import (
     TurnStarted,
     UpstreamFailed,
 )
+from eventstore.projections._turns import Turns
 
 __all__ = [
     "SessionFoldError",
     "SessionState",
     "TurnState",
     "TurnStatus",
+    "Turns",
     "evolve_session",
     "fold_session",
 ]
@@ -46,6 +48,7 @@ __all__ = [
 _T = TypeVar("_T")
 TurnStatus = Literal["open", "responded", "failed", "aborted"]
 _EMPTY: Mapping[str, int] = MappingProxyType({})
+_NO_TURNS: Turns[Any] = Turns()
 
 
 class SessionFoldError(EventStoreError):
@@ -101,7 +104,7 @@ class SessionState:
     last_position: int
     started_at: float
     last_activity: float
-    turns: tuple[TurnState, ...] = ()  # turn n is turns[n - 1]
+    turns: Turns[TurnState] = field(default_factory=lambda: _NO_TURNS)  # turn n is turns[n - 1]
     model: str | None = None  # the model the latest turn asked for
     provider: str | None = None  # the latest route
     backend_model: str | None = None
@@ -191,7 +194,7 @@ def _changes(state: SessionState, recorded: Recorded[Event]) -> dict[str, Any]:
                 _reject(recorded, f"TurnStarted for turn {event.turn}, expected {state.next_turn}")
             turn = TurnState(number=event.turn, request_id=event.request_id, model=event.model,
                              stream=event.stream, started_at=recorded.recorded_at)
-            return {"turns": (*state.turns, turn), "model": event.model}
+            return {"turns": state.turns.appended(turn), "model": event.model}
         case RouteChosen():
             turn = _replace_turn(_open_turn(state, recorded, event.turn),
                                        provider=event.provider, backend_model=event.backend_model)
@@ -285,10 +288,8 @@ _replace_turn = _replacer(TurnState)
 _replace_session = _replacer(SessionState)
 
 
-def _put(state: SessionState, turn: TurnState) -> tuple[TurnState, ...]:
-    turns = list(state.turns)
-    turns[turn.number - 1] = turn
-    return tuple(turns)
+def _put(state: SessionState, turn: TurnState) -> Turns[TurnState]:
+    return state.turns.replaced(turn.number - 1, turn)
 
 
 def _int_usage(usage: Mapping[str, object]) -> Mapping[str, int]:

@@ -239,3 +239,21 @@ def test_the_generated_replace_matches_dataclasses_replace():
     assert _replace_session(state, **moved) == dataclasses.replace(state, **moved)
     with pytest.raises(TypeError, match="colour"):
         _replace_turn(turn, colour="red")
+
+
+def test_a_long_session_folds_without_copying_its_old_turns() -> None:
+    """Each event of turn 201 leaves the first 200 turns' storage in place (the fold of a
+    session is not quadratic in its length; tools/bench_session_fold.py measures it)."""
+    events: list[Event] = [started()]
+    for n in range(1, 201):
+        events += [turn(n), responded(n)]
+    state = fold_session(recorded(events))
+    assert state is not None
+    seq = state.version
+    for event in (turn(201), responded(201)):
+        seq += 1
+        after = evolve_session(state, recorded([event], first_seq=seq)[0])
+        assert after.turns[:200] == state.turns[:200]
+        assert all(a is b for a, b in zip(after.turns._chunks, state.turns._chunks, strict=False))
+        state = after
+    assert [t.number for t in state.turns] == list(range(1, 202))
