@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from eventstore import BlobRef, Metadata, Recorded
+from eventstore import BlobRef, Event, Metadata, Recorded
 from eventstore.events.session import (
     ModelResponded,
     RouteChosen,
@@ -33,7 +33,7 @@ STRETCH = 500
 REF = BlobRef(b"\x01" * 32, 3)
 
 
-def turn_events(n: int) -> list[object]:
+def turn_events(n: int) -> list[Event]:
     """The three events of turn `n`."""
     return [TurnStarted(turn=n, request_id=f"req-{n}", model="claude-sonnet-4-5", stream=True),
             RouteChosen(turn=n, provider="openai", backend_model="gpt", reason="default"),
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
             session_id="b", source="header", client=None), recorded_at=0.0, metadata=meta))
     rows = []
     for first in range(1, args.turns + 1, STRETCH):
-        records = []
+        records: list[Recorded[Event]] = []
         for n in range(first, min(first + STRETCH, args.turns + 1)):
             for event in turn_events(n):
                 seq += 1
