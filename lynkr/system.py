@@ -41,6 +41,8 @@ from lynkr.providers import (
     OpenAIAdapter,
     ProviderSettings,
     ResilienceSettings,
+    TransportStatistics,
+    pool_statistics,
     use_h11_transport,
 )
 from lynkr.toolbelt import open_toolbelt
@@ -68,6 +70,14 @@ class System:
     indexer: Any | None = None
     projections: Projections | None = None
     blueprints: list[Any] = field(default_factory=list)
+    clients: dict[str, PooledClient] = field(default_factory=dict)  # latest per provider
+
+    def pool_statistics(self, provider: str) -> TransportStatistics | None:
+        """The connection pool of `provider`'s client (None: none made yet, or not ours).
+
+        Call from the trio thread, which owns the clients' I/O."""
+        client = self.clients.get(provider)
+        return pool_statistics(client) if client is not None else None
 
 
 def make_client_factory(resilience: ResilienceSettings) -> ClientFactory:
@@ -157,7 +167,15 @@ async def open_system(
         lambda: SqliteRecorder(settings.db_path, durability=_durability(settings)))
     store = EventStore.start(recorder)
     sessions = Sessions.start(store)
-    factory = client_factory or make_client_factory(settings.providers.resilience)
+    make = client_factory or make_client_factory(settings.providers.resilience)
+    clients: dict[str, PooledClient] = {}
+
+    def factory(name: str) -> PooledClient:
+        # Remembered for `System.pool_statistics`; a restarted actor's new client
+        # replaces its old one (a dict store is atomic, and the actors call this).
+        client = clients[name] = make(name)
+        return client
+
     supervisor, handles = await _start_providers(settings.providers, factory)
     orchestrator = Orchestrator(settings.providers, handles, SessionRecorder(sessions))
     log.info("system_started", db=str(settings.db_path), providers=list(handles),
@@ -173,7 +191,7 @@ async def open_system(
                              sessions=sessions, providers=supervisor, handles=handles,
                              orchestrator=orchestrator, tools=tools, mcp=mcp, indexer=indexer,
                              projections=projections,
-                             blueprints=[*blueprints, *mcp_blueprints])
+                             blueprints=[*blueprints, *mcp_blueprints], clients=clients)
     finally:
         with trio.CancelScope(shield=True):
             await projections.aclose()

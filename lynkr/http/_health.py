@@ -1,7 +1,9 @@
 """`GET /health` and `GET /v1/health`: provider reachability and event-store status.
 
 Reachability is a TCP connect to the active backend (1 s timeout, no request sent),
-plus each provider actor's circuit-breaker state. The answer is 200 while the
+plus each provider actor's circuit-breaker state and its client's connection pool
+(connections open and idle, requests waiting for one, connections opened and
+requests sent on a reused connection so far). The answer is 200 while the
 gateway can serve (even with no provider configured, which it reports), and 503
 when the event store cannot be read.
 """
@@ -61,7 +63,9 @@ async def _providers(system: Any) -> dict[str, Any]:
         out["message"] = settings.missing_message()
         return out
     problem = await probe_tcp(active.url)
-    out.update(reachable=problem is None, breaker=breakers.get(active.name))
+    pool = system.pool_statistics(active.name)
+    out.update(reachable=problem is None, breaker=breakers.get(active.name),
+               pool=asdict(pool) if pool is not None else None)
     if problem:
         out["error"] = problem
     return out

@@ -20,7 +20,7 @@ from lynkr.providers._from_openai import from_openai_response
 from lynkr.providers._openai import (
     OpenAIAdapter,
 )
-from lynkr.providers._pool import send_pooled, use_h11_transport
+from lynkr.providers._pool import pool_statistics, send_pooled, use_h11_transport
 from lynkr.providers._settings import (
     PROVIDER_KINDS,
     REQUIRED_VARIABLES,
@@ -115,6 +115,7 @@ __all__ = [
     "map_status",
     "parse_json_body",
     "parse_retry_after",
+    "pool_statistics",
     "send_pooled",
     "stop_reason_for",
     "strip_unsigned_thinking",

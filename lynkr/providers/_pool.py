@@ -1,7 +1,8 @@
 """A provider's pooled `httpx.AsyncClient`: fitted with `H11Transport`, and sent on.
 
 `use_h11_transport(client)` makes `H11Transport` (`_transport`) the client's default
-transport, with the limits and TLS settings httpx built for it.
+transport, with the limits and TLS settings httpx built for it; `pool_statistics(client)`
+reads that transport's pool (for `/health`).
 
 `send_pooled` sends the way `client.send(..., stream=True)` does for a client like
 ours (no auth, no event hooks, redirects not followed): the request built by
@@ -20,9 +21,9 @@ from collections.abc import Mapping
 import httpcore
 import httpx
 
-from lynkr.providers._transport import H11Transport
+from lynkr.providers._transport import H11Transport, TransportStatistics
 
-__all__ = ["send_pooled", "use_h11_transport"]
+__all__ = ["pool_statistics", "send_pooled", "use_h11_transport"]
 
 _URLS: dict[str, httpx.URL] = {}  # parsed upstream URLs (a handful per backend)
 
@@ -81,3 +82,10 @@ def use_h11_transport(client: httpx.AsyncClient) -> httpx.AsyncClient:
         max_keepalive=pool._max_keepalive_connections,
         keepalive_expiry=pool._keepalive_expiry)
     return client
+
+
+def pool_statistics(client: object) -> TransportStatistics | None:
+    """The pool of `client`'s default transport, if it is an `H11Transport` (else None:
+    a client made elsewhere, such as a test's mock transport)."""
+    transport = getattr(client, "_transport", None)
+    return transport.statistics() if isinstance(transport, H11Transport) else None

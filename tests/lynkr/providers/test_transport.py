@@ -19,7 +19,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from lynkr.providers import H11Transport, TransportStatistics, use_h11_transport
+from lynkr.providers import (
+    H11Transport,
+    TransportStatistics,
+    pool_statistics,
+    use_h11_transport,
+)
 
 OK = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
 # What the scripted server does with the n-th request it read (n counts from 1 over all
@@ -581,6 +586,15 @@ def test_use_h11_transport_refuses_what_it_cannot_do():
     client = httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(200)))
     with pytest.raises(TypeError, match="transport"):
         use_h11_transport(client)
+
+
+def test_pool_statistics_read_our_transport_and_nothing_else():
+    """A client fitted with `H11Transport` has pool statistics; a mock client has none."""
+    assert pool_statistics(use_h11_transport(httpx.AsyncClient())) == TransportStatistics(
+        open=0, idle=0, waiting=0, opened=0, reused=0)
+    mocked = httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(200)))
+    assert pool_statistics(mocked) is None
+    assert pool_statistics(object()) is None
 
 
 async def test_a_body_without_length_is_read_until_close():
