@@ -157,6 +157,16 @@ def test_metadata_with_every_field_decodes_equal() -> None:
     assert type(decoded.metadata) is Metadata
 
 
+def test_metadata_bytes_are_the_canonical_map_of_its_set_fields() -> None:
+    """The hash chain covers these bytes: they must not change between builds."""
+    meta = Metadata(request_id="req_1", actor="session:s", key_id=None)
+    assert meta.encode() == cbor2.dumps({"request_id": "req_1", "actor": "session:s"},
+                                        canonical=True)
+    assert meta.encode().hex() == ("a2656163746f72697365737369"
+                                   "6f6e3a736a726571756573745f6964657265715f31")
+    assert Metadata().encode() == b"\xa0"
+
+
 def test_metadata_with_unknown_keys_keeps_the_known_ones() -> None:
     """Keys a newer build wrote are ignored, as `Metadata.decode` does."""
     data = cbor2.dumps({"request_id": "q", "newer": 1})
