@@ -8,7 +8,9 @@ many appends in a row may defer them and commit them itself (`submit_append(...,
 defer=True)`, then `commit_deferred()`): same transaction rules, on its own thread,
 serialized with the writer's commits. Readers use one connection per thread.
 WAL mode; `synchronous` is NORMAL (durable across a process crash, may lose the
-last commits on power loss) or FULL (durable across power loss, slower).
+last commits on power loss) or FULL (durable across power loss, slower). WAL
+checkpoints run on a thread of their own (`eventstore._checkpoint`), not inside
+the commit that fills the WAL.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any, Literal
 import apsw
 import structlog
 
+from eventstore._checkpoint import DEFAULT_CHECKPOINT_PAGES, Checkpointer
 from eventstore._codec import BlobRef
 from eventstore._errors import (
     BlobNotFoundError,
@@ -63,8 +66,12 @@ class SqliteRecorder(Recorder):
         *,
         durability: Durability = "NORMAL",
         registry: EventRegistry | None = None,
+        checkpoint_pages: int = DEFAULT_CHECKPOINT_PAGES,
     ) -> None:
         """Open (creating or migrating) the database at `path` and start the writer.
+
+        A WAL checkpoint is started on its own thread once the WAL holds
+        `checkpoint_pages` pages after a commit.
 
         Raises:
             SchemaVersionError: the file was written by a newer Lynkr.
@@ -73,6 +80,8 @@ class SqliteRecorder(Recorder):
         super().__init__(registry)
         if durability not in ("NORMAL", "FULL"):
             raise ValueError(f"durability must be NORMAL or FULL, not {durability!r}")
+        if checkpoint_pages < 1:
+            raise ValueError(f"checkpoint_pages must be at least 1, got {checkpoint_pages!r}")
         self.path = os.fspath(path)
         self.durability = durability
         self._local = threading.local()
@@ -97,6 +106,12 @@ class SqliteRecorder(Recorder):
         except BaseException:
             conn.close()
             raise
+        try:
+            self._checkpointer = Checkpointer(self._connect(), pages=checkpoint_pages)
+        except apsw.Error as exc:
+            conn.close()
+            raise StoreBrokenError(f"cannot open {self.path}: {exc}") from exc
+        self._checkpointer.watch(conn)
         self._writer_conn = conn
         self._writer = GroupWriter(conn, self._advance, self._announce)
         self._thread = threading.Thread(target=self._write_loop, name="eventstore-writer",
@@ -207,6 +222,15 @@ class SqliteRecorder(Recorder):
     def batched_requests(self) -> int:
         """Append requests those transactions carried."""
         return self._writer.batched_requests
+
+    @property
+    def checkpoints(self) -> int:
+        """WAL checkpoints run so far (on the checkpoint thread)."""
+        return self._checkpointer.checkpoints
+
+    def wait_checkpointed(self, timeout: float | None = None) -> bool:
+        """Wait until no WAL checkpoint is wanted or running (for tests and tools)."""
+        return self._checkpointer.wait_idle(timeout)
 
     @property
     def append_counts(self) -> AppendCounts:
@@ -369,6 +393,7 @@ class SqliteRecorder(Recorder):
             self._deferred = []
             self._queue.put(STOP)
         self._thread.join()
+        self._checkpointer.close()
         with self._readers_lock:
             for conn in self._readers:
                 conn.close()

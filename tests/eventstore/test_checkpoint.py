@@ -1,0 +1,118 @@
+"""WAL checkpoints on their own thread: off the commit path, and the WAL stays bounded."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+import eventstore.events  # noqa: F401  (registers the event classes)
+from eventstore import ANY_VERSION, SqliteRecorder, make_blob
+from eventstore._checkpoint import Checkpointer
+from eventstore.events.session import RouteChosen
+
+PAGES = 40
+FRAME = 4096 + 24  # a WAL frame: one page and its header
+
+
+def wal_file_frames(db: Path) -> int:
+    """Frames the WAL file has room for: its high-water mark (a restarted WAL is
+    written again from its beginning, not truncated)."""
+    wal = Path(f"{db}-wal")
+    return max(0, (wal.stat().st_size - 32) // FRAME) if wal.exists() else 0
+
+
+def wal_pages(recorder: SqliteRecorder) -> int:
+    return recorder._checkpointer.wal_pages
+
+
+def append_pages(recorder: SqliteRecorder, count: int, start: int = 0) -> None:
+    """`count` appends of a ~3 KB blob each (a few WAL pages per append)."""
+    for i in range(start, start + count):
+        blob = make_blob({"text": "x" * 3000 + str(i)})
+        recorder.append(f"session-{i % 5}", ANY_VERSION,
+                        [RouteChosen(turn=1, provider="p", backend_model="m", reason="r")],
+                        blobs=[blob])
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "lynkr.db"
+
+
+def test_a_full_wal_is_checkpointed_on_the_checkpoint_thread(db, monkeypatch) -> None:
+    threads: list[str] = []
+    original = Checkpointer._checkpoint
+
+    def spy(self, conn):
+        threads.append(threading.current_thread().name)
+        original(self, conn)
+
+    monkeypatch.setattr(Checkpointer, "_checkpoint", spy)
+    recorder = SqliteRecorder(db, checkpoint_pages=PAGES)
+    try:
+        i = 0
+        while wal_pages(recorder) < PAGES:  # fill the WAL past the threshold, once
+            append_pages(recorder, 1, start=i)
+            i += 1
+        assert recorder.wait_checkpointed(10)
+        assert recorder.checkpoints == 1
+        assert set(threads) == {"eventstore-checkpoint"}
+        append_pages(recorder, 1, start=i)  # the next commit restarts the WAL
+        assert wal_pages(recorder) < PAGES // 2
+    finally:
+        recorder.close()
+
+
+def test_a_commit_checkpoints_itself_only_at_twice_the_threshold(db) -> None:
+    """With the thread stopped, SQLite's own checkpoint no longer runs at `pages`;
+    at twice that, the commit copies the rest itself, and the WAL restarts."""
+    recorder = SqliteRecorder(db, checkpoint_pages=PAGES)
+    try:
+        recorder._checkpointer.close()  # no background checkpoints from here on
+        i = 0
+        while wal_pages(recorder) < PAGES * 3 // 2:
+            append_pages(recorder, 1, start=i)
+            i += 1
+        assert recorder._checkpointer.writer_checkpoints == 0  # SQLite's would have run
+        while recorder._checkpointer.writer_checkpoints == 0:
+            append_pages(recorder, 1, start=i)
+            i += 1
+            assert i < 10 * PAGES
+        assert wal_pages(recorder) >= 2 * PAGES  # the commit that reached twice the limit
+        append_pages(recorder, 1, start=i)
+        assert wal_pages(recorder) < PAGES // 2  # and the next one restarted the WAL
+    finally:
+        recorder.close()
+
+
+def test_back_to_back_commits_keep_the_wal_bounded(db) -> None:
+    """Commits with no gap for the background checkpoint to finish in: the WAL still
+    stays within a few thresholds (unbounded, it would hold every append: ~2,000 pages)."""
+    recorder = SqliteRecorder(db, checkpoint_pages=PAGES)
+    try:
+        largest = 0
+        for start in range(0, 400, 10):
+            append_pages(recorder, 10, start=start)
+            largest = max(largest, wal_pages(recorder))
+        assert largest <= 4 * PAGES
+        assert wal_file_frames(db) <= 5 * PAGES
+    finally:
+        recorder.close()
+    assert not os.path.exists(f"{db}-wal")  # the last connection closed checkpoints it away
+
+
+def test_closing_stops_the_checkpoint_thread(db) -> None:
+    recorder = SqliteRecorder(db, checkpoint_pages=PAGES)
+    thread = recorder._checkpointer._thread
+    assert thread.is_alive()
+    recorder.close()
+    assert not thread.is_alive()
+
+
+def test_a_threshold_below_one_page_is_refused(db) -> None:
+    with pytest.raises(ValueError, match="checkpoint_pages"):
+        SqliteRecorder(db, checkpoint_pages=0)
+    assert not db.exists()  # refused before anything was opened
