@@ -76,8 +76,7 @@ class System:
         """The connection pool of `provider`'s client (None: none made yet, or not ours).
 
         Call from the trio thread, which owns the clients' I/O."""
-        client = self.clients.get(provider)
-        return pool_statistics(client) if client is not None else None
+        return pool_statistics(self.clients.get(provider))
 
 
 def make_client_factory(resilience: ResilienceSettings) -> ClientFactory:
