@@ -1,15 +1,16 @@
 """Lynkr's pykka actors: state owners and supervisors. Imports only `eventstore`.
 
 Exceptions (see `actors._errors`): `ActorError` ⊃ `CommandRejectedError`,
-`InvalidSessionIdError`, `SessionUnavailableError`.
+`InlineBlockingError`, `InvalidSessionIdError`, `SessionUnavailableError`.
 """
 
 from __future__ import annotations
 
-from actors._dispatch import DispatchedActor, Dispatcher, DispatcherStatistics
+from actors._dispatch import DispatchedActor, Dispatcher, DispatcherStatistics, ask_inline
 from actors._errors import (
     ActorError,
     CommandRejectedError,
+    InlineBlockingError,
     InvalidSessionIdError,
     SessionUnavailableError,
 )
@@ -45,10 +46,11 @@ from actors.registry import (
     SessionTouched,
     check_session_id,
 )
-from actors.session import SessionActor, SessionCrash, stream_of
+from actors.session import INLINE_REQUEST_BYTES, SessionActor, SessionCrash, stream_of
 from actors.writer import EventStore, EventStoreWriter, WriterHealth, WriterStatistics
 
 __all__ = [
+    "INLINE_REQUEST_BYTES",
     "ActorError",
     "BreakerConfig",
     "CircuitOpenError",
@@ -62,6 +64,7 @@ __all__ = [
     "IndexerActor",
     "IndexerStatus",
     "IndexerStoppedError",
+    "InlineBlockingError",
     "InvalidSessionIdError",
     "McpLauncher",
     "McpServerActor",
@@ -93,6 +96,7 @@ __all__ = [
     "TurnRequest",
     "WriterHealth",
     "WriterStatistics",
+    "ask_inline",
     "begin_turn",
     "check_session_id",
     "finish_turn",

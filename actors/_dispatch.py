@@ -29,6 +29,19 @@ next waits (`call_before_idle`): the session actors defer their appends and the
 worker commits all of them in one transaction when it runs out of sessions to run,
 so a burst of appends costs one commit and no hand-over to the writer thread.
 
+Inline asks: `ask_inline` runs the message on the asking (trio) thread itself when
+the actor is idle (nothing queued, not on a worker) and its `may_run_inline(message)`
+says the message needs no waiting. The run takes the mailbox's `scheduled` flag
+exactly as a worker's slice does, so exclusion and order are unchanged, and a
+message that arrives meanwhile is queued and run by a worker afterwards. This saves
+the two thread hand-overs of an ask (waking a worker, then waking trio), the larger
+part of its cost when nothing else is going on; under load, workers are better:
+they batch many actors' commits into one while trio serves the other requests, so
+the caller chooses (`Sessions` asks inline only when none of its asks is in
+flight). The run must not wait: a `TrioFuture.get()` or `Dispatcher.blocking()`
+inside it raises `InlineBlockingError`. Its before-idle hooks (the session's group
+commit) run right after it, on the same thread.
+
 Workers are daemon threads: they hold no state of their own, and an actor's
 `on_stop` runs when it is stopped (`ActorRegistry.stop_all()` at shutdown), not
 when the interpreter exits.
@@ -42,19 +55,22 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import pykka
 import structlog
 from pykka import ActorRegistry
 
-from actors._trio import TrioFuture, manage_blocking
+from actors._errors import InlineBlockingError
+from actors._trio import TrioFuture, manage_blocking, run_in_actor_thread
 
-__all__ = ["DispatchedActor", "Dispatcher", "DispatcherStatistics", "default_dispatcher"]
+__all__ = ["DispatchedActor", "Dispatcher", "DispatcherStatistics", "ask_inline",
+           "default_dispatcher"]
 
 log = structlog.get_logger()
 
-_worker = threading.local()  # on a worker: .dispatcher, .hooks (before idle), .slices
+_worker = threading.local()  # on a worker: .dispatcher, .hooks (before idle), .slices;
+# during an inline run also .inline (True)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,6 +82,7 @@ class DispatcherStatistics:
     ready: int  # actors waiting for a worker
     slices: int  # actor slices run
     wakeups: int  # times an idle worker was woken
+    inline: int  # messages run inline, on the asking thread (`ask_inline`)
 
 
 class Dispatcher:
@@ -95,6 +112,7 @@ class Dispatcher:
         self._awake = 0  # workers running, not in a managed block
         self._slices = 0
         self._wakeups = 0
+        self._inline = 0
 
     def call_before_idle(self, key: object, hook: Callable[[], object]) -> bool:
         """On one of this dispatcher's workers: run `hook` once before this worker next
@@ -154,6 +172,8 @@ class Dispatcher:
         if getattr(_worker, "dispatcher", None) is not self:
             yield
             return
+        if getattr(_worker, "inline", False):
+            raise InlineBlockingError("an actor running inline must not wait")
         if _worker.hooks:  # what we may wait on can depend on them (a deferred commit)
             self._run_hooks()
         with self._lock:
@@ -166,12 +186,39 @@ class Dispatcher:
             with self._lock:
                 self._awake += 1
 
+    def running_inline(self) -> bool:
+        """True while this thread runs one of this dispatcher's actors inline."""
+        return getattr(_worker, "inline", False) and _worker.dispatcher is self
+
+    def _run_inline(self, actor: DispatchedActor, envelope: Any) -> None:
+        """On the asking thread, holding the actor's run: one message as a worker
+        would run it, then the hooks it registered; waiting raises `InlineBlockingError`."""
+        saved = (getattr(_worker, "dispatcher", None), getattr(_worker, "hooks", None),
+                 getattr(_worker, "inline", False))
+        hooks: dict[object, Callable[[], object]] = {}
+        _worker.dispatcher, _worker.hooks, _worker.inline = self, hooks, True
+        previous = manage_blocking(_refuse_blocking)
+        try:
+            actor._handle_envelope(envelope)
+            while hooks:
+                _, hook = hooks.popitem()
+                try:
+                    hook()
+                except Exception:  # as on a worker: logged, and the other hooks still run
+                    log.exception("dispatcher_hook_failed", dispatcher=self.name,
+                                  hook=repr(hook))
+        finally:
+            manage_blocking(previous)
+            _worker.dispatcher, _worker.hooks, _worker.inline = saved
+        with self._lock:
+            self._inline += 1
+
     def statistics(self) -> DispatcherStatistics:
         """Threads, workers awake, actors ready, slices and wake-ups so far."""
         with self._lock:
             return DispatcherStatistics(threads=self._threads, awake=self._awake,
                                         ready=len(self._ready), slices=self._slices,
-                                        wakeups=self._wakeups)
+                                        wakeups=self._wakeups, inline=self._inline)
 
     def _work(self) -> None:
         _worker.dispatcher = self
@@ -232,6 +279,30 @@ class _Mailbox:
             self._scheduled = True
         assert self._actor is not None
         self._actor._pool.schedule(self._actor)
+
+    def deliver_inline(self, envelope: Any) -> None:
+        """Run the message on this thread if the actor is idle and accepts it inline
+        (`DispatchedActor.may_run_inline`); otherwise queue it as `put` does."""
+        with self._lock:
+            idle = not self._scheduled and not self._queue
+            if idle:
+                self._scheduled = True  # the run is ours, as a worker's slice would be
+        if not idle:
+            self.put(envelope)
+            return
+        actor = self._actor
+        assert actor is not None  # not scheduled means started
+        if (not actor._set_up or actor.actor_stopped.is_set()
+                or not actor.may_run_inline(envelope.message)):
+            with self._lock:
+                self._queue.append(envelope)
+            actor._pool.schedule(actor)  # what `put` does for an idle actor
+            return
+        try:
+            actor._pool._run_inline(actor, envelope)
+        finally:
+            if not self.idle_if_empty():  # what came meanwhile goes to a worker
+                actor._pool.schedule(actor)
 
     def take(self) -> Any | None:
         """The next message, or None and the actor marked idle (worker only)."""
@@ -297,6 +368,12 @@ class DispatchedActor(pykka.Actor):
     def _create_actor_inbox() -> Any:
         return _Mailbox()
 
+    def may_run_inline(self, message: Any) -> bool:
+        """Whether `message` may run on the asking thread (`ask_inline`): only if its
+        handling never waits. Called on that thread, holding the actor's run, so it
+        may read the actor's state. The default is False: always a worker."""
+        return False
+
     @classmethod
     def _create_future(cls) -> TrioFuture[Any]:
         return TrioFuture()
@@ -352,3 +429,38 @@ class DispatchedActor(pykka.Actor):
             self._stop()
             ActorRegistry.stop_all(block=False)
             raise
+
+
+class _Envelope(NamedTuple):
+    """An ask, shaped as pykka's own envelope (`message`, `reply_to`) wherever it ends up."""
+
+    message: Any
+    reply_to: TrioFuture[Any]
+
+
+@contextmanager
+def _refuse_blocking() -> Iterator[None]:
+    raise InlineBlockingError("an actor running inline on this thread must not wait")
+    yield  # pragma: no cover  (makes this a generator)
+
+
+async def ask_inline(ref: pykka.ActorRef[Any], message: Any) -> Any:
+    """Ask a `DispatchedActor` from trio and await the reply; inline when it can be.
+
+    The message runs right here, on trio's thread, if the actor is idle and accepts
+    it inline (see module docstring); otherwise this is an ordinary ask. Either way
+    the reply comes when the actor's answer does (a deferred reply still waits for
+    its commit).
+
+    Raises:
+        pykka.ActorDeadError: the actor is stopped.
+        Exception: whatever the actor answered with.
+    """
+    inbox = ref.actor_inbox
+    if not isinstance(inbox, _Mailbox):  # not a dispatched actor: a plain ask
+        return await run_in_actor_thread(ref.ask(message, block=False))
+    if not ref.is_alive():
+        raise pykka.ActorDeadError(f"{ref} not found")
+    envelope = _Envelope(message, TrioFuture())
+    inbox.deliver_inline(envelope)
+    return await envelope.reply_to

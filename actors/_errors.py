@@ -3,6 +3,7 @@
 ```
 ActorError
 ├── CommandRejectedError      a session command does not fit the session's state
+├── InlineBlockingError       an actor running inline (on trio's thread) tried to wait
 ├── InvalidSessionIdError     a session id that cannot name a stream
 └── SessionUnavailableError   the session (or its registry) stopped and could not be reached
 ```
@@ -16,6 +17,7 @@ from __future__ import annotations
 __all__ = [
     "ActorError",
     "CommandRejectedError",
+    "InlineBlockingError",
     "InvalidSessionIdError",
     "SessionUnavailableError",
 ]
@@ -27,6 +29,11 @@ class ActorError(Exception):
 
 class CommandRejectedError(ActorError):
     """A command was refused because it does not fit the current state; nothing was appended."""
+
+
+class InlineBlockingError(ActorError, RuntimeError):
+    """An actor handling a message inline, on a thread that must not block (trio's), was
+    about to wait; its `may_run_inline` let through a message it cannot handle there."""
 
 
 class InvalidSessionIdError(ActorError, ValueError):

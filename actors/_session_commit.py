@@ -79,6 +79,13 @@ class InFlight(PendingAppend[Any]):
         self.result_of_append: AppendResult | None = None
         self.error: BaseException | None = None
 
+    def settled_cleanly(self) -> bool:
+        """True once the commit is folded and answered: adopting it needs no wait."""
+        if not self.settled.acquire(blocking=False):
+            return False
+        self.settled.release()
+        return self.folded is not None
+
     def on_commit(self, done: Future[AppendResult]) -> None:
         """On the commit thread: fold a clean commit and reply, or hand it to the actor."""
         try:

@@ -90,13 +90,22 @@ def _wakeups_of(token: trio.lowlevel.TrioToken) -> _Wakeups:
     return found
 
 
-def manage_blocking(block: Callable[[], AbstractContextManager[None]] | None) -> None:
+Block = Callable[[], AbstractContextManager[None]]
+
+
+def manage_blocking(block: Block | None) -> Block | None:
     """Make every blocking `TrioFuture.get()` on this thread wait inside `block()`.
 
     A dispatcher's workers set this (`actors._dispatch`), so an actor that waits for
-    a reply lets another worker run the other actors meanwhile. None clears it.
+    a reply lets another worker run the other actors meanwhile; an actor run inline
+    on trio's thread gets a `block` that refuses to wait. None clears it.
+
+    Returns:
+        The `block` this thread had before.
     """
+    previous: Block | None = getattr(_managed, "block", None)
     _managed.block = block
+    return previous
 
 
 class TrioFuture(pykka.Future[T]):

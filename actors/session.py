@@ -2,7 +2,14 @@
 
 Session actors are `DispatchedActor`s: many sessions share the dispatcher's few
 worker threads (`actors._dispatch`), one message at a time per session as ever.
-"Its thread" below is whichever worker runs it.
+"Its thread" below is whichever thread runs it: a worker, or the asking trio
+thread itself when `Sessions` asks inline (`ask_inline`: no other ask of its in
+flight) and `may_run_inline` accepts the command: the state is loaded, the last
+append was settled cleanly, the store takes appends without waiting (a
+`SqliteRecorder`) and a `BeginTurn`'s request is at most `INLINE_REQUEST_BYTES`.
+Then nothing in the command can wait, and its commit is `commit_deferred(wait=False)`,
+which hands the append to the writer thread rather than wait for a lock, another
+process or a disk sync.
 
 The state is `fold_session` of the stream, loaded on the first message (so a
 failed recovery reaches the caller as an exception instead of killing the
@@ -21,7 +28,8 @@ anything else, so commands to one session are still serialized and each is
 validated against the committed state. If another process appended to the
 stream meanwhile (`ConcurrencyError`), the actor catches up on the tail and
 retries the command once. Blob hashing (system prompt, tool list, messages)
-happens here, on the actor's thread, never on the trio thread.
+happens here, on the actor's thread: on the trio thread only in an inline run,
+for a request of at most `INLINE_REQUEST_BYTES`.
 
 If a message sent with `tell` fails, pykka stops the actor and `on_failure`
 reports a `SessionCrash` to the supervisor callback (the `SessionRegistry`).
@@ -51,12 +59,23 @@ from actors.writer import EventStore
 from eventstore import ConcurrencyError, Event, Metadata, StoreClosedError
 from eventstore.projections.session_state import SessionState, TurnState, fold_session
 
-__all__ = ["BeginTurn", "FinishTurn", "Record", "SessionActor", "SessionCrash", "stream_of"]
+__all__ = [
+    "INLINE_REQUEST_BYTES",
+    "BeginTurn",
+    "FinishTurn",
+    "Record",
+    "SessionActor",
+    "SessionCrash",
+    "stream_of",
+]
 
 log = structlog.get_logger()
 
 T = TypeVar("T")
 _KNOWN_BLOBS_LIMIT = 4096  # digests remembered as stored, to skip resending them
+INLINE_REQUEST_BYTES = 256 * 1024
+"""Largest request whose `BeginTurn` may run inline: hashing and encoding its blobs
+takes ~1 ms per 100 KB, all of it time the trio thread serves nobody else."""
 
 
 def stream_of(session_id: str) -> str:
@@ -189,6 +208,21 @@ class SessionActor(DispatchedActor):
             return None
         return super().on_receive(message)
 
+    def may_run_inline(self, message: Any) -> bool:
+        """Commands may run on the asking (trio) thread when nothing in them can wait:
+        the state is loaded, the last append settled cleanly, the store takes appends
+        without waiting, and a request is small enough to hash there (see module
+        docstring)."""
+        if isinstance(message, BeginTurn):
+            if message.request.request_bytes > INLINE_REQUEST_BYTES:
+                return False
+        elif not isinstance(message, Record | FinishTurn):
+            return False
+        if not self._loaded or not self._store.submits_directly:
+            return False
+        inflight = self._inflight
+        return inflight is None or inflight.settled_cleanly()
+
     # -- machinery -------------------------------------------------------------------
     def _current(self) -> SessionState | None:
         self._settle()
@@ -224,7 +258,9 @@ class SessionActor(DispatchedActor):
             # Commit when this worker runs out of sessions to run: one transaction for
             # every session it ran in a row, and no hand-over to the writer thread.
             store = self._store
-            deferred = self._pool.call_before_idle(store, store.commit_deferred)
+            commit = (store.commit_deferred_nowait if self._pool.running_inline()
+                      else store.commit_deferred)
+            deferred = self._pool.call_before_idle(store, commit)
             pending = store.submit_append(self.stream_id, expected, decision.events,
                                           metadata=metadata, blobs=blobs, defer=deferred)
         except Exception:

@@ -280,12 +280,22 @@ class EventStore:
             done.set_exception(exc)
         return done
 
-    def commit_deferred(self) -> int:
+    @property
+    def submits_directly(self) -> bool:
+        """True if `submit_append` queues into the recorder's group commit without
+        waiting (a `SqliteRecorder`); False if it asks the writer and waits."""
+        return self._direct is not None
+
+    def commit_deferred(self, *, wait: bool = True) -> int:
         """Commit the appends submitted with `defer=True`, on this thread (see
-        `SqliteRecorder.commit_deferred`); returns how many there were."""
+        `SqliteRecorder.commit_deferred`, also for `wait`); returns how many there were."""
         if self._direct is None:
             return 0  # nothing is ever deferred without a SqliteRecorder
-        return self._direct.recorder.commit_deferred()
+        return self._direct.recorder.commit_deferred(wait=wait)
+
+    def commit_deferred_nowait(self) -> int:
+        """`commit_deferred(wait=False)`: for a thread that must never block."""
+        return self.commit_deferred(wait=False)
 
     def read_stream(
         self, stream_id: str, from_seq: int = 1, to_seq: int | None = None

@@ -6,7 +6,9 @@ waits; the writer commits every queued request in one transaction (a request's
 conflict fails that request alone), then wakes every caller. A caller that submits
 many appends in a row may defer them and commit them itself (`submit_append(...,
 defer=True)`, then `commit_deferred()`): same transaction rules, on its own thread,
-serialized with the writer's commits. Readers use one connection per thread.
+serialized with the writer's commits; `commit_deferred(wait=False)` never waits
+for a lock or a disk sync (it hands the appends to the writer thread instead).
+Readers use one connection per thread.
 WAL mode; `synchronous` is NORMAL (durable across a process crash, may lose the
 last commits on power loss) or FULL (durable across power loss, slower). WAL
 checkpoints run on a thread of their own (`eventstore._checkpoint`), not inside
@@ -45,7 +47,7 @@ from eventstore._recorder import (
 from eventstore._registry import Event, EventRegistry
 from eventstore._rows import decode_records, encode_events, encode_metadata
 from eventstore._schema import migrate
-from eventstore._writer import STOP, AppendCounts, AppendRequest, GroupWriter
+from eventstore._writer import BUSY_TIMEOUT_MS, STOP, AppendCounts, AppendRequest, GroupWriter
 
 __all__ = ["Durability", "SqliteRecorder"]
 
@@ -121,7 +123,7 @@ class SqliteRecorder(Recorder):
     # -- connections -------------------------------------------------------------
     def _connect(self) -> apsw.Connection:
         conn = apsw.Connection(self.path)
-        conn.setbusytimeout(10_000)
+        conn.setbusytimeout(BUSY_TIMEOUT_MS)
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute(f"PRAGMA synchronous = {self.durability}")
         conn.execute("PRAGMA foreign_keys = ON")
@@ -201,16 +203,30 @@ class SqliteRecorder(Recorder):
                 self._queue.put(request)
         return request.future
 
-    def commit_deferred(self) -> int:
+    def commit_deferred(self, *, wait: bool = True) -> int:
         """Commit every deferred append now, on this thread, in one transaction.
 
+        With `wait=False` (for a thread that must not block, such as trio's) it never
+        waits: if the commit cannot start at once (another thread is committing,
+        another process holds the write lock) or would sync to disk (FULL), the
+        writer thread gets the appends instead and resolves their futures.
+
         Returns:
-            How many requests it committed (or refused as conflicts): 0 if none waited.
+            How many deferred requests it took: 0 if none waited.
         """
         with self._submit_lock:
             batch, self._deferred = self._deferred, []
-        if batch:
+        if not batch:
+            return 0
+        if wait:
             self._writer.commit(batch)
+        elif self.durability == "FULL" or not self._writer.try_commit(batch):
+            with self._submit_lock:
+                handed = not self._closed  # else the writer has its STOP: commit them here
+                for request in batch if handed else ():
+                    self._queue.put(request)
+            if not handed:
+                self._writer.commit(batch)
         return len(batch)
 
     @property

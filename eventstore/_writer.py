@@ -1,11 +1,14 @@
-"""The group-commit writer behind `SqliteRecorder`: one thread, one connection.
+"""The group-commit writer behind `SqliteRecorder`: one connection, serialized commits.
 
 Callers encode their events in their own thread and queue an `AppendRequest`. The
-writer drains every queued request, checks each one against the stream heads in
-Python (expected version, event ids), places the accepted ones (positions, sequence
-numbers, hash chain) and writes the whole batch with a few `executemany` calls in
-one transaction. A rejected request (conflict, reused event ids) gets its error
-and takes nothing from its batch mates. Futures resolve only after `COMMIT`.
+writer thread drains every queued request and commits them as one batch: `Batch`
+(`eventstore._batch`) checks and places each request in Python, then the whole
+batch is written with a few `executemany` calls in one transaction. Futures resolve
+only after `COMMIT`. Other threads may commit batches of their own through the same
+connection (`commit`, serialized on `lock`), and `try_commit` does so only if it
+can start at once: the lock is free and no other process holds the database's
+write lock; otherwise it does nothing and says so, and the caller hands the batch
+to the writer thread.
 
 If SQLite itself fails mid-batch, the batch is rolled back and each request is
 retried alone, so a failure is reported only to the request that causes it.
@@ -18,40 +21,26 @@ from __future__ import annotations
 import queue
 import threading
 import time
-import zlib
-from collections.abc import Callable, Sequence
-from hashlib import sha256
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import apsw
 import structlog
 
-from eventstore._codec import BlobRef
-from eventstore._errors import ConcurrencyError, EventStoreError, StoreBrokenError
-from eventstore._pending import PendingAppend, resolve_all
-from eventstore._recorder import ANY_VERSION, AppendResult
-from eventstore._recorder import append_result as _result
-from eventstore._rows import EncodedEvent
+from eventstore._batch import AppendRequest, Batch, Outcome
+from eventstore._errors import StoreBrokenError
+from eventstore._pending import resolve_all
 
-__all__ = ["STOP", "AppendCounts", "AppendRequest", "GroupWriter"]
+__all__ = ["BUSY_TIMEOUT_MS", "STOP", "AppendCounts", "AppendRequest", "GroupWriter"]
 
 log = structlog.get_logger()
 
 STOP = object()
 """Queue sentinel: commit what came before it, then end the writer loop."""
 
+BUSY_TIMEOUT_MS = 10_000  # how long a waiting commit waits for another process's lock
 _MAX_BATCH = 1024
-_COMPRESS_OVER = 1024
 _KNOWN_BLOBS_LIMIT = 100_000
-_GENESIS = bytes(32)  # the "previous hash" of a stream's first event
-_PARTS_LIMIT = 10_000
-_STREAM_PARTS: dict[str, bytes] = {}  # only the writer thread touches these two
-_TYPE_PARTS: dict[tuple[str, int], bytes] = {}
-_INSERT_EVENT = (
-    "INSERT INTO events (position, stream_id, seq, type, version, recorded_at, payload, "
-    "metadata, hash, event_id) VALUES (?,?,?,?,?,?,?,?,?,?)"
-)
-Outcome = AppendResult | EventStoreError
 
 
 class AppendCounts(NamedTuple):
@@ -61,144 +50,6 @@ class AppendCounts(NamedTuple):
     events: int  # events those requests carried
     conflicts: int  # requests refused with ConcurrencyError
     failures: int  # requests that failed otherwise at commit
-
-
-class AppendRequest:
-    """One caller's append, already encoded, waiting for a group commit."""
-
-    __slots__ = ("blobs", "encoded", "event_ids", "expected_version", "future", "metadata",
-                 "metadata_digest", "stream_id")
-
-    def __init__(
-        self,
-        stream_id: str,
-        expected_version: int,
-        encoded: list[EncodedEvent],
-        metadata: bytes,
-        metadata_digest: bytes,
-        event_ids: Sequence[str] | None,
-        blobs: list[tuple[BlobRef, bytes]],
-    ) -> None:
-        """A request whose `future` the writer resolves after its commit."""
-        self.stream_id = stream_id
-        self.expected_version = expected_version
-        self.encoded = encoded
-        self.metadata = metadata
-        self.metadata_digest = metadata_digest
-        self.event_ids = event_ids
-        self.blobs = blobs
-        self.future: PendingAppend[AppendResult] = PendingAppend()
-
-
-class _Batch:
-    """The rows, heads, event ids and blobs one transaction will write."""
-
-    def __init__(self, writer: GroupWriter, recorded_at: float) -> None:
-        self.writer = writer
-        self.recorded_at = recorded_at
-        self.next_position = writer.next_position
-        self.heads: dict[str, tuple[int, bytes]] = {}
-        self.rows: list[tuple[object, ...]] = []
-        self.ids: dict[str, tuple[str, int, int, float]] = {}
-        self.blobs: dict[bytes, bytes] = {}
-        # What `add` answered, counted as it answers (kept only if the batch commits).
-        self.appends = self.events = self.conflicts = self.failures = 0
-
-    def place(self, batch: list[AppendRequest]) -> list[Outcome]:
-        """Check each request in order and place its rows; each gets its result or error.
-
-        One loop over the batch with everything in locals: this runs for every
-        append, and attribute traffic on `self` per request cost more than the checks.
-        """
-        heads, head, rows, ids_placed = self.heads, self.writer.head, self.rows, self.ids
-        known = self.writer.known_blobs
-        recorded_at, position = self.recorded_at, self.next_position
-        outcomes: list[Outcome] = []
-        appends = events = 0
-        for req in batch:
-            stream_id = req.stream_id
-            if req.event_ids:
-                try:
-                    replay = self._replayed(req)
-                except EventStoreError as exc:
-                    outcomes.append(self._failed(req, exc))
-                    continue
-                if replay is not None:
-                    appends += 1
-                    events += len(req.encoded)
-                    outcomes.append(replay)
-                    continue
-            version, previous = heads.get(stream_id) or head(stream_id)
-            expected = req.expected_version
-            if expected != version and expected != ANY_VERSION:
-                self.conflicts += 1
-                outcomes.append(ConcurrencyError(stream_id, expected, version))
-                continue
-            encoded = req.encoded
-            appends += 1
-            if not encoded:
-                outcomes.append(_result(stream_id, version, position - 1, position - 1, None))
-                continue
-            events += len(encoded)
-            previous = previous or _GENESIS
-            first = position
-            metadata, metadata_digest = req.metadata, req.metadata_digest
-            stream_part = _STREAM_PARTS.get(stream_id) or _stream_part(stream_id)
-            for enc, event_id in zip(encoded, req.event_ids or (None,) * len(encoded),
-                                     strict=True):
-                version += 1
-                type_name, type_version, payload, digest = enc
-                # chain_hash_digests, with the stream's and the type's parts built once
-                previous = _sha256(b"".join((
-                    previous, stream_part, version.to_bytes(8, "big"),
-                    _TYPE_PARTS.get((type_name, type_version))
-                    or _type_part(type_name, type_version),
-                    digest, metadata_digest,
-                ))).digest()
-                rows.append((position, stream_id, version, type_name, type_version,
-                             recorded_at, payload, metadata, previous, event_id))
-                if event_id is not None:
-                    ids_placed[event_id] = (stream_id, version, position, recorded_at)
-                position += 1
-            heads[stream_id] = (version, previous)
-            if req.blobs:
-                for ref, data in req.blobs:
-                    if ref.digest not in known:
-                        self.blobs.setdefault(ref.digest, data)
-            outcomes.append(_result(stream_id, version, first, position - 1, recorded_at))
-        self.next_position = position
-        self.appends += appends
-        self.events += events
-        return outcomes
-
-    def _failed(self, req: AppendRequest, error: EventStoreError) -> EventStoreError:
-        self.failures += 1
-        log.warning("append_failed", stream_id=req.stream_id, error_type=type(error).__name__,
-                    error=str(error))
-        return error
-
-    def _replayed(self, req: AppendRequest) -> AppendResult | None:
-        if not req.event_ids:
-            return None
-        found = [self.ids[i] for i in req.event_ids if i in self.ids]
-        if len(found) < len(req.event_ids):
-            found += self.writer.lookup_ids([i for i in req.event_ids if i not in self.ids])
-        if not found:
-            return None
-        if len(found) != len(req.event_ids) or any(f[0] != req.stream_id for f in found):
-            raise EventStoreError("event ids were already used by a different append")
-        found.sort(key=lambda f: f[2])
-        return AppendResult(req.stream_id, found[-1][1], found[0][2], found[-1][2],
-                            found[-1][3])
-
-    def write(self, conn: apsw.Connection) -> None:
-        """Insert the batch's blobs, rows and new stream heads."""
-        if self.blobs:
-            _insert_blobs(conn, self.blobs)
-        if self.rows:
-            conn.executemany(_INSERT_EVENT, self.rows)
-            conn.executemany("INSERT OR REPLACE INTO streams VALUES (?,?,?)",
-                             [(sid, v, h) for sid, (v, h) in self.heads.items()])
 
 
 class GroupWriter:
@@ -257,9 +108,35 @@ class GroupWriter:
         with self.lock:
             self._commit(batch)
 
-    def _commit(self, batch: list[AppendRequest]) -> None:
+    def try_commit(self, batch: list[AppendRequest]) -> bool:
+        """Commit `batch` as `commit` does, if that can start without waiting.
+
+        It waits for nothing: not for `lock` (another thread is committing), and not
+        for another connection's write lock on the database (another process is
+        writing). Once the transaction has begun it runs as `commit`'s.
+
+        Returns:
+            False, with nothing done, if the commit would have had to wait.
+        """
+        if not self.lock.acquire(blocking=False):
+            return False
         try:
-            outcomes = self._transaction(batch)
+            conn = self.conn
+            conn.setbusytimeout(0)
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except apsw.BusyError:
+                return False
+            finally:
+                conn.setbusytimeout(BUSY_TIMEOUT_MS)
+            self._commit(batch, begun=True)
+        finally:
+            self.lock.release()
+        return True
+
+    def _commit(self, batch: list[AppendRequest], *, begun: bool = False) -> None:
+        try:
+            outcomes = self._transaction(batch, begun=begun)
         except apsw.Error as exc:
             self._forget()
             if len(batch) > 1:
@@ -290,12 +167,13 @@ class GroupWriter:
         self.counts = AppendCounts(old.appends + appends, old.events + events,
                                    old.conflicts + conflicts, old.failures + failures)
 
-    def _transaction(self, batch: list[AppendRequest]) -> list[Outcome]:
+    def _transaction(self, batch: list[AppendRequest], *, begun: bool = False) -> list[Outcome]:
         conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
         try:
+            if not begun:
+                conn.execute("BEGIN IMMEDIATE")
             self._sync()
-            plan = _Batch(self, time.time())
+            plan = Batch(self, time.time())
             outcomes = plan.place(batch)
             plan.write(conn)
             conn.execute("COMMIT")
@@ -348,52 +226,3 @@ class GroupWriter:
             f"SELECT stream_id, seq, position, recorded_at FROM events "
             f"WHERE event_id IN ({marks})", tuple(event_ids)).fetchall()
         return [(str(r[0]), int(r[1]), int(r[2]), float(r[3])) for r in rows]
-
-
-_sha256 = sha256
-
-
-def _stream_part(stream_id: str) -> bytes:
-    """The hashed bytes of a stream id and of the seq's length prefix (see `chain_hash_digests`)."""
-    part = _STREAM_PARTS.get(stream_id)
-    if part is None:
-        sid = stream_id.encode()
-        part = len(sid).to_bytes(4, "big") + sid + b"\x00\x00\x00\x08"
-        if len(_STREAM_PARTS) >= _PARTS_LIMIT:
-            _STREAM_PARTS.clear()
-        _STREAM_PARTS[stream_id] = part
-    return part
-
-
-def _type_part(type_name: str, version: int) -> bytes:
-    """The hashed bytes of a type name and its schema version (see `chain_hash_digests`)."""
-    part = _TYPE_PARTS.get((type_name, version))
-    if part is None:
-        name = type_name.encode()
-        part = (len(name).to_bytes(4, "big") + name + b"\x00\x00\x00\x04"
-                + version.to_bytes(4, "big"))
-        _TYPE_PARTS[(type_name, version)] = part
-    return part
-
-
-def _insert_blobs(conn: apsw.Connection, blobs: dict[bytes, bytes]) -> None:
-    """Store blobs not yet in the table, compressing the large ones."""
-    digests = list(blobs)
-    present: set[bytes] = set()
-    for start in range(0, len(digests), 500):
-        chunk = digests[start:start + 500]
-        marks = ",".join("?" * len(chunk))
-        present.update(bytes(r[0]) for r in conn.execute(
-            f"SELECT digest FROM blobs WHERE digest IN ({marks})", tuple(chunk)))
-    rows = []
-    for digest, data in blobs.items():
-        if digest in present:
-            continue
-        codec, stored = 0, data
-        if len(data) > _COMPRESS_OVER:
-            packed = zlib.compress(data, 6)
-            if len(packed) < len(data):
-                codec, stored = 1, packed
-        rows.append((digest, codec, len(data), stored))
-    if rows:
-        conn.executemany("INSERT INTO blobs VALUES (?,?,?,?)", rows)

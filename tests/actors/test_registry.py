@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import trio
 from structlog.testing import capture_logs
 
 from actors import (
+    INLINE_REQUEST_BYTES,
     EventStore,
     InvalidSessionIdError,
     SessionActor,
@@ -15,7 +18,8 @@ from actors import (
     SessionUnavailableError,
     TurnRequest,
 )
-from eventstore import SqliteRecorder, make_blob, verify_log
+from actors._dispatch import default_dispatcher
+from eventstore import MemoryRecorder, SqliteRecorder, make_blob, verify_log
 from eventstore.events.session import ModelResponded, RouteChosen
 from eventstore.events.system import ActorCrashed, ActorRestarted
 from eventstore.projections.session_state import SessionFoldError
@@ -276,3 +280,79 @@ async def test_a_zero_touch_interval_touches_on_every_command(store, monkeypatch
         assert [type(t).__name__ for t in touches] == ["SessionTouched"]
     finally:
         await sessions.aclose()
+
+
+def inline_runs() -> int:
+    """Messages the session actors' dispatcher has run inline so far."""
+    return default_dispatcher().statistics().inline
+
+
+async def one_turn(sessions: Sessions, session_id: str, n: int) -> None:
+    """begin_turn, record and finish_turn of one turn."""
+    turn = await sessions.begin_turn(session_id, request(n))
+    await sessions.record(session_id, turn, RouteChosen(turn=turn, provider="p",
+                                                        backend_model="b", reason="r"))
+    ref, data = make_blob({"content": "ok"})
+    await sessions.finish_turn(session_id, turn, ModelResponded(
+        turn=turn, message=ref, stop_reason="end_turn", usage={}, latency_ms=1.0),
+        blobs=[(ref, data)])
+
+
+async def test_a_lone_command_runs_inline_and_commits_as_a_worker_would(db, store):
+    """With nothing else in flight, every command after recovery runs inline; the
+    stream, the fold and the hash chain are what they are through the workers."""
+    sessions = Sessions.start(store)
+    await sessions.begin_turn("a", request(0))  # the first message recovers: a worker
+    before = inline_runs()
+    for n in range(1, 4):
+        await one_turn(sessions, "a", n)
+    assert inline_runs() == before + 9
+    state = await sessions.state("a")
+    assert [t.status for t in state.turns] == ["open", "responded", "responded", "responded"]
+    assert state.version == 2 + 3 * 3
+    recorder = SqliteRecorder(db)
+    try:
+        assert all(damage is None for _, _, damage in verify_log(recorder))
+        assert [r.seq for r in recorder.read_stream("session-a")] == list(range(1, 12))
+    finally:
+        recorder.close()
+
+
+async def test_commands_in_flight_together_go_to_the_workers(db, store):
+    """16 sessions busy at once: the workers take the commands (and batch their commits)."""
+    sessions = Sessions.start(store)
+    for n in range(16):
+        await sessions.begin_turn(f"c{n}", request(0))
+    before = inline_runs()
+    async with trio.open_nursery() as nursery:
+        for n in range(16):
+            for turn in range(1, 6):
+                nursery.start_soon(one_turn, sessions, f"c{n % 16}", 100 * n + turn)
+    assert inline_runs() - before < 24  # of 240 (measured: 1, the first ask of all)
+    for n in range(16):
+        state = await sessions.state(f"c{n}")
+        assert [t.number for t in state.turns] == list(range(1, 7))
+
+
+async def test_a_request_too_large_to_hash_on_trio_begins_on_a_worker(store):
+    """A `BeginTurn` over INLINE_REQUEST_BYTES runs on a worker; the next command inline."""
+    sessions = Sessions.start(store)
+    await sessions.begin_turn("big", request(0))
+    before = inline_runs()
+    large = dataclasses.replace(request(1), request_bytes=INLINE_REQUEST_BYTES + 1)
+    turn = await sessions.begin_turn("big", large)
+    assert inline_runs() == before
+    await sessions.record("big", turn, RouteChosen(turn=turn, provider="p", backend_model="b",
+                                                   reason="r"))
+    assert inline_runs() == before + 1
+
+
+async def test_sessions_over_a_store_that_waits_never_run_inline():
+    """A store without direct submission (the in-memory one) would block trio: workers."""
+    store = EventStore.start(MemoryRecorder())
+    sessions = Sessions.start(store)
+    await sessions.begin_turn("m", request(0))
+    before = inline_runs()
+    await one_turn(sessions, "m", 1)
+    assert inline_runs() == before
+    assert (await sessions.state("m")).version == 5

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import apsw
 import pytest
@@ -349,5 +351,85 @@ def test_deferred_commits_and_the_writer_thread_interleave_safely(tmp_path: Path
         for name in [f"{k}-{n}" for k in "dq" for n in range(4)]:
             assert [r.seq for r in rec.read_stream(name)] == list(range(1, 51))
             assert verify_stream(rec, name) is None
+    finally:
+        rec.close()
+
+
+def _committer(future: Any) -> list[str]:
+    """The name of the thread that resolves `future`, once it does."""
+    seen: list[str] = []
+    future.add_done_callback(lambda _: seen.append(threading.current_thread().name))
+    return seen
+
+
+def test_commit_deferred_without_waiting_commits_here_when_it_can(tmp_path: Path) -> None:
+    """wait=False with nothing in the way: one transaction, on this thread."""
+    rec = SqliteRecorder(tmp_path / "lynkr.db")
+    try:
+        future = rec.submit_append("s", 0, [route(1)], defer=True)
+        seen = _committer(future)
+        before = rec.batches
+        assert rec.commit_deferred(wait=False) == 1
+        assert future.result(timeout=0).version == 1
+        assert seen == [threading.current_thread().name]
+        assert rec.batches == before + 1
+        assert rec.commit_deferred(wait=False) == 0
+    finally:
+        rec.close()
+
+
+def test_commit_deferred_without_waiting_hands_over_while_another_thread_commits(
+    tmp_path: Path,
+) -> None:
+    """The write lock held by another committer: the writer thread commits it later."""
+    rec = SqliteRecorder(tmp_path / "lynkr.db")
+    try:
+        future = rec.submit_append("s", 0, [route(1)], defer=True)
+        seen = _committer(future)
+        with rec._writer.lock:  # as a worker in the middle of its own commit
+            assert rec.commit_deferred(wait=False) == 1
+            assert not future.done()
+        assert future.result(timeout=5).version == 1
+        assert seen == ["eventstore-writer"]
+    finally:
+        rec.close()
+
+
+def test_commit_deferred_without_waiting_hands_over_while_another_process_writes(
+    tmp_path: Path,
+) -> None:
+    """Another connection holding the database's write lock: no busy wait here, the
+    writer thread waits for it instead and commits once it is free."""
+    path = tmp_path / "lynkr.db"
+    rec = SqliteRecorder(path)
+    other = apsw.Connection(str(path))
+    try:
+        future = rec.submit_append("s", 0, [route(1)], defer=True)
+        seen = _committer(future)
+        other.execute("BEGIN IMMEDIATE")
+        started = time.monotonic()
+        assert rec.commit_deferred(wait=False) == 1
+        assert time.monotonic() - started < 1.0  # not the 10 s busy timeout
+        assert not future.done()
+        other.execute("COMMIT")
+        assert future.result(timeout=5).version == 1
+        assert seen == ["eventstore-writer"]
+        assert rec.stream_version("s") == 1
+    finally:
+        other.close()
+        rec.close()
+
+
+def test_commit_deferred_without_waiting_leaves_full_durability_to_the_writer(
+    tmp_path: Path,
+) -> None:
+    """Durability FULL syncs to disk at every commit: the writer thread does that."""
+    rec = SqliteRecorder(tmp_path / "lynkr.db", durability="FULL")
+    try:
+        future = rec.submit_append("s", 0, [route(1)], defer=True)
+        seen = _committer(future)
+        assert rec.commit_deferred(wait=False) == 1
+        assert future.result(timeout=5).version == 1
+        assert seen == ["eventstore-writer"]
     finally:
         rec.close()
