@@ -10,7 +10,7 @@ A command that does not fit the state raises `CommandRejectedError`.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,8 +68,17 @@ class Decision:
     blobs: tuple[Blob, ...] = ()
 
 
-def begin_turn(state: SessionState | None, session_id: str, request: TurnRequest) -> Decision:
+def begin_turn(
+    state: SessionState | None,
+    session_id: str,
+    request: TurnRequest,
+    *,
+    blob: Callable[[Any], Blob] = make_blob,
+) -> Decision:
     """Start the next turn; a session's first turn also starts the session.
+
+    `blob` makes each part's blob: `make_blob`, or a session's `BlobCache.make`, which
+    answers `(ref, b"")` for a part the session has stored already.
 
     Returns:
         `[SessionStarted,] TurnStarted [, RouteChosen]` with one blob per system block
@@ -83,11 +92,12 @@ def begin_turn(state: SessionState | None, session_id: str, request: TurnRequest
     """
     if not request.request_id or not request.model:
         raise CommandRejectedError("a turn needs a request id and a model")
-    system = [_blob(block, "system") for block in _blocks(request.system, "system")]
-    messages = [_blob(message, "messages") for message in _blocks(request.messages, "messages")]
+    system = [_blob(blob, block, "system") for block in _blocks(request.system, "system")]
+    messages = [_blob(blob, message, "messages")
+                for message in _blocks(request.messages, "messages")]
     tools = None
     if request.tools is not None:
-        tools = _blob(list(_blocks(request.tools, "tools")), "tools")
+        tools = _blob(blob, list(_blocks(request.tools, "tools")), "tools")
     turn = TurnStarted(
         turn=state.next_turn if state is not None else 1, request_id=request.request_id,
         model=request.model, stream=request.stream,
@@ -184,9 +194,9 @@ def _blocks(value: Sequence[Any], name: str) -> Sequence[Any]:
     return value
 
 
-def _blob(value: Any, name: str) -> Blob:
+def _blob(make: Callable[[Any], Blob], value: Any, name: str) -> Blob:
     try:
-        return make_blob(value)
+        return make(value)
     except (TypeError, ValueError) as exc:
         raise CommandRejectedError(f"{name} cannot be stored: {exc}") from exc
 

@@ -29,7 +29,9 @@ validated against the committed state. If another process appended to the
 stream meanwhile (`ConcurrencyError`), the actor catches up on the tail and
 retries the command once. Blob hashing (system prompt, tool list, messages)
 happens here, on the actor's thread: on the trio thread only in an inline run,
-for a request of at most `INLINE_REQUEST_BYTES`.
+for a request of at most `INLINE_REQUEST_BYTES`. Parts the session stored on an
+earlier turn are found in its `BlobCache` (`actors._blob_cache`) and not encoded
+again.
 
 If a message sent with `tell` fails, pykka stops the actor and `on_failure`
 reports a `SessionCrash` to the supervisor callback (the `SessionRegistry`).
@@ -45,6 +47,7 @@ from typing import Any, TypeVar
 import pykka
 import structlog
 
+from actors._blob_cache import BlobCache
 from actors._dispatch import DispatchedActor
 from actors._session_commands import (
     Blob,
@@ -136,6 +139,7 @@ class SessionActor(DispatchedActor):
         self._state: SessionState | None = None
         self._loaded = False
         self._known_blobs: set[bytes] = set()
+        self._blob_cache = BlobCache(self._known_blobs)
         self._inflight: InFlight | None = None  # submitted, reply waiting for the commit
 
     # -- commands --------------------------------------------------------------------
@@ -163,7 +167,8 @@ class SessionActor(DispatchedActor):
             CommandRejectedError: the request is incomplete or cannot be stored.
             ConcurrencyError: another writer won twice in a row.
         """
-        return self._execute(lambda s: begin_turn(s, self.session_id, request),
+        make = self._blob_cache.make
+        return self._execute(lambda s: begin_turn(s, self.session_id, request, blob=make),
                              request.request_id, None, _last_turn)
 
     def record(self, turn: int, *events: Event, blobs: Sequence[Blob] = ()) -> Future[int]:

@@ -356,3 +356,25 @@ async def test_sessions_over_a_store_that_waits_never_run_inline():
     await one_turn(sessions, "m", 1)
     assert inline_runs() == before
     assert (await sessions.state("m")).version == 5
+
+
+async def test_an_inline_command_that_conflicts_is_retried_on_a_worker(db, store):
+    """Another process appended meanwhile: the inline commit is refused, the actor
+    catches up and retries on a worker, and the caller gets the retried answer."""
+    sessions = Sessions.start(store)
+    await sessions.begin_turn("x", request(1))
+    other = SqliteRecorder(db)
+    try:
+        other.append("session-x", 2, [RouteChosen(turn=1, provider="cli", backend_model="b",
+                                                  reason="elsewhere")])
+    finally:
+        other.close()
+    before = inline_runs()
+    with capture_logs() as logs:
+        version = await sessions.record("x", 1, RouteChosen(turn=1, provider="p",
+                                                            backend_model="b", reason="r"))
+    assert inline_runs() == before + 1  # it ran inline; the retry did not
+    assert [e["event"] for e in logs].count("session_conflict_retry") == 1
+    assert version == 4
+    state = await sessions.state("x")
+    assert state.version == 4

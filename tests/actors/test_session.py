@@ -9,7 +9,7 @@ import pytest
 import trio
 from structlog.testing import capture_logs
 
-import actors._session_commands as commands
+import actors._blob_cache as blob_cache
 from actors import CommandRejectedError, EventStore, SessionActor, TurnRequest
 from actors._session_commit import as_committed as _as_committed
 from actors.session import Record
@@ -142,13 +142,13 @@ async def test_conflict_with_another_process_reloads_and_retries_once(db, sessio
 async def test_blob_hashing_happens_on_the_actor_thread(session, monkeypatch):
     """The request's blobs are hashed in the actor's thread, not in the trio thread."""
     threads = set()
-    real = commands.make_blob
+    real = blob_cache.make_blob
 
     def spy(content):
         threads.add(threading.current_thread())
         return real(content)
 
-    monkeypatch.setattr(commands, "make_blob", spy)
+    monkeypatch.setattr(blob_cache, "make_blob", spy)
     await session.begin_turn(request(2))
     assert threads
     assert threading.current_thread() not in threads
