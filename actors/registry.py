@@ -254,13 +254,16 @@ class Sessions:
     _CACHE_PRUNE_AT = 1024
 
     def __init__(self, registry: pykka.ActorRef[SessionRegistry], *,
-                 touch_interval: float = 0.0) -> None:
+                 touch_interval: float = 0.0, inline: bool = True) -> None:
+        """Commands are asked inline when none is in flight (see `_command`), unless
+        `inline` is False: then the workers run every one (for comparison)."""
         self.ref = registry
         self._registry = registry.proxy()
         self._proxies: dict[str, pykka.ActorProxy[SessionActor]] = {}
         self._touched: dict[str, float] = {}
         self._touch_interval = touch_interval
         self._asking = 0  # commands awaiting their reply (see `_command`)
+        self._inline = inline
 
     @classmethod
     def start(
@@ -270,11 +273,13 @@ class Sessions:
         idle_timeout: float = 600.0,
         tick: float | None = None,
         actor_class: type[SessionActor] = SessionActor,
+        inline: bool = True,
     ) -> Sessions:
-        """Start a `SessionRegistry` over `store` and return its handle."""
+        """Start a `SessionRegistry` over `store` and return its handle (`inline`: see
+        `__init__`)."""
         return cls(SessionRegistry.start(store, idle_timeout=idle_timeout, tick=tick,
                                          actor_class=actor_class),
-                   touch_interval=idle_timeout / 10)
+                   touch_interval=idle_timeout / 10, inline=inline)
 
     async def call(
         self, session_id: str, command: Callable[[pykka.ActorProxy[SessionActor]], Any]
@@ -356,7 +361,7 @@ class Sessions:
         the workers run it: they commit many sessions' appends at once while trio
         serves the other requests.
         """
-        alone = self._asking == 0
+        alone = self._inline and self._asking == 0
         self._asking += 1
         try:
             if alone:

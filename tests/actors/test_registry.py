@@ -378,3 +378,13 @@ async def test_an_inline_command_that_conflicts_is_retried_on_a_worker(db, store
     assert version == 4
     state = await sessions.state("x")
     assert state.version == 4
+
+
+async def test_inline_asks_can_be_turned_off(store):
+    """`inline=False`: every command goes to the workers, with the same answers."""
+    sessions = Sessions.start(store, inline=False)
+    await sessions.begin_turn("w", request(0))
+    before = inline_runs()
+    await one_turn(sessions, "w", 1)
+    assert inline_runs() == before
+    assert (await sessions.state("w")).version == 5
