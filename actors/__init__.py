@@ -6,7 +6,8 @@ Exceptions (see `actors._errors`): `ActorError` ⊃ `CommandRejectedError`,
 
 from __future__ import annotations
 
-from actors._dispatch import DispatchedActor, Dispatcher, DispatcherStatistics, ask_inline
+from actors._dispatch import Dispatcher, DispatcherStatistics
+from actors._dispatched import DispatchedActor, ask_inline
 from actors._errors import (
     ActorError,
     CommandRejectedError,

@@ -23,7 +23,7 @@ from typing import Any, TypeVar, cast
 import pykka
 import structlog
 
-from actors._dispatch import ask_inline
+from actors._dispatched import ask_inline
 from actors._errors import InvalidSessionIdError, SessionUnavailableError
 from actors._session_commands import Blob, TurnRequest
 from actors._trio import TrioActor

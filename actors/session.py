@@ -48,7 +48,7 @@ import pykka
 import structlog
 
 from actors._blob_cache import BlobCache
-from actors._dispatch import DispatchedActor
+from actors._dispatched import DispatchedActor
 from actors._session_commands import (
     Blob,
     Decision,
