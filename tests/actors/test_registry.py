@@ -388,3 +388,17 @@ async def test_inline_asks_can_be_turned_off(store):
     await one_turn(sessions, "w", 1)
     assert inline_runs() == before
     assert (await sessions.state("w")).version == 5
+
+
+async def test_inline_commands_under_full_durability_commit_on_the_writer(db):
+    """FULL syncs every commit to disk: the command runs inline, its commit on the
+    writer thread, and the answer still arrives after it."""
+    store = EventStore.open(db, durability="FULL")
+    sessions = Sessions.start(store)
+    await sessions.begin_turn("f", request(0))
+    batches = (await store.statistics()).batches
+    before = inline_runs()
+    await one_turn(sessions, "f", 1)
+    assert inline_runs() == before + 3
+    assert (await store.statistics()).batches == batches + 3
+    assert (await sessions.state("f")).version == 5
