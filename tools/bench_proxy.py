@@ -174,6 +174,29 @@ def start(args: list[str], cwd: Path, env: dict[str, str], marker: str,
     raise SystemExit(f"{args} exited before listening: {proc.wait()}")
 
 
+def start_pair(tmp: Path, gateway: list[str], repo: Path
+               ) -> tuple[subprocess.Popen[str], int, subprocess.Popen[str], int]:
+    """Start the fake upstream, then `gateway` (a `lynkr serve` of `repo`) in front of it.
+
+    Returns:
+        (upstream process, its port, gateway process, its port).
+    """
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(repo),
+           "HOME": str(tmp)}
+    fake, fake_port = start([sys.executable, str(REPO / "tools" / "fake_upstream.py"),
+                             "--port", "0", "--no-record", "--chunks", str(CHUNKS)],
+                            tmp, env, "LISTENING", use_stderr=False)
+    lynkr_env = {**env, "PORT": "0", "MODEL_PROVIDER": "openai", "LOG_LEVEL": "info",
+                 "OPENAI_BASE_URL": f"http://127.0.0.1:{fake_port}/v1"}
+    try:
+        lynkr, lynkr_port = start(gateway, tmp, lynkr_env, "lynkr: listening on ",
+                                  use_stderr=True)
+    except SystemExit:
+        stop(fake)
+        raise
+    return fake, fake_port, lynkr, lynkr_port
+
+
 def stop(proc: subprocess.Popen[str]) -> None:
     """SIGTERM, wait, close pipes."""
     proc.send_signal(signal.SIGTERM)
@@ -233,19 +256,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the numbers here")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(REPO),
-               "HOME": tmp}
-        fake, fake_port = start([sys.executable, str(REPO / "tools" / "fake_upstream.py"),
-                                 "--port", "0", "--no-record", "--chunks", str(CHUNKS)],
-                                Path(tmp), env, "LISTENING", use_stderr=False)
-        lynkr_env = {**env, "PORT": "0", "MODEL_PROVIDER": "openai", "LOG_LEVEL": "info",
-                     "OPENAI_BASE_URL": f"http://127.0.0.1:{fake_port}/v1"}
-        try:
-            lynkr, lynkr_port = start([sys.executable, "-m", "lynkr", "serve"], Path(tmp),
-                                      lynkr_env, "lynkr: listening on ", use_stderr=True)
-        except SystemExit:
-            stop(fake)
-            raise
+        fake, fake_port, lynkr, lynkr_port = start_pair(
+            Path(tmp), [sys.executable, "-m", "lynkr", "serve"], REPO)
         try:
             results = trio.run(measure, fake_port, lynkr_port, lynkr.pid, args.requests)
         finally:

@@ -29,7 +29,7 @@ import trio
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tools"))
-from bench_proxy import CHUNKS, run_load, start, stop  # noqa: E402
+from bench_proxy import run_load, start_pair, stop  # noqa: E402
 
 
 def gateway(out: str) -> int:
@@ -80,20 +80,9 @@ def main(argv: list[str] | None = None) -> int:
         return gateway(args.gateway)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "threads.jsonl"
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-               "PYTHONPATH": str(args.repo.resolve()), "HOME": tmp}
-        fake, fake_port = start([sys.executable, str(REPO / "tools" / "fake_upstream.py"),
-                                 "--port", "0", "--no-record", "--chunks", str(CHUNKS)],
-                                Path(tmp), env, "LISTENING", use_stderr=False)
-        lynkr_env = {**env, "PORT": "0", "MODEL_PROVIDER": "openai", "LOG_LEVEL": "info",
-                     "OPENAI_BASE_URL": f"http://127.0.0.1:{fake_port}/v1"}
-        try:
-            lynkr, port = start([sys.executable, str(Path(__file__).resolve()), "--gateway",
-                                 str(out)], Path(tmp), lynkr_env, "lynkr: listening on ",
-                                use_stderr=True)
-        except SystemExit:
-            stop(fake)
-            raise
+        fake, _, lynkr, port = start_pair(
+            Path(tmp), [sys.executable, str(Path(__file__).resolve()), "--gateway", str(out)],
+            args.repo.resolve())
         try:
             trio.run(run_load, port, "lynkr", False, 4, 100, None)  # warm-up
             before = snapshot(lynkr.pid, out, 1)
