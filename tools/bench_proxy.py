@@ -1,6 +1,7 @@
 """Proxy overhead benchmark: Lynkr in front of a fast fake OpenAI upstream, vs. the upstream alone.
 
     .venv/bin/python tools/bench_proxy.py [--requests 400] [--json out.json]
+                                          [--shape small|claude-code]
 
 In one run it starts the fake upstream (`tools/fake_upstream.py --no-record`) and a real
 `lynkr serve` process (MODEL_PROVIDER=openai, a fresh data directory, every turn
@@ -11,6 +12,10 @@ requests per second, and the gateway's CPU per request (utime + stime of the gat
 process from /proc/<pid>/stat, before and after each run). The load generator is a
 small h11 client on raw trio sockets with keep-alive, so it costs little CPU itself.
 Each concurrent worker is its own session (as separate Claude Code sessions are).
+The requests are one short question (`--shape small`, the issue's benchmark) or, with
+`--shape claude-code`, each session's next Claude-Code-sized turn: the CLI's three
+system blocks and 24 tools, and a history that grows by a tool round trip per request
+(~110 KB at the first turn, ~220 KB at the 300th).
 """
 
 from __future__ import annotations
@@ -18,7 +23,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import signal
+import string
 import subprocess
 import sys
 import tempfile
@@ -121,23 +128,91 @@ def bodies(target: str, stream: bool) -> tuple[str, bytes]:
     return "/v1/messages", json.dumps(body).encode()
 
 
+def claude_code_body(target: str, stream: bool, turn: int) -> tuple[str, bytes]:
+    """(path, body) of a session's `turn`-th request shaped like the Claude Code CLI's.
+
+    Three system blocks (a ~25 KB prompt), 24 tools of ~3 KB, and a history that grows
+    by a Bash round trip per turn: ~100 KB at turn 0. The direct target gets the same
+    content as an OpenAI chat body.
+    """
+    system, tools = _CLAUDE_CODE
+    history: list[dict[str, Any]] = [{"role": "user", "content": "list the files"}]
+    for n in range(turn):
+        history += [
+            {"role": "assistant", "content": [
+                {"type": "text", "text": f"Running ls for step {n}."},
+                {"type": "tool_use", "id": f"toolu_{n}", "name": "Bash",
+                 "input": {"command": "ls -la", "description": "List files"}}]},
+            {"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": f"toolu_{n}",
+                 "content": "total 8\n-rw-r--r-- 1 root root 120 README.md\n" * 3}]}]
+    if target == "direct":
+        body: dict[str, Any] = {
+            "model": "fake", "max_tokens": 256,
+            "messages": [{"role": "system", "content": system[2]["text"]},
+                         *({"role": m["role"], "content": json.dumps(m["content"])}
+                           for m in history)],
+            "tools": [{"type": "function", "function": {
+                "name": t["name"], "description": t["description"],
+                "parameters": t["input_schema"]}} for t in tools]}
+        if stream:
+            body.update(stream=True, stream_options={"include_usage": True})
+        return "/v1/chat/completions", json.dumps(body).encode()
+    body = {"model": "claude-sonnet-4-6", "max_tokens": 32000, "system": system,
+            "tools": tools, "messages": history, "metadata": {"user_id": "bench"}}
+    if stream:
+        body["stream"] = True
+    return "/v1/messages", json.dumps(body).encode()
+
+
+def _claude_code_parts() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    rnd = random.Random(7)
+
+    def words(n: int) -> str:
+        return " ".join("".join(rnd.choice(string.ascii_lowercase)
+                                for _ in range(rnd.randint(2, 9))) for _ in range(n))
+
+    system = [{"type": "text", "text": "x-anthropic-billing-header: cc_version=2.1.197"},
+              {"type": "text", "text": "You are Claude Code, Anthropic's official CLI."},
+              {"type": "text", "text": words(3500), "cache_control": {"type": "ephemeral"}}]
+    tools = [{"name": f"Tool{i}", "description": words(300), "input_schema": {
+        "$schema": "http://json-schema.org/draft-07/schema#", "type": "object",
+        "properties": {f"p{j}": {"type": "string", "description": words(15)} for j in range(6)},
+        "required": ["p0"], "additionalProperties": False}} for i in range(24)]
+    return system, tools
+
+
+_CLAUDE_CODE = _claude_code_parts()
+
+
 async def run_load(port: int, target: str, stream: bool, concurrency: int, total: int,
-                   gateway_pid: int | None) -> Result:
-    """`total` requests over `concurrency` keep-alive connections."""
+                   gateway_pid: int | None, *, shape: str = "small") -> Result:
+    """`total` requests over `concurrency` keep-alive connections.
+
+    `shape` "small" sends one short question every time; "claude-code" sends each
+    connection's session its next Claude-Code-sized turn (`claude_code_body`).
+    """
     result = Result(target, "stream" if stream else "json", concurrency)
     path, body = bodies(target, stream)
     remaining = [total]
 
     async def worker(index: int) -> None:
         conn = Connection(await trio.open_tcp_stream("127.0.0.1", port), f"127.0.0.1:{port}")
-        headers = [("x-session-id", f"bench-{target}-{stream}-{concurrency}-{index}")]
+        suffix = "" if shape == "small" else f"-{shape}"
+        headers = [("x-session-id", f"bench-{target}-{stream}-{concurrency}-{index}{suffix}")]
+        turn = 0
         while remaining[0] > 0:
             remaining[0] -= 1
             if conn.closed:
                 await conn.stream.aclose()
                 conn = Connection(await trio.open_tcp_stream("127.0.0.1", port),
                                   f"127.0.0.1:{port}")
-            await conn.post(path, body, headers, result)
+            if shape == "claude-code":
+                path_, body_ = claude_code_body(target, stream, turn)
+                turn += 1
+            else:
+                path_, body_ = path, body
+            await conn.post(path_, body_, headers, result)
         await conn.stream.aclose()
 
     cpu_before = cpu_seconds(gateway_pid)
@@ -211,7 +286,7 @@ def stop(proc: subprocess.Popen[str]) -> None:
 
 
 async def measure(fake_port: int, lynkr_port: int, lynkr_pid: int,
-                  requests: int) -> list[Result]:
+                  requests: int, shape: str = "small") -> list[Result]:
     """Every combination, baseline first, with a warm-up for each target."""
     results = []
     for target, port in (("direct", fake_port), ("lynkr", lynkr_port)):
@@ -221,7 +296,8 @@ async def measure(fake_port: int, lynkr_port: int, lynkr_pid: int,
             total = requests if concurrency == 1 else requests * 4
             for target, port in (("direct", fake_port), ("lynkr", lynkr_port)):
                 pid = lynkr_pid if target == "lynkr" else None
-                results.append(await run_load(port, target, stream, concurrency, total, pid))
+                results.append(await run_load(port, target, stream, concurrency, total, pid,
+                                              shape=shape))
     return results
 
 
@@ -254,12 +330,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=400,
                         help="requests per concurrency-1 run (4x that at concurrency 32)")
     parser.add_argument("--json", type=Path, help="also write the numbers here")
+    parser.add_argument("--shape", choices=("small", "claude-code"), default="small",
+                        help="small: one short question (the issue's benchmark); claude-code: "
+                             "each session's next ~100-220 KB Claude-Code-shaped turn")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         fake, fake_port, lynkr, lynkr_port = start_pair(
             Path(tmp), [sys.executable, "-m", "lynkr", "serve"], REPO)
         try:
-            results = trio.run(measure, fake_port, lynkr_port, lynkr.pid, args.requests)
+            results = trio.run(measure, fake_port, lynkr_port, lynkr.pid, args.requests,
+                               args.shape)
         finally:
             stop(lynkr)
             stop(fake)
