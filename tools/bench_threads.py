@@ -2,6 +2,7 @@
 
     .venv/bin/python tools/bench_threads.py [--requests 400] [--mode json|stream]
                                             [--concurrency 1] [--repo PATH]
+                                            [--shape small|claude-code]
 
 Starts the fake OpenAI upstream and a real `lynkr serve` as `tools/bench_proxy.py`
 does, but the gateway runs inside this script's `--gateway` mode, which installs a
@@ -23,6 +24,7 @@ import sys
 import tempfile
 import threading
 import time
+from functools import partial
 from pathlib import Path
 
 import trio
@@ -73,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--mode", choices=("json", "stream"), default="json")
     parser.add_argument("--concurrency", type=int, default=1)
+    parser.add_argument("--shape", choices=("small", "claude-code"), default="small",
+                        help="the requests, as `bench_proxy.py --shape`")
     parser.add_argument("--repo", type=Path, default=REPO, help="the checkout to run")
     parser.add_argument("--gateway", help=argparse.SUPPRESS)  # internal: be the gateway
     args = parser.parse_args(argv)
@@ -86,15 +90,17 @@ def main(argv: list[str] | None = None) -> int:
         try:
             trio.run(run_load, port, "lynkr", False, 4, 100, None)  # warm-up
             before = snapshot(lynkr.pid, out, 1)
-            result = trio.run(run_load, port, "lynkr", args.mode == "stream",
-                              args.concurrency, args.requests, lynkr.pid)
+            result = trio.run(partial(run_load, port, "lynkr", args.mode == "stream",
+                                      args.concurrency, args.requests, lynkr.pid,
+                                      shape=args.shape))
             after = snapshot(lynkr.pid, out, 2)
         finally:
             stop(lynkr)
             stop(fake)
     summary = result.summary()
     n = args.requests
-    print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  {args.mode} c="
+    print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  {args.mode} "
+          f"({args.shape}) c="
           f"{args.concurrency}, {n} requests, repo {args.repo}: p50 {summary['p50_ms']} ms, "
           f"gateway CPU {summary['cpu_ms_per_request']} ms per request")
     print("| thread | µs CPU per request |")

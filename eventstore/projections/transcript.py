@@ -1,13 +1,14 @@
 """The `transcript` projection: one row per session turn, readable in a terminal.
 
-From `TurnStarted` (model, the latest user text), `ModelResponded` (the assistant's
-text, tool_use names, stop reason, usage, latency), `UpstreamFailed` and
-`StreamAborted` (status and error). Message content is read through the blob
-lookup of the context, so the function stays pure.
+From `TurnStarted` (model, the latest user text: see `_latest_user`),
+`ModelResponded` (the assistant's text, tool_use names, stop reason, usage,
+latency), `UpstreamFailed` and `StreamAborted` (status and error). Message content
+is read through the blob lookup of the context, so the function stays pure.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,6 +34,9 @@ __all__ = [
 
 _SESSION = "session-"
 _TABLE = "transcript"
+_SHOWN = ("session_id, turn, model, request_id, user_text, assistant_text, tool_uses, "
+          "stop_reason, input_tokens, output_tokens, status, error, latency_ms, started_at, "
+          "ended_at, position")  # not the history bookkeeping of `_latest_user`
 
 
 def _blob(context: ProjectionContext, ref: Any) -> Any:
@@ -73,13 +77,35 @@ def assistant_parts(message: Any) -> tuple[str, tuple[str, ...]]:
     return "\n".join(_texts(content)), tools
 
 
-def _latest_user(context: ProjectionContext, refs: Sequence[Any]) -> str:
-    # Load from the end: the latest user text is almost always in the last message.
-    for ref in reversed(refs):
+def _latest_user(
+    context: ProjectionContext, key: dict[str, Any], refs: Sequence[Any]
+) -> tuple[str, int, str]:
+    """(the turn's user text, its message count, the digest of its message refs).
+
+    A client resends the whole history every turn, and in a tool loop the messages
+    since the user last wrote are all tool results: searching each turn's history
+    from the end loaded O(turns) blobs per turn. So each row keeps its history's
+    length and the SHA-256 of its refs; when the previous turn's history is an exact
+    prefix of this one's, only the messages added since are searched, and if none of
+    them has text the user's text is the one the previous turn found.
+    """
+    digest = _refs_digest(refs)
+    start, found = 0, ""
+    if key["turn"] > 1:
+        previous = context.get(_TABLE, session_id=key["session_id"], turn=key["turn"] - 1)
+        count = previous.get("message_count") if previous else None
+        if (previous is not None and isinstance(count, int) and count <= len(refs)
+                and previous.get("messages_digest") == _refs_digest(refs[:count])):
+            start, found = count, str(previous.get("user_text") or "")
+    for ref in reversed(refs[start:]):
         text = user_text([_blob(context, ref)])
         if text:
-            return text
-    return ""
+            return text, len(refs), digest
+    return found, len(refs), digest
+
+
+def _refs_digest(refs: Sequence[Any]) -> str:
+    return hashlib.sha256(b"".join(ref.digest for ref in refs)).hexdigest()
 
 
 def project_transcript(record: Recorded[Event], context: ProjectionContext) -> list[RowOp]:
@@ -89,9 +115,10 @@ def project_transcript(record: Recorded[Event], context: ProjectionContext) -> l
     key = {"session_id": record.stream_id[len(_SESSION):], "turn": getattr(record.event, "turn", 0)}
     match record.event:
         case TurnStarted() as ev:
+            text, count, digest = _latest_user(context, key, ev.messages)
             values: dict[str, Any] = {
                 "model": ev.model, "request_id": ev.request_id, "status": "open",
-                "user_text": _latest_user(context, ev.messages),
+                "user_text": text, "message_count": count, "messages_digest": digest,
                 "started_at": record.recorded_at, "position": record.position}
         case ModelResponded() as ev:
             text, tools = assistant_parts(_blob(context, ev.message))
@@ -115,7 +142,7 @@ def project_transcript(record: Recorded[Event], context: ProjectionContext) -> l
 
 PROJECTION = Projection(
     name="transcript",
-    version=1,
+    version=2,  # 2: message_count and messages_digest, for `_latest_user`
     tables={_TABLE: """
         CREATE TABLE IF NOT EXISTS transcript (
             session_id     TEXT    NOT NULL,
@@ -134,6 +161,8 @@ PROJECTION = Projection(
             started_at     REAL,
             ended_at       REAL,
             position       INTEGER,
+            message_count  INTEGER,
+            messages_digest TEXT,
             PRIMARY KEY (session_id, turn)
         ) WITHOUT ROWID"""},
     project=project_transcript,
@@ -143,5 +172,5 @@ PROJECTION = Projection(
 
 def transcript_rows(store: ProjectionStore, session_id: str) -> list[dict[str, Any]]:
     """The session's turns in order, as stored by the projection."""
-    return store.query("SELECT * FROM transcript WHERE session_id = ? ORDER BY turn",
+    return store.query(f"SELECT {_SHOWN} FROM transcript WHERE session_id = ? ORDER BY turn",
                        (session_id,))

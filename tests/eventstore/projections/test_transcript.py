@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import eventstore.events  # noqa: F401  (registers the event classes)
-from eventstore import SqliteRecorder
+from eventstore import SqliteRecorder, make_blob
+from eventstore.events.session import SessionStarted, TurnStarted
 from eventstore.projections import ProjectionStore, all_projections
-from eventstore.projections.transcript import assistant_parts, transcript_rows, user_text
+from eventstore.projections.transcript import (
+    PROJECTION,
+    assistant_parts,
+    transcript_rows,
+    user_text,
+)
 from tests.eventstore.projections.sample_log import write_sample_log
 
 
@@ -68,3 +75,69 @@ def test_assistant_parts_of_odd_values_are_empty() -> None:
     """Non-message values give no text and no tools instead of crashing."""
     assert assistant_parts(None) == ("", ())
     assert assistant_parts({"content": "plain"}) == ("plain", ())
+
+
+class _CountingRecorder:
+    """A recorder whose blob loads are counted (everything else passes through)."""
+
+    def __init__(self, recorder: SqliteRecorder) -> None:
+        self._recorder = recorder
+        self.loads = 0
+
+    def load_blob(self, ref: Any) -> Any:
+        self.loads += 1
+        return self._recorder.load_blob(ref)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._recorder, name)
+
+
+def tool_loop(recorder: SqliteRecorder, turns: int, *, rewrite_at: int | None = None) -> None:
+    """One session: the user asks once, then `turns` tool round trips, each resending the
+    whole history (as Claude Code does); at `rewrite_at` the history is replaced by a
+    compacted one whose only user text is "summary"."""
+    recorder.append("session-loop", 0, [SessionStarted(session_id="loop", source="header")])
+    history = [make_blob({"role": "user", "content": "fix the tests"})]
+    for turn in range(1, turns + 1):
+        if turn == rewrite_at:
+            history = [make_blob({"role": "user", "content": "summary"}),
+                       *[make_blob({"role": "assistant", "content": f"note {n}"})
+                         for n in range(12)]]
+        event = TurnStarted(turn=turn, request_id=f"r{turn}", model="m", stream=False,
+                            messages=tuple(ref for ref, _ in history))
+        recorder.append("session-loop", recorder.stream_version("session-loop"), [event],
+                        blobs=history)
+        history = [*history,
+                   make_blob({"role": "assistant", "content": [
+                       {"type": "tool_use", "id": f"t{turn}", "name": "Bash", "input": {}}]}),
+                   make_blob({"role": "user", "content": [
+                       {"type": "tool_result", "tool_use_id": f"t{turn}", "content": "ok"}]})]
+
+
+def test_a_long_tool_loop_loads_only_each_turn_s_new_messages(tmp_path: Path) -> None:
+    """Sixty tool round trips: every turn shows the user's one question, and a turn
+    loads the two messages added since the previous one, not its whole history."""
+    recorder = SqliteRecorder(tmp_path / "lynkr.db")
+    tool_loop(recorder, 60)
+    counting = _CountingRecorder(recorder)
+    store = ProjectionStore(tmp_path / "projections.db", [PROJECTION])
+    store.catch_up(counting)  # type: ignore[arg-type]
+    rows = transcript_rows(store, "loop")
+    assert {r["user_text"] for r in rows} == {"fix the tests"}
+    assert len(rows) == 60
+    assert counting.loads == 1 + 59 * 2
+    assert "messages_digest" not in rows[0]
+    store.close()
+    recorder.close()
+
+
+def test_a_rewritten_history_is_searched_again(tmp_path: Path) -> None:
+    """A compacted history is no extension of the previous one: its own user text."""
+    recorder = SqliteRecorder(tmp_path / "lynkr.db")
+    tool_loop(recorder, 12, rewrite_at=10)
+    store = ProjectionStore(tmp_path / "projections.db", [PROJECTION])
+    store.catch_up(recorder)
+    texts = [r["user_text"] for r in transcript_rows(store, "loop")]
+    assert texts == ["fix the tests"] * 9 + ["summary"] * 3
+    store.close()
+    recorder.close()
