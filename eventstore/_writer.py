@@ -121,17 +121,28 @@ class GroupWriter:
         if not self.lock.acquire(blocking=False):
             return False
         try:
-            conn = self.conn
+            begun = self._begin_nowait()
+            if begun is None:
+                return False
+            self._commit(batch, begun=begun)  # not begun: it fails there, and says so
+        finally:
+            self.lock.release()
+        return True
+
+    def _begin_nowait(self) -> bool | None:
+        """`BEGIN IMMEDIATE` with no busy wait: True if begun, None if the database is
+        locked, False if SQLite failed otherwise (the commit then reports it)."""
+        conn = self.conn
+        try:
             conn.setbusytimeout(0)
             try:
                 conn.execute("BEGIN IMMEDIATE")
-            except apsw.BusyError:
-                return False
             finally:
                 conn.setbusytimeout(BUSY_TIMEOUT_MS)
-            self._commit(batch, begun=True)
-        finally:
-            self.lock.release()
+        except apsw.BusyError:
+            return None
+        except apsw.Error:
+            return False
         return True
 
     def _commit(self, batch: list[AppendRequest], *, begun: bool = False) -> None:

@@ -433,3 +433,32 @@ def test_commit_deferred_without_waiting_leaves_full_durability_to_the_writer(
         assert seen == ["eventstore-writer"]
     finally:
         rec.close()
+
+
+class _FailingBegin:
+    """The write connection, except that starting a transaction fails with an I/O error."""
+
+    def __init__(self, conn: apsw.Connection) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, *args: Any) -> Any:
+        if sql == "BEGIN IMMEDIATE":
+            raise apsw.IOError("disk I/O error")
+        return self._conn.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+
+def test_commit_deferred_without_waiting_reports_a_failed_begin(tmp_path: Path) -> None:
+    """SQLite failing otherwise than busy: the append gets the error, nobody waits forever."""
+    rec = SqliteRecorder(tmp_path / "lynkr.db")
+    real = rec._writer.conn
+    try:
+        future = rec.submit_append("s", 0, [route(1)], defer=True)
+        rec._writer.conn = _FailingBegin(real)  # type: ignore[assignment]
+        assert rec.commit_deferred(wait=False) == 1
+        assert isinstance(future.exception(timeout=5), StoreBrokenError)
+    finally:
+        rec._writer.conn = real
+        rec.close()
