@@ -14,7 +14,11 @@ A background checkpoint copies the frames the WAL held when it started, and the 
 restarts from its beginning only at a commit that finds it wholly copied: commits
 that follow each other with no gap would keep it growing. So a commit that leaves
 the WAL at `2 * pages` copies what is left itself, in its WAL hook (as SQLite's
-own checkpoint does): only the frames since the last background checkpoint. Below
+own checkpoint does): only the frames since the last background checkpoint. If a
+background checkpoint is still under way then (its syncs are slow on a busy host),
+the commit leaves it to the next one, unless the WAL has reached `3 * pages`: that
+commit waits for the background checkpoint to end and then copies the rest, so
+the WAL stays bounded however slow the disk. Below
 that, a WAL still over `pages` gets another background checkpoint once it has
 grown by `pages / 8` since the last one (not after every commit: each checkpoint
 syncs the files).
@@ -38,6 +42,8 @@ log = structlog.get_logger()
 
 DEFAULT_CHECKPOINT_PAGES = 1000  # SQLite's own automatic-checkpoint threshold
 _CATCH_UP_FACTOR = 2  # WAL pages, in `pages`, at which a commit checkpoints itself
+_WAIT_FACTOR = 3  # ... and at which it waits for a background checkpoint under way first
+_WAIT_SECONDS = 10.0  # the longest such a wait lasts (then the next commit tries again)
 _REGROW_DIVISOR = 8  # growth, in `pages`, that asks the thread again before a restart
 
 
@@ -54,6 +60,7 @@ class Checkpointer:
             raise ValueError(f"pages must be at least 1, got {pages!r}")
         self.pages = pages
         self._limit = pages * _CATCH_UP_FACTOR
+        self._hard_limit = pages * _WAIT_FACTOR
         self._conn = conn
         self._cond = threading.Condition()
         self._wanted = False
@@ -98,14 +105,20 @@ class Checkpointer:
                     self._wanted = True
                     self._cond.notify()
             return apsw.SQLITE_OK
-        try:  # the thread is not asked again meanwhile, so this soon gets the WAL
-            conn.wal_checkpoint(mode=apsw.SQLITE_CHECKPOINT_PASSIVE)
-        except apsw.BusyError:
-            pass  # the thread is still checkpointing: the next commit tries again
-        except apsw.Error as exc:
-            log.warning("eventstore_checkpoint_failed", error=str(exc), on="writer")
-        else:
-            self._on_writer += 1
+        for attempt in (1, 2):  # the thread is not asked again meanwhile
+            try:
+                conn.wal_checkpoint(mode=apsw.SQLITE_CHECKPOINT_PASSIVE)
+            except apsw.BusyError:
+                # The thread is still checkpointing: the next commit tries again, unless
+                # the WAL has grown this far during it; then this commit waits for it.
+                if attempt == 1 and pages >= self._hard_limit:
+                    self.wait_idle(_WAIT_SECONDS)
+                    continue
+            except apsw.Error as exc:
+                log.warning("eventstore_checkpoint_failed", error=str(exc), on="writer")
+            else:
+                self._on_writer += 1
+            break
         return apsw.SQLITE_OK
 
     def wait_idle(self, timeout: float | None = None) -> bool:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 
+import apsw
 import pytest
 
 import eventstore.events  # noqa: F401  (registers the event classes)
@@ -90,24 +92,65 @@ def test_a_commit_checkpoints_itself_only_at_twice_the_threshold(db) -> None:
 
 def test_back_to_back_commits_keep_the_wal_bounded(db) -> None:
     """Commits with no gap for the background checkpoint to finish in: the WAL still
-    stays within a few thresholds (unbounded, it would hold every append: ~2,000 pages).
-
-    The threshold here is 200 pages, not `PAGES`: while the background checkpoint runs
-    (its two syncs take 2-5 ms on this kind of disk, longer on a busy host) the appends
-    go on, ~5 pages each, and with a 40-page threshold that alone passed 4 x 40.
-    """
-    pages = 200
-    recorder = SqliteRecorder(db, checkpoint_pages=pages)
+    stays within a few thresholds (unbounded, it would hold every append: ~2,000 pages),
+    however slow the background checkpoint (a commit at 3 x waits for it)."""
+    recorder = SqliteRecorder(db, checkpoint_pages=PAGES)
     try:
         largest = 0
         for start in range(0, 400, 10):
             append_pages(recorder, 10, start=start)
             largest = max(largest, wal_pages(recorder))
-        assert largest <= 4 * pages
-        assert wal_file_frames(db) <= 5 * pages
+        assert largest <= 4 * PAGES
+        assert wal_file_frames(db) <= 5 * PAGES
     finally:
         recorder.close()
     assert not os.path.exists(f"{db}-wal")  # the last connection closed checkpoints it away
+
+
+class _BusyOnce:
+    """A write connection whose first checkpoint finds another under way."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def wal_checkpoint(self, mode: int) -> tuple[int, int]:
+        self.calls += 1
+        if self.calls == 1:
+            raise apsw.BusyError("a checkpoint is running")
+        return 0, 0
+
+
+def _background_checkpoint_ends_in(checkpointer: Checkpointer, seconds: float) -> None:
+    """Pretend the background thread is checkpointing and finishes in `seconds`."""
+    with checkpointer._cond:
+        checkpointer._wanted = True
+
+    def finish() -> None:
+        time.sleep(seconds)
+        with checkpointer._cond:
+            checkpointer._wanted = False
+            checkpointer._cond.notify_all()
+
+    threading.Thread(target=finish, daemon=True).start()
+
+
+@pytest.mark.parametrize(("factor", "calls", "copied"), [(2, 1, 0), (3, 2, 1)])
+def test_a_commit_waits_for_a_slow_background_checkpoint_only_at_three_times(
+    db, factor: int, calls: int, copied: int,
+) -> None:
+    """Busy at 2 x the threshold: the next commit tries again. Busy at 3 x: this commit
+    waits for the background checkpoint to end, then copies the rest itself."""
+    checkpointer = Checkpointer(apsw.Connection(str(db)), pages=PAGES)
+    conn = _BusyOnce()
+    try:
+        _background_checkpoint_ends_in(checkpointer, 0.05)
+        started = time.monotonic()
+        checkpointer._on_commit(conn, "main", factor * PAGES)  # type: ignore[arg-type]
+        waited = time.monotonic() - started
+        assert (conn.calls, checkpointer.writer_checkpoints) == (calls, copied)
+        assert (waited >= 0.04) is (factor == 3)
+    finally:
+        checkpointer.close()
 
 
 def test_closing_stops_the_checkpoint_thread(db) -> None:
