@@ -111,7 +111,13 @@ async def started(dispatcher: Dispatcher) -> pykka.ActorRef[Any]:
     """An actor that has run `on_start` (on a worker) and is idle again."""
     ref = make_actor_class(dispatcher).start()
     await ref.proxy().history()
-    return ref
+    # The reply is set before the worker marks the mailbox idle: wait for that too,
+    # or an inline ask made at once may find the actor still scheduled.
+    for _ in range(5000):
+        if not ref.actor_inbox._scheduled:
+            return ref
+        await trio.sleep(0.001)
+    raise AssertionError("the actor stayed scheduled for 5 s")
 
 
 async def test_an_idle_actor_runs_the_ask_on_the_trio_thread(dispatcher):
