@@ -29,7 +29,7 @@ from actors.mcp_supervisor import (
     RestartPolicy,
     StartedFacts,
 )
-from actors.projections import ProjectionRunner, Projections, RunnerStatus
+from actors.projections import CatchUpWorker, ProjectionRunner, Projections, RunnerStatus
 from actors.provider import (
     BreakerConfig,
     CircuitOpenError,
@@ -54,6 +54,7 @@ __all__ = [
     "INLINE_REQUEST_BYTES",
     "ActorError",
     "BreakerConfig",
+    "CatchUpWorker",
     "CircuitOpenError",
     "CommandRejectedError",
     "Decision",

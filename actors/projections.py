@@ -13,6 +13,16 @@ A projection that fails is reported (in the log and in `status()`) and does not
 hold back the others; if the log itself cannot be read, the error is kept in
 `status()` and the next commit retries.
 
+Where the work runs: on the runner's thread by default. Given a `CatchUpWorker`
+(the gateway passes one that drives a child process, `lynkr.projector`), the
+runner still decides when to catch up, keeps the status and answers queries from
+its own connection to the projection file, but each catch-up and rebuild is done
+by the worker: the runner's thread sends the request and waits on the reply,
+holding no lock, so the projections' Python work no longer shares the server's
+interpreter lock with its request handling. A worker that fails (its process
+died, it answered with an error) is reported like a log that cannot be read: the
+error is kept in `status()` and the next commit tries again.
+
 `Projections` is the handle trio code holds: `await projections.status()`.
 """
 
@@ -24,7 +34,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import pykka
 import structlog
@@ -39,7 +49,8 @@ from eventstore.projections import (
     all_projections,
 )
 
-__all__ = ["DEFAULT_INTERVAL", "CatchUp", "ProjectionRunner", "Projections", "RunnerStatus"]
+__all__ = ["DEFAULT_INTERVAL", "CatchUp", "CatchUpWorker", "ProjectionRunner", "Projections",
+           "RunnerStatus"]
 
 log = structlog.get_logger()
 
@@ -67,6 +78,30 @@ class RunnerStatus:
         return all(p.position >= self.log_position for p in self.projections)
 
 
+class CatchUpWorker(Protocol):
+    """Does the runner's catch-ups and rebuilds elsewhere (see module docstring).
+
+    Called on the runner's thread only, one call at a time.
+    """
+
+    def catch_up(self) -> CatchUpReport:
+        """Apply what the projections have not seen (`ProjectionStore.catch_up`).
+
+        Raises:
+            EventStoreError: the log could not be read, or the worker failed.
+        """
+
+    def rebuild(self, name: str | None) -> CatchUpReport:
+        """Drop one projection (or all) and replay it (`ProjectionStore.rebuild`).
+
+        Raises:
+            EventStoreError: as `catch_up`.
+        """
+
+    def close(self) -> None:
+        """Stop the worker; it is not called again."""
+
+
 class ProjectionRunner(TrioActor):
     """Owns the `ProjectionStore`; follows the recorder (see module docstring)."""
 
@@ -77,6 +112,7 @@ class ProjectionRunner(TrioActor):
         projections: Sequence[Projection] | None = None,
         *,
         interval: float = DEFAULT_INTERVAL,
+        worker: CatchUpWorker | None = None,
     ) -> None:
         super().__init__()
         if not interval >= 0:
@@ -88,6 +124,7 @@ class ProjectionRunner(TrioActor):
         self._path = path
         self._projections = list(projections) if projections is not None else None
         self._store: ProjectionStore | None = None
+        self._worker = worker
         self._wanted = threading.Event()
         self._remove_listener: Callable[[], None] | None = None
         self._failures: Mapping[str, str] = {}
@@ -130,7 +167,8 @@ class ProjectionRunner(TrioActor):
         self._catch_ups += 1
         self._last_catch_up = time.monotonic()
         try:
-            report = self._store.catch_up(self._recorder)
+            report = (self._worker.catch_up() if self._worker is not None
+                      else self._store.catch_up(self._recorder))
         except EventStoreError as exc:
             # The log (or the projection file) cannot be read: keep the error for
             # status(); the next commit tries again.
@@ -165,7 +203,12 @@ class ProjectionRunner(TrioActor):
             KeyError: no projection has that name.
         """
         assert self._store is not None
-        report = self._store.rebuild(self._recorder, name)
+        if self._worker is None:
+            report = self._store.rebuild(self._recorder, name)
+        elif name is not None and name not in self._store.projections:
+            raise KeyError(name)
+        else:
+            report = self._worker.rebuild(name)
         self._failures = dict(report.failures)
         return report
 
@@ -188,6 +231,9 @@ class ProjectionRunner(TrioActor):
             self._remove_listener()
             self._remove_listener = None
         self._alarm.close()
+        if self._worker is not None:
+            self._worker.close()
+            self._worker = None
         if self._store is not None:
             self._store.close()
             self._store = None
@@ -269,15 +315,19 @@ class Projections:
         projections: Sequence[Projection] | None = None,
         *,
         interval: float = DEFAULT_INTERVAL,
+        worker: CatchUpWorker | None = None,
     ) -> Projections:
         """Start a runner over `recorder`, keeping its tables in the file at `path`.
 
-        Commits are followed by a catch-up at most once per `interval` seconds.
+        Commits are followed by a catch-up at most once per `interval` seconds, done
+        by `worker` if one is given (it is closed when the runner stops), else on
+        the runner's thread.
 
         Raises:
             ValueError: `interval` is negative.
         """
-        return cls(ProjectionRunner.start(recorder, path, projections, interval=interval))
+        return cls(ProjectionRunner.start(recorder, path, projections, interval=interval,
+                                          worker=worker))
 
     def status(self) -> TrioFuture[RunnerStatus]:
         """See `ProjectionRunner.status`."""

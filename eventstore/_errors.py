@@ -8,7 +8,8 @@ EventStoreError
 ├── SchemaVersionError        the database file was written by a newer Lynkr
 ├── StoreClosedError          we closed the store; no more appends or reads
 ├── StoreBrokenError          the database failed underneath us (disk, corruption)
-└── BlobNotFoundError         an event refers to a blob the store does not hold
+├── BlobNotFoundError         an event refers to a blob the store does not hold
+└── ProjectionWorkerError     a projection worker process failed or answered an error
 ```
 """
 
@@ -19,6 +20,7 @@ __all__ = [
     "ConcurrencyError",
     "EventDecodeError",
     "EventStoreError",
+    "ProjectionWorkerError",
     "SchemaVersionError",
     "StoreBrokenError",
     "StoreClosedError",
@@ -72,3 +74,8 @@ class BlobNotFoundError(EventStoreError):
     def __init__(self, digest: str) -> None:
         super().__init__(f"blob {digest} is not in the store")
         self.digest = digest
+
+
+class ProjectionWorkerError(EventStoreError):
+    """A projection worker failed: it answered with an error, with a line that is not a
+    report, or not at all (its driver raises this when the process is gone)."""

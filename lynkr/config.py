@@ -39,10 +39,12 @@ class ServerSettings:
     workspace_root: Path
     log_level: str
     durability: str  # LYNKR_DURABILITY: NORMAL (default) or FULL
+    projector: str = "process"  # LYNKR_PROJECTOR: process (default) or thread
 
     @classmethod
     def from_env(cls, env: Env) -> ServerSettings:
-        """Read HOST, PORT, LYNKR_DATA_DIR, WORKSPACE_ROOT, LOG_LEVEL, LYNKR_DURABILITY."""
+        """Read HOST, PORT, LYNKR_DATA_DIR, WORKSPACE_ROOT, LOG_LEVEL, LYNKR_DURABILITY,
+        LYNKR_PROJECTOR."""
         port = env.int("PORT", 8080, minimum=0)
         if port > 65535:
             env.problems.append(f"PORT: {port} is above 65535")
@@ -54,6 +56,7 @@ class ServerSettings:
             log_level=env.choice("LOG_LEVEL", "info",
                                  ("debug", "info", "warning", "error", "critical")),
             durability=env.choice("LYNKR_DURABILITY", "normal", ("normal", "full")).upper(),
+            projector=env.choice("LYNKR_PROJECTOR", "process", ("process", "thread")),
         )
 
 

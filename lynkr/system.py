@@ -1,7 +1,8 @@
 """Wiring: every actor and service of a running gateway, started and stopped together.
 
 `open_system(settings)` opens the event store (its writer actor), the session
-registry, the projection runner (following live appends), the toolbelt (workspace
+registry, the projection runner (following live appends; its catch-ups run in a
+child process, `lynkr.projector`, unless LYNKR_PROJECTOR=thread), the toolbelt (workspace
 and indexer tools, with the indexer actor), MCP supervision, and the provider
 supervisor with one actor per configured backend, each owning a pooled
 `httpx.AsyncClient`. On exit it closes the clients (async I/O, on the trio side),
@@ -33,6 +34,7 @@ from eventstore import Durability, Recorder, SqliteRecorder
 from lynkr.config import Settings
 from lynkr.mcp import admin_blueprint, mcp_call_spec, mcp_tool_specs, open_mcp
 from lynkr.orchestrator import Orchestrator, ProviderHandle, SessionRecorder
+from lynkr.projector import ProjectorProcess
 from lynkr.providers import (
     Adapter,
     AnthropicAdapter,
@@ -179,7 +181,12 @@ async def open_system(
     orchestrator = Orchestrator(settings.providers, handles, SessionRecorder(sessions))
     log.info("system_started", db=str(settings.db_path), providers=list(handles),
              active=settings.providers.provider if settings.providers.active else None)
-    projections = Projections.start(recorder, settings.server.data_dir / "projections.db")
+    projections_db = settings.server.data_dir / "projections.db"
+    worker = (ProjectorProcess(settings.db_path, projections_db,
+                               log_level=settings.server.log_level,
+                               durability=settings.server.durability)
+              if settings.server.projector == "process" else None)
+    projections = Projections.start(recorder, projections_db, worker=worker)
     try:
         with ExitStack() as stack:
             if tools is None:

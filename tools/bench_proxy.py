@@ -8,8 +8,9 @@ In one run it starts the fake upstream (`tools/fake_upstream.py --no-record`) an
 recorded), then measures, for non-streaming and 50-chunk streaming requests at
 concurrency 1 and 32, both directly against the upstream (baseline) and through Lynkr:
 latency p50/p99 (added latency = Lynkr - baseline), time to the first SSE event,
-requests per second, and the gateway's CPU per request (utime + stime of the gateway
-process from /proc/<pid>/stat, before and after each run). The load generator is a
+requests per second, and the gateway's CPU per request (utime + stime from
+/proc/<pid>/stat of the gateway process and of the processes under it, such as its
+projection worker, before and after each run). The load generator is a
 small h11 client on raw trio sockets with keep-alive, so it costs little CPU itself.
 Each concurrent worker is its own session (as separate Claude Code sessions are).
 The requests are one short question (`--shape small`, the issue's benchmark) or, with
@@ -29,7 +30,6 @@ import string
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -227,31 +227,71 @@ async def run_load(port: int, target: str, stream: bool, concurrency: int, total
 
 
 def cpu_seconds(pid: int | None) -> float:
-    """utime + stime of a process, in seconds (0 when there is no pid)."""
+    """CPU seconds of a process and every process under it (0 when there is no pid).
+
+    utime + stime of the process and of its live descendants (the gateway's
+    projection worker), plus cutime + cstime: what its reaped children used.
+    """
     if pid is None:
         return 0.0
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    stats: dict[int, tuple[int, list[str]]] = {}  # pid -> (parent pid, stat fields)
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # it ended meanwhile
+            stats[int(entry.name)] = (int(fields[1]), fields)
+    children: dict[int, list[int]] = {}
+    for child, (parent, _) in stats.items():
+        children.setdefault(parent, []).append(child)
+    ticks = sum(int(f) for f in stats[pid][1][11:15])
+    below = list(children.get(pid, ()))
+    while below:
+        child = below.pop()
+        fields = stats[child][1]
+        ticks += int(fields[11]) + int(fields[12])
+        below.extend(children.get(child, ()))
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def start(args: list[str], cwd: Path, env: dict[str, str], marker: str,
           use_stderr: bool) -> tuple[subprocess.Popen[str], int]:
-    """Start a process and wait for the line that says its port."""
-    proc = subprocess.Popen(args, cwd=cwd, env=env, text=True, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    pipe = proc.stderr if use_stderr else proc.stdout
-    assert pipe is not None
-    for line in pipe:
-        if line.startswith(marker):
-            # keep reading the pipe so the process never blocks on a full one
-            threading.Thread(target=pipe.read, daemon=True).start()
-            return proc, int(line.split()[-1].rsplit(":", 1)[-1])
-    raise SystemExit(f"{args} exited before listening: {proc.wait()}")
+    """Start a process and wait for the line that says its port.
+
+    Its stdout and stderr go to files in `cwd` (`proc-*.out`, `proc-*.err`), as a
+    deployed gateway's log goes to a file or to a collector in another process: a
+    pipe read by this process would wake it on every log line, adding scheduling
+    noise to the very latencies it measures.
+    """
+    fd, name = tempfile.mkstemp(dir=cwd, prefix="proc-", suffix=".out")
+    os.close(fd)
+    out_path, err_path = Path(name), Path(name).with_suffix(".err")
+    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+        proc = subprocess.Popen(args, cwd=cwd, env=env, text=True, stdout=out, stderr=err)
+    watched = err_path if use_stderr else out_path
+    deadline = time.monotonic() + 60
+    with open(watched, encoding="utf-8", errors="replace") as log:
+        pending = ""
+        while time.monotonic() < deadline:
+            pending += log.read()
+            *lines, pending = pending.split("\n")
+            for line in lines:
+                if line.startswith(marker):
+                    return proc, int(line.split()[-1].rsplit(":", 1)[-1])
+            if proc.poll() is not None:
+                tail = err_path.read_text(errors="replace")[-2000:]
+                raise SystemExit(f"{args} exited before listening: {proc.returncode}\n{tail}")
+            time.sleep(0.02)
+    proc.kill()
+    proc.wait()
+    raise SystemExit(f"{args} did not say {marker!r} within 60 s")
 
 
-def start_pair(tmp: Path, gateway: list[str], repo: Path
+def start_pair(tmp: Path, gateway: list[str], repo: Path, extra_env: dict[str, str] | None = None
                ) -> tuple[subprocess.Popen[str], int, subprocess.Popen[str], int]:
-    """Start the fake upstream, then `gateway` (a `lynkr serve` of `repo`) in front of it.
+    """Start the fake upstream, then `gateway` (a `lynkr serve` of `repo`) in front of it,
+    with `extra_env` added to the gateway's environment.
 
     Returns:
         (upstream process, its port, gateway process, its port).
@@ -262,7 +302,7 @@ def start_pair(tmp: Path, gateway: list[str], repo: Path
                              "--port", "0", "--no-record", "--chunks", str(CHUNKS)],
                             tmp, env, "LISTENING", use_stderr=False)
     lynkr_env = {**env, "PORT": "0", "MODEL_PROVIDER": "openai", "LOG_LEVEL": "info",
-                 "OPENAI_BASE_URL": f"http://127.0.0.1:{fake_port}/v1"}
+                 "OPENAI_BASE_URL": f"http://127.0.0.1:{fake_port}/v1", **(extra_env or {})}
     try:
         lynkr, lynkr_port = start(gateway, tmp, lynkr_env, "lynkr: listening on ",
                                   use_stderr=True)
@@ -273,16 +313,13 @@ def start_pair(tmp: Path, gateway: list[str], repo: Path
 
 
 def stop(proc: subprocess.Popen[str]) -> None:
-    """SIGTERM, wait, close pipes."""
+    """SIGTERM, and wait (SIGKILL after 15 s)."""
     proc.send_signal(signal.SIGTERM)
     try:
         proc.wait(timeout=15)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
-    for pipe in (proc.stdout, proc.stderr):
-        if pipe is not None:
-            pipe.close()
 
 
 async def measure(fake_port: int, lynkr_port: int, lynkr_pid: int,
@@ -333,10 +370,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shape", choices=("small", "claude-code"), default="small",
                         help="small: one short question (the issue's benchmark); claude-code: "
                              "each session's next ~100-220 KB Claude-Code-shaped turn")
+    parser.add_argument("--projector", choices=("process", "thread"),
+                        help="the gateway's LYNKR_PROJECTOR (default: its own default, process)")
     args = parser.parse_args(argv)
+    extra = {"LYNKR_PROJECTOR": args.projector} if args.projector else {}
     with tempfile.TemporaryDirectory() as tmp:
         fake, fake_port, lynkr, lynkr_port = start_pair(
-            Path(tmp), [sys.executable, "-m", "lynkr", "serve"], REPO)
+            Path(tmp), [sys.executable, "-m", "lynkr", "serve"], REPO, extra)
         try:
             results = trio.run(measure, fake_port, lynkr_port, lynkr.pid, args.requests,
                                args.shape)
@@ -345,7 +385,9 @@ def main(argv: list[str] | None = None) -> int:
             stop(fake)
     print(table(results))
     print(f"\n{os.cpu_count()} CPUs; Python {sys.version.split()[0]}; gateway LOG_LEVEL=info "
-          "(one JSON log line per request, written to a pipe)")
+          "(one JSON log line per request, written to a file); "
+          f"LYNKR_PROJECTOR={args.projector or 'process'}; gateway CPU includes its child "
+          "processes")
     if args.json:
         args.json.write_text(json.dumps([r.summary() for r in results], indent=2))
     return 0

@@ -3,7 +3,8 @@
 A `Projection` maps one recorded event to row operations (`Upsert`, `Delete`);
 `ProjectionStore` applies the registered ones (`all_projections()`, see
 `_catalogue.py`) to their own SQLite file with exactly-once offsets, and can drop
-and rebuild them from position 0. The fold modules (`session_state`, `tasks`,
+and rebuild them from position 0; `serve_catch_ups` runs one in a worker process,
+answering catch-up requests over a pipe. The fold modules (`session_state`, `tasks`,
 `policy_audit`, `test_runs`) are pure folds used directly by actors and commands.
 Import a projection module itself for its query helpers (e.g.
 `eventstore.projections.transcript.transcript_rows`).
@@ -11,6 +12,7 @@ Import a projection module itself for its query helpers (e.g.
 
 from __future__ import annotations
 
+from eventstore._errors import ProjectionWorkerError
 from eventstore.projections._catalogue import MODULES, all_projections, projection_names
 from eventstore.projections._model import (
     Delete,
@@ -21,6 +23,11 @@ from eventstore.projections._model import (
     Upsert,
 )
 from eventstore.projections._store import CatchUpReport, ProjectionStore
+from eventstore.projections._worker import (
+    report_from_wire,
+    report_to_wire,
+    serve_catch_ups,
+)
 
 __all__ = [
     "MODULES",
@@ -30,8 +37,12 @@ __all__ = [
     "ProjectionContext",
     "ProjectionStatus",
     "ProjectionStore",
+    "ProjectionWorkerError",
     "RowOp",
     "Upsert",
     "all_projections",
     "projection_names",
+    "report_from_wire",
+    "report_to_wire",
+    "serve_catch_ups",
 ]

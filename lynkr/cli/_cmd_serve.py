@@ -42,7 +42,8 @@ def effective_settings(settings: Settings) -> list[tuple[str, str]]:
     rows: list[tuple[str, Any]] = [
         ("HOST", server.host), ("PORT", server.port), ("LYNKR_DATA_DIR", server.data_dir),
         ("WORKSPACE_ROOT", server.workspace_root), ("LOG_LEVEL", server.log_level),
-        ("LYNKR_DURABILITY", server.durability), ("MODEL_PROVIDER", providers.provider),
+        ("LYNKR_DURABILITY", server.durability), ("LYNKR_PROJECTOR", server.projector),
+        ("MODEL_PROVIDER", providers.provider),
     ]
     for backend in providers.backends.values():
         rows += [(f"{backend.name} endpoint", backend.url),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import ClassVar
 
 import pykka
@@ -90,3 +92,41 @@ def test_provider_clients_send_over_the_h11_transport():
     assert (transport._max_connections, transport._max_keepalive) == (12, 12)
     assert (client.timeout.connect, client.timeout.read, client.timeout.pool) == (3.0, 40.0, 3.0)
     assert not client.follow_redirects
+
+
+def _projector_children() -> list[int]:
+    """Pids of this process's children running `lynkr.projector`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if parent == os.getpid() and b"lynkr.projector" in argv:
+            found.append(int(entry.name))
+    return found
+
+
+async def test_projections_are_caught_up_by_a_child_process_that_stops_with_the_system(
+        tmp_path):
+    """By default a `lynkr.projector` child catches up; it is gone after the system stops."""
+    async with open_system(_settings(tmp_path), client_factory=Client) as system:
+        assert system.projections is not None
+        status = await system.projections.catch_up_now()
+        assert status.caught_up
+        assert status.error is None
+        assert len(_projector_children()) == 1
+    assert _projector_children() == []
+
+
+async def test_with_the_thread_projector_no_child_is_started(tmp_path):
+    """LYNKR_PROJECTOR=thread catches up on the runner's thread."""
+    settings = load_settings({"LYNKR_DATA_DIR": str(tmp_path / "data"),
+                              "LYNKR_PROJECTOR": "thread"}, cwd=tmp_path)
+    async with open_system(settings, client_factory=Client) as system:
+        assert system.projections is not None
+        assert (await system.projections.catch_up_now()).caught_up
+        assert _projector_children() == []

@@ -81,3 +81,16 @@ def descendants_of(pid: int) -> list[int]:
         found += children
         frontier += children
     return [p for p in found if process_alive(p)]
+
+
+def servers_under(pid: int) -> list[int]:
+    """`descendants_of(pid)` but for the gateway's projection worker (`lynkr.projector`)."""
+    found = []
+    for child in descendants_of(pid):
+        try:
+            argv = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"lynkr.projector" not in argv:
+            found.append(child)
+    return found

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.lynkr.mcp.conftest import CRASHY, descendants_of
+from tests.lynkr.mcp.conftest import CRASHY, servers_under
 
 pytestmark = pytest.mark.slow
 
@@ -87,10 +87,10 @@ def test_detach_leaves_no_orphan_process(gateway: tuple[str, int]) -> None:
     url, pid = gateway
     assert lynkr(url, "attach", "--name", "crashy", "--", sys.executable,
                  str(CRASHY)).returncode == 0
-    assert descendants_of(pid)
+    assert servers_under(pid)
     detached = lynkr(url, "detach", "crashy")
     assert detached.returncode == 0, detached.stderr
-    assert descendants_of(pid) == []
+    assert servers_under(pid) == []
     assert "crashy" not in lynkr(url, "list").stdout
     missing = lynkr(url, "call", "crashy", "echo", '{"text": "x"}')
     assert missing.returncode == 1
