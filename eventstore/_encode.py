@@ -2,9 +2,11 @@
 
 `EventRegistry.register` compiles one `encode(event) -> bytes` per class. The map
 header and every key are constants of the class, so they are written once into the
-generated code; a `str` value, a small `int` and `None`/`True`/`False` are encoded
-inline, and any other value (floats, large ints, tuples, maps, `BlobRef`) goes
-through `encode_payload`, cbor2 with the blob hook. The result is exactly what
+generated code; a `str` value, a small `int`, `None`/`True`/`False`, a `BlobRef` and
+a tuple of `BlobRef`s (a turn's messages: one per message of the history, so
+thousands in a long session, each a Python call into the blob hook through cbor2)
+are encoded inline, and any other value (floats, large ints, other tuples, maps)
+goes through `encode_payload`, cbor2 with the blob hook. The result is exactly what
 ``encode_payload({field: value, ...})`` writes for the same event (cbor2 without
 canonical ordering or value sharing writes a map as its header followed by each key's
 and each value's own encoding), so stored payloads, their digests and the hash chain
@@ -17,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from eventstore._codec import encode_payload
+from eventstore._codec import BLOB_TAG, BlobRef, encode_payload
 
 __all__ = ["compile_encoder", "encode_text", "head"]
 
@@ -46,6 +48,20 @@ def encode_text(value: str) -> bytes:
     return (_TEXT[n] if n < 24 else head(0x60, n)) + data
 
 
+def _ref(ref: BlobRef) -> bytes:
+    """A `BlobRef` as cbor2 writes it with the blob hook: tag `BLOB_TAG` around the
+    array [digest, size]."""
+    digest, size = ref.digest, ref.size
+    if type(digest) is not bytes or len(digest) != 32 or type(size) is not int or size < 0:
+        odd: Any = ref  # not one this build writes: cbor2 decides, as for any value
+        encoded: bytes = encode_payload(odd)
+        return encoded
+    return _REF_HEAD + digest + (_SMALL[size] if size < 24 else head(0x00, size))
+
+
+_REF_HEAD = head(0xC0, BLOB_TAG) + b"\x82" + head(0x40, 32)  # tag, [2 items], 32 bytes
+
+
 def _value(value: Any) -> bytes:
     """One field's value; the common kinds inline, the rest through cbor2."""
     kind = type(value)
@@ -57,6 +73,10 @@ def _value(value: Any) -> bytes:
     simple = _SIMPLE.get(value) if kind is bool or value is None else None
     if simple is not None:
         return simple
+    if kind is BlobRef:
+        return _ref(value)
+    if kind is tuple and value and all(type(v) is BlobRef for v in value):
+        return head(0x80, len(value)) + b"".join(map(_ref, value))
     encoded: bytes = encode_payload(value)
     return encoded
 

@@ -18,7 +18,6 @@ so the upstream request), exactly as quart-trio's connection handler does.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -26,6 +25,7 @@ import structlog
 import trio
 from quart_trio import QuartTrio
 
+from lynkr import _json
 from lynkr.errors import LynkrError
 from lynkr.http._errors import (
     BODY_LIMIT,
@@ -159,7 +159,7 @@ class _Exchange:
         extra = [(b"x-session-id", result.session.session_id.encode())] \
             if result.session.generated else []
         if result.frames is None:
-            await self._respond(200, json.dumps(result.message).encode(), extra)
+            await self._respond(200, _json.dumps(result.message), extra)
         else:
             await self._stream(result.frames, extra)
 

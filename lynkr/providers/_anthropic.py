@@ -15,6 +15,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from lynkr import _json
 from lynkr.errors import LynkrError, StreamBrokenError
 from lynkr.providers._settings import BackendSettings
 from lynkr.providers._sse import encode_sse
@@ -93,7 +94,7 @@ class AnthropicAdapter:
         if self._cap and isinstance(max_tokens, int):
             out["max_tokens"] = min(max_tokens, self._cap)
         return UpstreamRequest(url=self._backend.url, headers=self.headers(headers),
-                               body=json.dumps(out).encode(), stream=bool(out.get("stream")),
+                               body=_json.dumps(out), stream=bool(out.get("stream")),
                                backend_model=backend_model)
 
     def headers(self, client: Mapping[str, str]) -> dict[str, str]:

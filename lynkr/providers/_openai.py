@@ -13,6 +13,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from lynkr import _json
 from lynkr.errors import LynkrError, StreamBrokenError
 from lynkr.providers._from_openai import from_openai_response
 from lynkr.providers._settings import BackendSettings
@@ -52,7 +53,7 @@ class OpenAIAdapter:
         if self._backend.api_key:
             out["authorization"] = f"Bearer {self._backend.api_key}"
         return UpstreamRequest(url=self.url_for(backend_model), headers=out,
-                               body=json.dumps(self.body_for(body, backend_model)).encode(),
+                               body=_json.dumps(self.body_for(body, backend_model)),
                                stream=bool(body.get("stream")), backend_model=backend_model)
 
     def parse(self, data: bytes, request: Mapping[str, Any]) -> dict[str, Any]:

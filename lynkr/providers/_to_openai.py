@@ -40,10 +40,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any, cast
 
+from lynkr import _json
 from lynkr.providers._translate import DEFAULT_DROPPED_SCHEMA_KEYS, clean_schema
 from lynkr.providers._wire import AnthropicRequest, ChatMessage, ChatRequest, ChatToolCall
 
@@ -148,7 +148,7 @@ def _assistant(content: object, send_reasoning: bool) -> ChatMessage:
 
 
 def _tool_call(block: Any) -> ChatToolCall:
-    arguments = json.dumps(block.get("input") or {}, separators=(",", ":"), ensure_ascii=False)
+    arguments = _json.dumps_text(block.get("input") or {})
     return {
         "id": str(block.get("id", "")),
         "type": "function",
