@@ -1,6 +1,8 @@
 """structlog configuration: one event name plus key/values, secrets redacted.
 
-`configure_logging(level, json=…)` is called once by the CLI. The `redact_secrets`
+`configure_logging(level, json=…)` is called once by the CLI. JSON lines are
+written by orjson (a request's canonical line, written on every request, cost
+~25 µs with `json.dumps`), with `json` for what orjson refuses. The `redact_secrets`
 processor drops values under secret-looking keys (authorization, api keys, tokens)
 wherever a caller put them, as the last line of defence: callers should never log
 them in the first place.
@@ -8,12 +10,14 @@ them in the first place.
 
 from __future__ import annotations
 
+import json as json_module
 import logging
 import re
 import sys
 from collections.abc import MutableMapping
 from typing import Any
 
+import orjson
 import structlog
 
 __all__ = ["configure_logging", "redact_secrets"]
@@ -43,11 +47,19 @@ def redact_secrets(
     return event
 
 
+def _render(event: Any, *, default: Any = None, **_: Any) -> str:
+    """structlog's JSON serializer: orjson, with structlog's fallback for other types."""
+    try:
+        return orjson.dumps(event, default=default).decode()
+    except orjson.JSONEncodeError:  # a huge int, a lone surrogate, a non-str key
+        return json_module.dumps(event, default=default)
+
+
 def configure_logging(level: str = "info", *, json: bool | None = None) -> None:
     """Set up structlog for the process: JSON when not on a terminal, console otherwise."""
     numeric = logging.getLevelName(level.upper())
     use_json = (not sys.stderr.isatty()) if json is None else json
-    renderer: Any = (structlog.processors.JSONRenderer() if use_json
+    renderer: Any = (structlog.processors.JSONRenderer(serializer=_render) if use_json
                      else structlog.dev.ConsoleRenderer(colors=False))
     structlog.configure(
         processors=[

@@ -47,3 +47,18 @@ def test_the_configured_process_logs_json_lines_with_context_and_redaction():
     assert [(x["event"], x["request_id"], x["n"], x["api_key"]) for x in lines] == [
         ("request_completed", "req_0", 0, "[redacted]"),
         ("request_completed", "req_1", 1, "[redacted]")]
+
+
+def test_json_lines_carry_any_value_exactly():
+    """Non-ASCII text, an int beyond 64 bits and a value JSON has no type for (its repr)."""
+    code = (
+        "import pathlib, structlog\n"
+        "from lynkr.logs import configure_logging\n"
+        "configure_logging('info', json=True)\n"
+        "structlog.get_logger().info('noted', text='café ☕', big=2**70, "
+        "where=pathlib.PurePosixPath('/x'))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, check=True)
+    line = json.loads(done.stderr.strip().splitlines()[-1])
+    assert (line["event"], line["text"], line["big"]) == ("noted", "café ☕", 2**70)
+    assert "/x" in line["where"]
