@@ -201,6 +201,7 @@ class ProjectionRunner(TrioActor):
 
         Raises:
             KeyError: no projection has that name.
+            EventStoreError: the worker failed (only with a worker).
         """
         assert self._store is not None
         if self._worker is None:
@@ -320,8 +321,9 @@ class Projections:
         """Start a runner over `recorder`, keeping its tables in the file at `path`.
 
         Commits are followed by a catch-up at most once per `interval` seconds, done
-        by `worker` if one is given (it is closed when the runner stops), else on
-        the runner's thread.
+        by `worker` if one is given (it is closed when the runner stops; it applies
+        its own set of projections, which should be `projections`), else on the
+        runner's thread.
 
         Raises:
             ValueError: `interval` is negative.
