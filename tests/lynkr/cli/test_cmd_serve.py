@@ -52,6 +52,7 @@ def test_config_prints_effective_settings_with_secrets_masked(tmp_path):
     assert "databricks key=****1234" in result.stdout
     assert "MODEL_DEFAULT=m" in result.stdout
     assert "HOST=127.0.0.1" in result.stdout
+    assert "LYNKR_PROJECTOR=process" in result.stdout
 
 
 def test_config_covers_policy_indexer_and_mcp_sections(tmp_path):
