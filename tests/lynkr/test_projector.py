@@ -5,29 +5,25 @@ from __future__ import annotations
 import os
 import signal
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import trio
 
 from actors import Projections
-from eventstore import Event, EventRegistry, ProjectionWorkerError, SqliteRecorder
+from eventstore import ProjectionWorkerError, SqliteRecorder
 from eventstore.projections import ProjectionStore, all_projections
 from eventstore.projections.transcript import transcript_rows
 from lynkr import projector
 from lynkr.projector import ProjectorProcess
-from tests.eventstore.projections.sample_log import respond, start_turn, write_sample_log
-
-STRAY = EventRegistry()
-
-
-@STRAY.register
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StrayNoted(Event):
-    """An event type the child's registry does not know."""
-
-    note: str
+from tests.eventstore.projections.sample_log import (
+    STRAY,
+    StrayNoted,
+    respond,
+    start_turn,
+    write_sample_log,
+    write_stray_log,
+)
 
 
 @pytest.fixture
@@ -129,9 +125,7 @@ def test_a_child_that_cannot_open_the_log_is_an_error_and_backs_off(tmp_path):
 
 def test_an_unreadable_log_is_reported_and_the_child_lives_on(tmp_path):
     """An event type the child does not know: an error reply, the same child afterwards."""
-    stray = SqliteRecorder(tmp_path / "lynkr.db", registry=STRAY)
-    stray.append("session-x", 0, [StrayNoted(note="?")])
-    stray.close()
+    write_stray_log(tmp_path / "lynkr.db")
     proc = ProjectorProcess(tmp_path / "lynkr.db", tmp_path / "projections.db")
     try:
         with pytest.raises(ProjectionWorkerError, match="StrayNoted"):

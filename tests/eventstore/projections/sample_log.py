@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from eventstore import Metadata, Recorder, make_blob
+from dataclasses import dataclass
+from pathlib import Path
+
+from eventstore import Event, EventRegistry, Metadata, Recorder, SqliteRecorder, make_blob
 from eventstore.events.session import (
     ModelResponded,
     PolicyDecided,
@@ -13,6 +16,25 @@ from eventstore.events.session import (
     UpstreamFailed,
 )
 from eventstore.events.system import ActorCrashed
+
+STRAY = EventRegistry()  # a registry of its own: the default one does not know its types
+
+
+@STRAY.register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StrayNoted(Event):
+    """An event type only `STRAY` knows: a log holding one cannot be read by default."""
+
+    note: str
+
+
+def write_stray_log(path: Path) -> None:
+    """A log at `path` whose only event is of a type the default registry does not know."""
+    stray = SqliteRecorder(path, registry=STRAY)
+    try:
+        stray.append("session-x", 0, [StrayNoted(note="?")])
+    finally:
+        stray.close()
 
 
 def start_turn(recorder: Recorder, session: str, turn: int, text: str, key: str | None) -> None:

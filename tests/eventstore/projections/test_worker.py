@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from eventstore import Event, EventRegistry, ProjectionWorkerError, SqliteRecorder
+from eventstore import ProjectionWorkerError, SqliteRecorder
 from eventstore.projections import (
     CatchUpReport,
     ProjectionStore,
@@ -19,17 +18,7 @@ from eventstore.projections import (
     serve_catch_ups,
 )
 from eventstore.projections.transcript import transcript_rows
-from tests.eventstore.projections.sample_log import write_sample_log
-
-STRAY = EventRegistry()
-
-
-@STRAY.register
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StrayWritten(Event):
-    """An event type the default registry does not know."""
-
-    note: str
+from tests.eventstore.projections.sample_log import write_sample_log, write_stray_log
 
 
 @pytest.fixture
@@ -105,16 +94,14 @@ def test_a_malformed_request_gets_an_error_and_the_loop_goes_on(recorder, store,
 
 def test_an_unreadable_log_is_an_error_reply_naming_the_type(tmp_path, store):
     """An event type nobody registered fails the catch-up with its name; the loop goes on."""
-    stray = SqliteRecorder(tmp_path / "lynkr.db", registry=STRAY)
-    stray.append("session-x", 0, [StrayWritten(note="?")])
-    stray.close()
+    write_stray_log(tmp_path / "lynkr.db")
     reader = SqliteRecorder(tmp_path / "lynkr.db")
     try:
         first, second = serve(reader, store, {"op": "catch_up"}, {"op": "catch_up"})
     finally:
         reader.close()
-    assert "StrayWritten" in first["error"]
-    assert "StrayWritten" in second["error"]
+    assert "StrayNoted" in first["error"]
+    assert "StrayNoted" in second["error"]
 
 
 def test_end_of_input_ends_the_loop(recorder, store):
