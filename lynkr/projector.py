@@ -46,6 +46,7 @@ from eventstore.projections import (
     report_from_wire,
     serve_catch_ups,
 )
+from lynkr._gc import tune_gc
 from lynkr.logs import configure_logging
 
 __all__ = ["ProjectorProcess", "main"]
@@ -194,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         recorder.close()
         log.error("projector_cannot_open", path=args.store, error=str(exc))  # noqa: TRY400
         return 1
+    tune_gc()
     try:
         serve_catch_ups(recorder, store, sys.stdin.buffer, sys.stdout.buffer)
     except BrokenPipeError:  # the gateway went away mid-reply

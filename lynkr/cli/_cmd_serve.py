@@ -8,7 +8,6 @@ this machine), then runs the system and the HTTP server until SIGINT or SIGTERM.
 from __future__ import annotations
 
 import argparse
-import gc
 import ipaddress
 import signal
 import sys
@@ -17,6 +16,7 @@ from typing import Any
 import structlog
 import trio
 
+from lynkr._gc import tune_gc
 from lynkr.config import Settings, load_settings, mask
 from lynkr.errors import ConfigError
 from lynkr.logs import configure_logging
@@ -142,27 +142,6 @@ async def _run(settings: Settings, ready: Any = None) -> None:
                 log.info("gateway_stopping", signal=signal.Signals(signum).name)
                 nursery.cancel_scope.cancel()
                 break
-
-
-GC_THRESHOLD = (10_000, 20, 20)
-"""The cyclic GC's thresholds while serving (Python's default is 700, 10, 10)."""
-
-
-def tune_gc() -> None:
-    """Set the cyclic garbage collector up for serving, once everything has started.
-
-    A request allocates thousands of short-lived containers, nearly all freed by
-    reference counting; with the default threshold of 700 the collector ran several
-    times per request and, every 100 of those, walked the whole heap, modules and
-    all. So: collect once, `gc.freeze()` what start-up made (it is never garbage, and
-    later full collections no longer walk it), and collect young objects every
-    10,000 allocations instead of 700. At 32 concurrent requests this halved the
-    p99 latency (BENCHMARKS.md, fifth pass); the cost is up to a few MB of cyclic
-    garbage held a little longer.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLD)
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import os
 import signal
 import subprocess
@@ -12,7 +11,7 @@ from pathlib import Path
 import httpx
 import trio
 
-from lynkr.cli._cmd_serve import GC_THRESHOLD, is_loopback, tune_gc
+from lynkr.cli._cmd_serve import is_loopback
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -117,15 +116,3 @@ def _wait_listening(proc: subprocess.Popen[str]) -> str:
             return line.split()[-1]
     raise AssertionError("lynkr serve exited before listening")
 
-
-def test_serving_freezes_start_up_objects_and_collects_young_ones_less_often():
-    """`tune_gc` freezes what exists and raises the thresholds (restored afterwards)."""
-    before = gc.get_threshold()
-    try:
-        tune_gc()
-        assert gc.get_threshold() == GC_THRESHOLD
-        assert gc.get_freeze_count() > 0
-        assert GC_THRESHOLD[0] > before[0]
-    finally:
-        gc.unfreeze()
-        gc.set_threshold(*before)
