@@ -21,7 +21,8 @@ by the worker: the runner's thread sends the request and waits on the reply,
 holding no lock, so the projections' Python work no longer shares the server's
 interpreter lock with its request handling. A worker that fails (its process
 died, it answered with an error) is reported like a log that cannot be read: the
-error is kept in `status()` and the next commit tries again.
+error is kept in `status()` (and logged once, not again while it lasts) and the
+next commit tries again.
 
 `Projections` is the handle trio code holds: `await projections.status()`.
 """
@@ -171,10 +172,13 @@ class ProjectionRunner(TrioActor):
                       else self._store.catch_up(self._recorder))
         except EventStoreError as exc:
             # The log (or the projection file) cannot be read: keep the error for
-            # status(); the next commit tries again.
-            self._error = f"{type(exc).__name__}: {exc}"
-            log.exception("projections_catch_up_failed", error_type=type(exc).__name__,
-                          error=str(exc))
+            # status(); the next commit tries again. Logged once per distinct error,
+            # not on every commit while it lasts.
+            error = f"{type(exc).__name__}: {exc}"
+            if error != self._error:
+                log.exception("projections_catch_up_failed", error_type=type(exc).__name__,
+                              error=str(exc))
+            self._error = error
             return None
         self._error = None
         self._failures = dict(report.failures)

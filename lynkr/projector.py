@@ -129,9 +129,9 @@ class ProjectorProcess:
             return self._proc
         if self._proc is not None:
             self._lost(self._proc)
-        wait = self._not_before - time.monotonic()
-        if wait > 0:
-            raise ProjectionWorkerError(f"the projection worker restarts in {wait:.1f} s")
+        if time.monotonic() < self._not_before:  # one message while it lasts: logged once
+            raise ProjectionWorkerError("the projection worker exited; restarting after a "
+                                        "backoff")
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             p for p in (_PACKAGE_ROOT, os.environ.get("PYTHONPATH")) if p)}
         try:

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import structlog
+import structlog.testing
 import trio
 
 import eventstore.events  # noqa: F401  (registers the event classes)
@@ -119,6 +121,22 @@ async def test_unreadable_log_is_reported_not_fatal(tmp_path: Path) -> None:
     assert projections.ref.is_alive()
     await projections.aclose()
     recorder.close()
+
+
+async def test_a_lasting_error_is_logged_once_not_on_every_catch_up(tmp_path: Path) -> None:
+    """Three catch-ups that fail the same way: one `projections_catch_up_failed` line."""
+    writer = SqliteRecorder(tmp_path / "lynkr.db", registry=STRAY)
+    writer.append("odd", 0, [StrayHappened(note="x")])
+    writer.close()
+    recorder = SqliteRecorder(tmp_path / "lynkr.db", registry=EVENTS)
+    with structlog.testing.capture_logs() as logs:
+        projections = Projections.start(recorder, tmp_path / "projections.db")
+        for _ in range(3):
+            assert "StrayHappened" in ((await projections.catch_up_now()).error or "")
+        await projections.aclose()
+    recorder.close()
+    failed = [e for e in logs if e["event"] == "projections_catch_up_failed"]
+    assert len(failed) == 1
 
 
 async def test_rebuild_through_the_runner_gives_identical_rows(recorder, tmp_path) -> None:

@@ -101,7 +101,7 @@ def test_a_killed_child_fails_one_catch_up_then_is_restarted(worker, recorder, m
     os.kill(old, signal.SIGKILL)
     with pytest.raises(ProjectionWorkerError, match="exited"):
         worker.catch_up()
-    with pytest.raises(ProjectionWorkerError, match="restarts in"):
+    with pytest.raises(ProjectionWorkerError, match="restarting after a backoff"):
         worker.catch_up()  # within the backoff: no new child yet
     time.sleep(0.25)
     start_turn(recorder, "b", 1, "after the kill", None)
@@ -117,7 +117,7 @@ def test_a_child_that_cannot_open_the_log_is_an_error_and_backs_off(tmp_path):
     try:
         with pytest.raises(ProjectionWorkerError, match=r"exited \(code 1\)"):
             proc.catch_up()
-        with pytest.raises(ProjectionWorkerError, match="restarts in"):
+        with pytest.raises(ProjectionWorkerError, match="restarting after a backoff"):
             proc.catch_up()
     finally:
         proc.close()
