@@ -15,6 +15,11 @@ digests) needs no bytes at all: it is answered as `(ref, b"")` and is never sent
 the store, since the session sends only blobs whose digest is not in `stored`. Any
 other hit or a miss is encoded as before. The cache belongs to one session actor and
 is touched only on the thread running it.
+
+Its size follows the session: Claude Code resends *every* part every turn, so a
+cache smaller than one request's parts would evict parts that are still live and
+re-encode them all the next turn. The session calls `fit(parts)` before each
+request, which grows the limit to twice that many (at most `MAX_LIMIT`).
 """
 
 from __future__ import annotations
@@ -26,9 +31,10 @@ from typing import Any
 
 from eventstore import BlobRef, make_blob
 
-__all__ = ["BlobCache"]
+__all__ = ["MAX_LIMIT", "BlobCache"]
 
 Blob = tuple[BlobRef, bytes]
+MAX_LIMIT = 65536  # keys, ~200 bytes each: a ceiling for a runaway request
 
 
 class BlobCache:
@@ -46,6 +52,15 @@ class BlobCache:
         self._limit = limit
         self._refs: dict[bytes, BlobRef] = {}
         self.hits = 0
+
+    @property
+    def limit(self) -> int:
+        """Keys kept before the cache starts over."""
+        return self._limit
+
+    def fit(self, parts: int) -> None:
+        """Make room for a request of `parts` parts and the next one (see module docstring)."""
+        self._limit = max(self._limit, min(MAX_LIMIT, 2 * parts))
 
     def make(self, content: Any) -> Blob:
         """The blob of `content`: `(ref, b"")` if already stored, else `make_blob(content)`.

@@ -47,7 +47,7 @@ from typing import Any, TypeVar
 import pykka
 import structlog
 
-from actors._blob_cache import BlobCache
+from actors._blob_cache import MAX_LIMIT, BlobCache
 from actors._dispatched import DispatchedActor
 from actors._session_commands import (
     Blob,
@@ -75,7 +75,8 @@ __all__ = [
 log = structlog.get_logger()
 
 T = TypeVar("T")
-_KNOWN_BLOBS_LIMIT = 4096  # digests remembered as stored, to skip resending them
+_KNOWN_BLOBS_LIMIT = 4096  # digests remembered as stored (to skip resending them), at first;
+# grown with the requests to twice a request's parts, like the session's `BlobCache`
 INLINE_REQUEST_BYTES = 256 * 1024
 """Largest request whose `BeginTurn` may run inline: encoding and hashing the blobs of
 a new request takes ~1 ms per 100 KB (a later turn, mostly `BlobCache` hits, ~0.2 ms),
@@ -140,6 +141,7 @@ class SessionActor(DispatchedActor):
         self._state: SessionState | None = None
         self._loaded = False
         self._known_blobs: set[bytes] = set()
+        self._known_limit = _KNOWN_BLOBS_LIMIT  # grown with the requests (`begin_turn`)
         self._blob_cache = BlobCache(self._known_blobs)
         self._inflight: InFlight | None = None  # submitted, reply waiting for the commit
 
@@ -168,6 +170,10 @@ class SessionActor(DispatchedActor):
             CommandRejectedError: the request is incomplete or cannot be stored.
             ConcurrencyError: another writer won twice in a row.
         """
+        parts = sum(len(p) if isinstance(p, list | tuple) else 1
+                    for p in (request.system, request.messages)) + 1  # + the tool list
+        self._blob_cache.fit(parts)  # every part is resent every turn: keep them all known
+        self._known_limit = max(self._known_limit, min(MAX_LIMIT, 2 * parts))  # likewise
         make = self._blob_cache.make
         return self._execute(lambda s: begin_turn(s, self.session_id, request, blob=make),
                              request.request_id, None, _last_turn)
@@ -327,7 +333,9 @@ class SessionActor(DispatchedActor):
     def _adopt(self, state: SessionState | None, decision: Decision) -> SessionState:
         assert state is not None  # a commit always adds at least one event
         self._state = state
-        if len(self._known_blobs) > _KNOWN_BLOBS_LIMIT:
+        if len(self._known_blobs) > self._known_limit:
+            # Not at a request's size: a clear on its turn's last commit would forget
+            # every part it sent, and the next turn would encode all of them again.
             self._known_blobs.clear()
         self._known_blobs.update(ref.digest for ref, _ in decision.blobs)
         return state

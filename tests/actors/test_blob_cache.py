@@ -10,7 +10,7 @@ from actors import EventStore, SessionActor, TurnRequest
 from actors import _blob_cache as blob_cache
 from actors._blob_cache import BlobCache
 from eventstore import SqliteRecorder, make_blob
-from eventstore.events.session import TurnStarted
+from eventstore.events.session import ModelResponded, TurnStarted
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
@@ -111,3 +111,48 @@ async def test_a_session_stores_a_resent_system_prompt_once(tmp_path, monkeypatc
         assert recorder.load_blob(second.tools) == tuple(tools)  # arrays decode as tuples
     finally:
         recorder.close()
+
+
+def test_fit_grows_the_limit_to_twice_a_request_up_to_the_ceiling():
+    """`fit(n)` makes room for 2n keys; it never shrinks, and stops at MAX_LIMIT."""
+    cache = BlobCache(set(), limit=10)
+    cache.fit(3)
+    assert cache.limit == 10
+    cache.fit(40)
+    assert cache.limit == 80
+    cache.fit(5)
+    assert cache.limit == 80
+    cache.fit(10**9)
+    assert cache.limit == blob_cache.MAX_LIMIT
+
+
+async def answer(ref, turn: int) -> None:
+    """Finish `turn` with a one-line answer (its own blob)."""
+    message = make_blob({"role": "assistant", "content": f"answer {turn}"})
+    await ref.proxy().finish_turn(turn, ModelResponded(
+        turn=turn, message=message[0], stop_reason="end_turn", usage={}, latency_ms=1.0),
+        blobs=[message])
+
+
+async def test_a_session_longer_than_the_first_limit_encodes_only_what_is_new(
+        tmp_path, monkeypatch):
+    """A history of 5,000 messages (over the initial 4,096 keys), each turn answered and
+    then resent with 2 more: each later turn encodes only its 2 new messages."""
+    encoded = []
+    monkeypatch.setattr(blob_cache, "make_blob", lambda v: encoded.append(v) or make_blob(v))
+    store = EventStore.open(tmp_path / "lynkr.db")
+    ref = SessionActor.start("long", store)
+    history = [{"role": "user", "content": f"m{n}"} for n in range(5000)]
+    first = TurnRequest(request_id="r1", model="m", stream=False, messages=history)
+    assert await ref.proxy().begin_turn(first) == 1
+    await answer(ref, 1)
+    encoded.clear()
+    longer = [*history, {"role": "assistant", "content": "a"}, {"role": "user", "content": "q"}]
+    for turn in (2, 3):
+        request = TurnRequest(request_id=f"r{turn}", model="m", stream=False, messages=longer)
+        assert await ref.proxy().begin_turn(request) == turn
+        assert encoded == longer[-2:]
+        await answer(ref, turn)
+        encoded.clear()
+        longer = [*longer, {"role": "assistant", "content": f"a{turn}"},
+                  {"role": "user", "content": f"q{turn}"}]
