@@ -22,8 +22,7 @@ def tune_gc() -> None:
     all. So: collect once, `gc.freeze()` what start-up made (it lives as long as the
     process, so later full collections need not walk it; a cycle of it that becomes
     garbage later is never collected, a one-off bounded by start-up), and collect young
-    objects every
-    10,000 allocations instead of 700. In the gateway this took ~0.2 ms off a c=1
+    objects every 10,000 allocations instead of 700. In the gateway this took ~0.2 ms off a c=1
     request, a quarter off its CPU at c=32 and half off the p99 there (BENCHMARKS.md,
     fifth pass); the cost is up to a few MB of cyclic garbage held a little longer.
     """
