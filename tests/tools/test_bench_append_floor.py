@@ -23,10 +23,12 @@ def test_floor_benchmark_reports_every_floor(tmp_path: Path) -> None:
          "--rounds", "1"],
         cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    rows = [line.split() for line in done.stdout.splitlines()[2:]]
+    lines = done.stdout.splitlines()
+    rows = [line.split() for line in lines[2:-1]]
     assert [row[0] for row in rows] == ["raw", "recorder", "trio-direct", "empty-ask",
                                         "empty-ask-disp", "thread-hop", "lean", "lean-inline"]
     assert all(len(row) == 5 and float(row[1]) > 0 and float(row[3]) > 0 for row in rows)
+    assert lines[-1].startswith("# bound for any path through actors")
 
 
 @pytest.mark.parametrize("inline", [False, True])
