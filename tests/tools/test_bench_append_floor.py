@@ -26,9 +26,11 @@ def test_floor_benchmark_reports_every_floor(tmp_path: Path) -> None:
     lines = done.stdout.splitlines()
     rows = [line.split() for line in lines[2:-1]]
     assert [row[0] for row in rows] == ["raw", "recorder", "trio-direct", "empty-ask",
-                                        "empty-ask-disp", "thread-hop", "lean", "lean-inline"]
+                                        "empty-ask-disp", "thread-hop", "session-work", "lean",
+                                        "lean-inline"]
     assert all(len(row) == 5 and float(row[1]) > 0 and float(row[3]) > 0 for row in rows)
-    assert lines[-1].startswith("# bound for any path through actors")
+    assert lines[-1].startswith("# bound through a session actor")
+    assert "committing on trio's thread" in lines[-1]
 
 
 @pytest.mark.parametrize("inline", [False, True])
