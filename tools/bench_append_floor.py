@@ -193,6 +193,7 @@ class _LeanLog:
 
 
 def _wake(batch: list[list[Any]]) -> None:
+    """On trio's thread: resume each item's task with its committed seq."""
     for item in batch:
         trio.lowlevel.reschedule(item[2], outcome.Value(item[3]))
 
