@@ -9,9 +9,8 @@ from pathlib import Path
 
 import httpx
 
-from eventstore.projections import ProjectionStore, all_projections
-from eventstore.projections.transcript import transcript_rows
 from tests.e2e.processes import gateway_processes, stop
+from tests.eventstore.projections.sample_log import stored_transcript
 
 HELLO = {"model": "claude-sonnet-4-6", "max_tokens": 64,
          "messages": [{"role": "user", "content": "hello from the e2e test"}]}
@@ -52,15 +51,6 @@ def wait_for(predicate, timeout: float = 20.0) -> bool:
     return False
 
 
-def transcript(db_dir: Path, session: str) -> list[dict]:
-    """The session's transcript rows as the projection file holds them (no catch-up here)."""
-    store = ProjectionStore(db_dir / "projections.db", all_projections())
-    try:
-        return transcript_rows(store, session)
-    finally:
-        store.close()
-
-
 def test_a_turn_reaches_the_transcript_without_any_catch_up_of_ours(tmp_path):
     """The worker process, not this test, writes the turn's transcript row."""
     with gateway_processes(tmp_path) as stack:
@@ -68,8 +58,8 @@ def test_a_turn_reaches_the_transcript_without_any_catch_up_of_ours(tmp_path):
                               headers={"x-claude-code-session-id": "projected"})
         assert answered.status_code == 200
         data = stack["db"].parent
-        assert wait_for(lambda: len(transcript(data, "projected")) == 1)
-        [row] = transcript(data, "projected")
+        assert wait_for(lambda: len(stored_transcript(data, "projected")) == 1)
+        [row] = stored_transcript(data, "projected")
         assert row["user_text"] == "hello from the e2e test"
         assert len(workers_of(stack["lynkr"].pid)) == 1
 

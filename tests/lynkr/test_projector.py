@@ -12,8 +12,6 @@ import trio
 
 from actors import Projections
 from eventstore import ProjectionWorkerError, SqliteRecorder
-from eventstore.projections import ProjectionStore, all_projections
-from eventstore.projections.transcript import transcript_rows
 from lynkr import projector
 from lynkr.projector import ProjectorProcess
 from tests.eventstore.projections.sample_log import (
@@ -21,6 +19,7 @@ from tests.eventstore.projections.sample_log import (
     StrayNoted,
     respond,
     start_turn,
+    stored_transcript,
     write_sample_log,
     write_stray_log,
 )
@@ -38,15 +37,6 @@ def worker(tmp_path: Path, recorder):
     proc = ProjectorProcess(tmp_path / "lynkr.db", tmp_path / "projections.db")
     yield proc
     proc.close()
-
-
-def rows(tmp_path: Path, session: str) -> list[dict]:
-    """The transcript rows of `session`, read without catching up."""
-    store = ProjectionStore(tmp_path / "projections.db", all_projections())
-    try:
-        return transcript_rows(store, session)
-    finally:
-        store.close()
 
 
 def wait_gone(pid: int) -> bool:
@@ -73,7 +63,7 @@ def test_a_catch_up_in_the_child_writes_the_rows(worker, recorder, tmp_path):
     report = worker.catch_up()
     assert report.events == recorder.last_position()
     assert all(p == recorder.last_position() for p in report.positions.values())
-    assert [r["turn"] for r in rows(tmp_path, "a")] == [1, 2]
+    assert [r["turn"] for r in stored_transcript(tmp_path, "a")] == [1, 2]
     assert worker.pid is not None
     assert worker.pid != os.getpid()
 

@@ -16,6 +16,8 @@ from eventstore.events.session import (
     UpstreamFailed,
 )
 from eventstore.events.system import ActorCrashed
+from eventstore.projections import ProjectionStore, all_projections
+from eventstore.projections.transcript import transcript_rows
 
 STRAY = EventRegistry()  # a registry of its own: the default one does not know its types
 
@@ -87,3 +89,12 @@ def write_sample_log(recorder: Recorder) -> None:
     start_turn(recorder, "b", 2, "again", None)
     recorder.append("session-b", 4, [StreamAborted(turn=2, reason="stream ended without "
                                                    "a finish reason")])
+
+
+def stored_transcript(db_dir: Path, session: str) -> list[dict]:
+    """The session's transcript rows as `db_dir`'s projection file holds them (no catch-up)."""
+    store = ProjectionStore(db_dir / "projections.db", all_projections())
+    try:
+        return transcript_rows(store, session)
+    finally:
+        store.close()
