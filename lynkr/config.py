@@ -40,11 +40,12 @@ class ServerSettings:
     log_level: str
     durability: str  # LYNKR_DURABILITY: NORMAL (default) or FULL
     projector: str = "process"  # LYNKR_PROJECTOR: process (default) or thread
+    log_format: str = "auto"  # LOG_FORMAT: auto (console on a terminal, else json), console, json
 
     @classmethod
     def from_env(cls, env: Env) -> ServerSettings:
-        """Read HOST, PORT, LYNKR_DATA_DIR, WORKSPACE_ROOT, LOG_LEVEL, LYNKR_DURABILITY,
-        LYNKR_PROJECTOR."""
+        """Read HOST, PORT, LYNKR_DATA_DIR, WORKSPACE_ROOT, LOG_LEVEL, LOG_FORMAT,
+        LYNKR_DURABILITY, LYNKR_PROJECTOR."""
         port = env.int("PORT", 8080, minimum=0)
         if port > 65535:
             env.problems.append(f"PORT: {port} is above 65535")
@@ -57,6 +58,7 @@ class ServerSettings:
                                  ("debug", "info", "warning", "error", "critical")),
             durability=env.choice("LYNKR_DURABILITY", "normal", ("normal", "full")).upper(),
             projector=env.choice("LYNKR_PROJECTOR", "process", ("process", "thread")),
+            log_format=env.choice("LOG_FORMAT", "auto", ("auto", "console", "json")),
         )
 
 

@@ -1,11 +1,14 @@
 """structlog configuration: one event name plus key/values, secrets redacted.
 
-`configure_logging(level, json=…)` is called once by the CLI. JSON lines are
-written by orjson (a request's canonical line, written on every request, cost
-~25 µs with `json.dumps`), with `json` for what orjson refuses. The `redact_secrets`
-processor drops values under secret-looking keys (authorization, api keys, tokens)
-wherever a caller put them, as the last line of defence: callers should never log
-them in the first place.
+`configure_logging(level, log_format=…)` is called once by each CLI command (and by
+the projector child). Logs always go to stderr, so stdout carries only a command's
+result. `LOG_FORMAT` picks the renderer: `auto` (the default) is human-readable
+(structlog's console renderer) when stderr is a terminal and JSON lines otherwise;
+`console` and `json` force one. JSON lines are written by orjson (a request's
+canonical line, written on every request, cost ~25 µs with `json.dumps`), with
+`json` for what orjson refuses. The `redact_secrets` processor drops values under
+secret-looking keys (authorization, api keys, tokens) wherever a caller put them, as
+the last line of defence: callers should never log them in the first place.
 """
 
 from __future__ import annotations
@@ -15,12 +18,15 @@ import logging
 import re
 import sys
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, TextIO
 
 import orjson
 import structlog
 
-__all__ = ["configure_logging", "redact_secrets"]
+__all__ = ["LOG_FORMATS", "configure_logging", "redact_secrets", "renders_json"]
+
+LOG_FORMATS = ("auto", "console", "json")
+"""The values of LOG_FORMAT."""
 
 _SECRET_KEY = re.compile(r"(authorization|api[_-]?key|token|secret|password|cookie)", re.I)
 
@@ -55,10 +61,22 @@ def _render(event: Any, *, default: Any = None, **_: Any) -> str:
         return json_module.dumps(event, default=default)
 
 
-def configure_logging(level: str = "info", *, json: bool | None = None) -> None:
-    """Set up structlog for the process: JSON when not on a terminal, console otherwise."""
+def renders_json(log_format: str, stream: TextIO) -> bool:
+    """Whether `log_format` (one of `LOG_FORMATS`) means JSON lines on `stream`."""
+    if log_format == "auto":
+        return not stream.isatty()
+    return log_format == "json"
+
+
+def configure_logging(level: str = "info", *, log_format: str = "auto") -> None:
+    """Set up structlog for the process, writing to stderr.
+
+    Args:
+        level: the lowest level logged (LOG_LEVEL).
+        log_format: `auto` (console on a terminal, JSON otherwise), `console` or `json`.
+    """
     numeric = logging.getLevelName(level.upper())
-    use_json = (not sys.stderr.isatty()) if json is None else json
+    use_json = renders_json(log_format, sys.stderr)
     renderer: Any = (structlog.processors.JSONRenderer(serializer=_render) if use_json
                      else structlog.dev.ConsoleRenderer(colors=False))
     structlog.configure(

@@ -47,7 +47,7 @@ from eventstore.projections import (
     serve_catch_ups,
 )
 from lynkr._gc import tune_gc
-from lynkr.logs import configure_logging
+from lynkr.logs import LOG_FORMATS, configure_logging
 
 __all__ = ["ProjectorProcess", "main"]
 
@@ -66,12 +66,12 @@ class ProjectorProcess:
     """
 
     def __init__(self, log_path: str | os.PathLike[str], store_path: str | os.PathLike[str],
-                 *, log_level: str = "info", durability: str = "NORMAL",
-                 python: str = sys.executable) -> None:
+                 *, log_level: str = "info", log_format: str = "auto",
+                 durability: str = "NORMAL", python: str = sys.executable) -> None:
         """Nothing is started until the first `catch_up` or `rebuild`."""
         self._argv = [python, "-m", "lynkr.projector", "--log", os.fspath(log_path),
                       "--store", os.fspath(store_path), "--log-level", log_level,
-                      "--durability", durability]
+                      "--log-format", log_format, "--durability", durability]
         self._proc: subprocess.Popen[bytes] | None = None
         self._backoff = _BACKOFF_FIRST
         self._not_before = 0.0  # time.monotonic() before which no child is started
@@ -179,10 +179,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log", required=True, help="the event log (lynkr.db)")
     parser.add_argument("--store", required=True, help="the projection file (projections.db)")
     parser.add_argument("--log-level", default="info")
+    parser.add_argument("--log-format", default="auto", choices=LOG_FORMATS)
     parser.add_argument("--durability", default="NORMAL", choices=("NORMAL", "FULL"))
     args = parser.parse_args(argv)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the gateway closes our stdin instead
-    configure_logging(args.log_level)
+    configure_logging(args.log_level, log_format=args.log_format)
     structlog.contextvars.bind_contextvars(component="projector")
     try:
         recorder = SqliteRecorder(args.log, durability=args.durability)

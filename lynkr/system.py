@@ -184,6 +184,7 @@ async def open_system(
     projections_db = settings.server.data_dir / "projections.db"
     worker = (ProjectorProcess(settings.db_path, projections_db,
                                log_level=settings.server.log_level,
+                               log_format=settings.server.log_format,
                                durability=settings.server.durability)
               if settings.server.projector == "process" else None)
     projections = Projections.start(recorder, projections_db, worker=worker)

@@ -18,10 +18,10 @@ from typing import Any, TextIO
 
 from actors import IndexerActor, request_rebuild
 from eventstore import SqliteRecorder
-from lynkr.config import Settings, load_settings
+from lynkr.cli._setup import load_cli_settings
+from lynkr.config import Settings
 from lynkr.indexer import Indexer, RebuildProgress, RebuildReport
 from lynkr.indexer._summary import render_markdown
-from lynkr.logs import configure_logging
 
 __all__ = ["register"]
 
@@ -57,8 +57,7 @@ def register(subparsers: Any) -> None:
 
 
 def _open(args: argparse.Namespace) -> tuple[Settings, Indexer]:
-    settings = load_settings()
-    configure_logging(settings.server.log_level)
+    settings = load_cli_settings()
     root = args.root.resolve() if args.root else settings.server.workspace_root
     indexer = Indexer(root, settings.server.data_dir / "index.db", settings.indexer)
     return settings, indexer

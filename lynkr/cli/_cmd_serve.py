@@ -43,7 +43,8 @@ def effective_settings(settings: Settings) -> list[tuple[str, str]]:
     rows: list[tuple[str, Any]] = [
         ("HOST", server.host), ("PORT", server.port), ("LYNKR_DATA_DIR", server.data_dir),
         ("WORKSPACE_ROOT", server.workspace_root), ("LOG_LEVEL", server.log_level),
-        ("LYNKR_DURABILITY", server.durability), ("LYNKR_PROJECTOR", server.projector),
+        ("LOG_FORMAT", server.log_format), ("LYNKR_DURABILITY", server.durability),
+        ("LYNKR_PROJECTOR", server.projector),
         ("MODEL_PROVIDER", providers.provider),
     ]
     for backend in providers.backends.values():
@@ -147,7 +148,7 @@ async def _run(settings: Settings, ready: Any = None) -> None:
 def _serve(args: argparse.Namespace) -> int:
     settings = load_settings()
     _check_bind(settings)
-    configure_logging(settings.server.log_level)
+    configure_logging(settings.server.log_level, log_format=settings.server.log_format)
     trio.run(_run, settings)
     return 0
 

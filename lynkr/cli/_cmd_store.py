@@ -23,7 +23,8 @@ from eventstore.projections import ProjectionStore, all_projections
 from eventstore.projections.session_state import SessionState, evolve_session
 from eventstore.projections.sessions import session_rows
 from eventstore.projections.transcript import transcript_rows
-from lynkr.config import Settings, load_settings
+from lynkr.cli._setup import load_cli_settings
+from lynkr.config import Settings
 from lynkr.errors import LynkrError, NotFoundError
 
 __all__ = ["register"]
@@ -119,7 +120,7 @@ def _table(headers: list[str], rows: list[list[Any]]) -> None:
 
 # -- sessions and transcript ------------------------------------------------------------
 def _sessions(args: argparse.Namespace) -> int:
-    settings = load_settings()
+    settings = load_cli_settings()
     with _recorder(settings) as recorder, _projections(settings, recorder) as store:
         rows = session_rows(store)
     if args.json:
@@ -135,7 +136,7 @@ def _sessions(args: argparse.Namespace) -> int:
 
 
 def _transcript(args: argparse.Namespace) -> int:
-    settings = load_settings()
+    settings = load_cli_settings()
     with _recorder(settings) as recorder, _projections(settings, recorder) as store:
         rows = transcript_rows(store, args.session)
         if not rows and recorder.stream_version(_SESSION + args.session) == 0:
@@ -175,7 +176,7 @@ def _indent(text: str | None) -> str:
 
 # -- replay ------------------------------------------------------------------------------
 def _replay(args: argparse.Namespace) -> int:
-    settings = load_settings()
+    settings = load_cli_settings()
     stream = _SESSION + args.session
     with _recorder(settings) as recorder:
         rows = recorder.read_raw(stream)
@@ -233,7 +234,7 @@ def _print_state(state: SessionState) -> None:
 
 # -- verify and projections --------------------------------------------------------------
 def _verify(args: argparse.Namespace) -> int:
-    settings = load_settings()
+    settings = load_cli_settings()
     damaged: list[dict[str, Any]] = []
     streams = events = 0
     with _recorder(settings) as recorder:
@@ -255,7 +256,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _with_store(body: Callable[[ProjectionStore, SqliteRecorder], int]) -> int:
-    settings = load_settings()
+    settings = load_cli_settings()
     with _recorder(settings) as recorder:
         store = ProjectionStore(settings.server.data_dir / "projections.db", all_projections())
         try:

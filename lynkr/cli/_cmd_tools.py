@@ -25,9 +25,9 @@ from eventstore import SqliteRecorder
 from eventstore.projections import ProjectionStore, all_projections
 from eventstore.projections.policy_audit import AuditFilter, AuditRow, find_audit_row, query_audit
 from eventstore.projections.tasks import stored_tasks
-from lynkr.config import Settings, load_settings
+from lynkr.cli._setup import load_cli_settings
+from lynkr.config import Settings
 from lynkr.errors import InvalidRequestError
-from lynkr.logs import configure_logging
 from lynkr.toolbelt import open_toolbelt
 from lynkr.tools import RecorderSessionSink, ToolRunner
 
@@ -87,9 +87,7 @@ def parse_time(value: str, *, now: float | None = None) -> float:
 
 def _settings() -> Settings:
     """The settings, with logs configured to go to stderr (stdout is the command's output)."""
-    settings = load_settings()
-    configure_logging(settings.server.log_level)
-    return settings
+    return load_cli_settings()
 
 
 def _tool_list(args: argparse.Namespace) -> int:

@@ -33,7 +33,7 @@ def test_the_configured_process_logs_json_lines_with_context_and_redaction():
     code = (
         "import structlog\n"
         "from lynkr.logs import configure_logging\n"
-        "configure_logging('info', json=True)\n"
+        "configure_logging('info', log_format='json')\n"
         "log = structlog.get_logger()\n"
         "for n in range(2):\n"
         "    structlog.contextvars.bind_contextvars(request_id=f'req_{n}')\n"
@@ -54,7 +54,7 @@ def test_json_lines_carry_any_value_exactly():
     code = (
         "import pathlib, structlog\n"
         "from lynkr.logs import configure_logging\n"
-        "configure_logging('info', json=True)\n"
+        "configure_logging('info', log_format='json')\n"
         "structlog.get_logger().info('noted', text='café ☕', big=2**70, "
         "where=pathlib.PurePosixPath('/x'))\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
