@@ -15,7 +15,9 @@ server was detached). Reports carry the generation they were launched with, so a
 late report from a halted connection never changes the state.
 
 Backoff: `RestartPolicy.delay(n)` = base * factor^n, capped; at most
-`max_restarts` restarts within `window` seconds, then `ServerGaveUp`.
+`max_restarts` restarts within `window` seconds, then `ServerGaveUp`. A server
+whose process could not even be spawned before it was ever ready is given up on
+at once: retrying exec of a missing or broken command cannot succeed.
 """
 
 from __future__ import annotations
@@ -155,6 +157,7 @@ class McpServerActor(TrioActor):
         self._restarts: list[float] = []
         self._attempt = 0
         self._detached = False
+        self._ever_started = False
 
     def _append(self, *events: Event) -> None:
         if self._version < 0:
@@ -195,6 +198,7 @@ class McpServerActor(TrioActor):
         if not self._current(generation):
             return
         digest = tools_digest(facts.tools)
+        self._ever_started = True
         self._append(
             ServerStarted(server=self.spec.name, attempt=self._attempt, pid=facts.pid,
                           protocol_version=facts.protocol_version,
@@ -215,23 +219,27 @@ class McpServerActor(TrioActor):
 
     def report_exited(
         self, generation: int, exit_code: int | None, reason: str, stderr_tail: str = "",
+        *, spawned: bool = True,
     ) -> RestartDecision | None:
-        """Fact and question: the connection ended; restart (after a delay) or give up?"""
+        """Fact and question: the connection ended; restart (after a delay) or give up?
+
+        `spawned` is False when the process could not be started at all.
+        """
         if not self._current(generation):
             return None
         name = self.spec.name
-        self._append(ServerExited(server=name, exit_code=exit_code, reason=reason,
-                                  stderr_tail=stderr_tail))
+        exited = ServerExited(server=name, exit_code=exit_code, reason=reason,
+                              stderr_tail=stderr_tail)
         log.warning("mcp_server_exited", server=name, exit_code=exit_code, reason=reason)
+        if not spawned and not self._ever_started:
+            self._give_up(exited, f"{reason}; fix the command and attach it again")
+            return None
+        self._append(exited)
         now = self._clock()
         self._restarts = [t for t in self._restarts if now - t < self._policy.window]
         if len(self._restarts) >= self._policy.max_restarts:
-            why = (f"restart limit reached: {len(self._restarts)} restarts within "
-                   f"{self._policy.window:g}s; attach it again to retry")
-            self._append(ServerGaveUp(server=name, restarts=len(self._restarts),
-                                      window=self._policy.window, reason=why))
-            log.error("mcp_server_gave_up", server=name, restarts=len(self._restarts))
-            self._generation += 1
+            self._give_up(None, f"restart limit reached: {len(self._restarts)} restarts "
+                                f"within {self._policy.window:g}s; attach it again to retry")
             return None
         delay = self._policy.delay(len(self._restarts))
         self._restarts.append(now)
@@ -241,6 +249,15 @@ class McpServerActor(TrioActor):
                                       restarts_in_window=len(self._restarts)))
         log.info("mcp_server_restarting", server=name, attempt=self._attempt, delay=delay)
         return RestartDecision(delay=delay, generation=self._generation, attempt=self._attempt)
+
+    def _give_up(self, exited: ServerExited | None, why: str) -> None:
+        """Record `ServerGaveUp` (after `exited`, in the same append) and ignore later reports."""
+        name = self.spec.name
+        gave_up = ServerGaveUp(server=name, restarts=len(self._restarts),
+                               window=self._policy.window, reason=why)
+        self._append(*([exited] if exited else []), gave_up)
+        log.error("mcp_server_gave_up", server=name, restarts=len(self._restarts), reason=why)
+        self._generation += 1
 
     def detach(self, reason: str = "admin") -> None:
         """Record `ServerDetached`; later reports are ignored."""

@@ -10,12 +10,19 @@ set, is sent as a bearer token.
     lynkr mcp detach N
     lynkr mcp list [--json]
     lynkr mcp call SERVER TOOL '{"arg": 1}' [--timeout S] [--json]
+
+A server's command is resolved here, the way the user's shell would from where
+`lynkr` runs (this PATH, then the directory of this Python, where `lynkr` and the
+servers installed beside it live), and sent as an absolute path: the gateway's
+PATH is not the user's. The chosen binary is printed on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,7 +32,7 @@ import httpx
 from lynkr.config import load_settings
 from lynkr.errors import InvalidRequestError, LynkrError
 
-__all__ = ["register"]
+__all__ = ["register", "resolve_command"]
 
 _TIMEOUT = httpx.Timeout(connect=5.0, read=300.0, write=30.0, pool=5.0)
 
@@ -72,17 +79,45 @@ def _attach_body(args: argparse.Namespace) -> dict[str, Any]:
         if not args.target:
             raise InvalidRequestError("give the command after --: "
                                       "lynkr mcp attach --name N -- CMD ARGS…")
-        return {"name": args.name, "command": args.target[0], "args": args.target[1:],
-                "env": env}
+        return {"name": args.name, "command": resolve_command(args.target[0]),
+                "args": args.target[1:], "env": env}
     if len(args.target) != 1:
         raise InvalidRequestError("give one manifest file, or --name N -- CMD ARGS…")
     path = Path(args.target[0])
     try:
-        return json.loads(path.read_text())  # type: ignore[no-any-return]
+        manifest = json.loads(path.read_text())
     except OSError as exc:
         raise InvalidRequestError(f"{path}: {exc.strerror or exc}") from exc
     except json.JSONDecodeError as exc:
         raise InvalidRequestError(f"{path}: invalid JSON: {exc}") from exc
+    return _resolve_manifest(manifest)  # type: ignore[no-any-return]
+
+
+def resolve_command(command: str) -> str:
+    """`command` as the user's shell would run it from here, absolute (see module docstring).
+
+    A name found nowhere is returned as is: the gateway refuses it with the reason.
+    """
+    if "/" in command:
+        found: str | None = command
+    else:
+        found = (shutil.which(command)
+                 or shutil.which(command, path=str(Path(sys.executable).parent)))
+    if found is None:
+        return command
+    resolved = os.path.abspath(found)
+    if resolved != command:
+        print(f"lynkr: {command}: using {resolved}", file=sys.stderr)
+    return resolved
+
+
+def _resolve_manifest(manifest: Any) -> Any:
+    """The manifest with every stdio server's command resolved by `resolve_command`."""
+    servers = manifest.get("mcpServers") if isinstance(manifest, dict) else None
+    for entry in (servers or {}).values() if isinstance(servers, dict) else ():
+        if isinstance(entry, dict) and isinstance(entry.get("command"), str):
+            entry["command"] = resolve_command(entry["command"])
+    return manifest
 
 
 def _print_servers(servers: list[dict[str, Any]]) -> None:

@@ -55,6 +55,7 @@ from lynkr.mcp._client import (
 from lynkr.mcp._manifest import ManifestProblem, discover_manifests, validate_name
 from lynkr.mcp._sandbox import SandboxedCommand, sandbox_command
 from lynkr.mcp._settings import McpSettings
+from lynkr.mcp._stdio import start_problem
 
 __all__ = ["McpRuntime", "open_mcp", "serve_mcp"]
 
@@ -138,9 +139,11 @@ class McpRuntime:
         try:
             with task.scope:
                 while True:
-                    exit_code, reason, tail = await self._run_once(task, child, generation)
+                    exit_code, reason, tail, spawned = await self._run_once(
+                        task, child, generation)
                     try:
-                        decision = await child.report_exited(generation, exit_code, reason, tail)
+                        decision = await child.report_exited(generation, exit_code, reason, tail,
+                                                             spawned=spawned)
                     except pykka.ActorDeadError:
                         return  # detached while we were stopping
                     if decision is None:
@@ -154,7 +157,8 @@ class McpRuntime:
                 del self._tasks[task.spec.name]
 
     async def _run_once(self, task: _ServerTask, child: Any,
-                        generation: int) -> tuple[int | None, str, str]:
+                        generation: int) -> tuple[int | None, str, str, bool]:
+        """One connection: (exit code, reason, stderr tail, whether a process was spawned)."""
         spec, s = task.spec, self.settings
         stdio = None
         try:
@@ -178,8 +182,8 @@ class McpRuntime:
         except* (McpError, MCPError, OSError, httpx2.HTTPError) as group:
             reason = "; ".join(_reason(exc) for exc in _leaves(group))
         if stdio is None:
-            return None, reason, ""
-        return stdio.returncode, reason, stdio.stderr_tail()
+            return None, reason, "", spec.transport != "stdio"
+        return stdio.returncode, reason, stdio.stderr_tail(), stdio.pid is not None
 
     async def _hold(self, connection: LiveConnection, child: Any, generation: int) -> None:
         async def report(tools: tuple[dict[str, Any], ...]) -> None:
@@ -221,14 +225,19 @@ class McpRuntime:
     async def attach(self, spec: McpServerSpec, *, wait: bool = True) -> McpServerView:
         """Attach a server; with `wait`, return once it is ready or has failed to start.
 
+        A command that cannot start leaves nothing attached: refused before any event
+        when exec would refuse it, else (with `wait`) given up on and detached at once.
+
         Raises:
-            InvalidRequestError: the name is invalid or already attached.
-            McpError: the sandbox runtime is missing (nothing is attached then).
+            InvalidRequestError: the name is invalid or already attached, or the command
+                cannot start.
+            McpError: the sandbox runtime is missing (nothing is attached then), or (with
+                `wait`) the server was given up on before it was ever ready.
         """
         if (why := validate_name(spec.name)) is not None:
             raise InvalidRequestError(why)
         if spec.transport == "stdio":
-            self.command_for(spec)  # a missing sandbox fails here, before any event
+            self._check_startable(spec)  # before any event: nothing to undo
         if spec.name in self._tasks:
             await self._tasks[spec.name].done.wait()  # a detach still stopping it
         try:
@@ -238,7 +247,20 @@ class McpRuntime:
             raise InvalidRequestError(str(exc)) from exc
         if wait:
             view = await self.wait_settled(spec.name, self.settings.start_timeout + 1)
+            if view.state == "stopped":  # given up before it was ever ready: keep no ghost
+                await self.detach(spec.name, reason="failed to start")
+                raise McpError(view.last_reason or f"MCP server {spec.name!r} did not start")
         return view
+
+    def _check_startable(self, spec: McpServerSpec) -> None:
+        """Refuse a stdio command that exec would refuse (a missing sandbox raises too)."""
+        command = self.command_for(spec)
+        if self._sandbox_name(spec) == "docker":
+            return  # the command lives in the image, not on this machine
+        problem = start_problem(spec.command, env=command.env, cwd=spec.cwd)
+        if problem is not None:
+            log.warning("mcp_attach_refused", server=spec.name, reason=problem)
+            raise InvalidRequestError(problem)
 
     def _sandbox_name(self, spec: McpServerSpec) -> str | None:
         sandbox = self.settings.sandbox
@@ -254,7 +276,7 @@ class McpRuntime:
                 await trio.sleep(0.01)
         return self.server(name)
 
-    async def detach(self, name: str) -> None:
+    async def detach(self, name: str, reason: str = "admin") -> None:
         """Detach a server and wait until its process is gone.
 
         Raises:
@@ -262,7 +284,7 @@ class McpRuntime:
         """
         task = self._tasks.get(name)
         try:
-            await self._supervisor.detach(name)
+            await self._supervisor.detach(name, reason)
         except McpServerNotFoundError as exc:
             raise NotFoundError(str(exc)) from exc
         if task is not None:

@@ -6,18 +6,24 @@ of stderr (every stderr line is also logged as `mcp_server_stderr`), and
 configurable shutdown: close stdin, wait `grace` seconds, SIGTERM the process
 group, wait `term_timeout`, then SIGKILL it. The process starts in its own session
 so the whole group can be signalled and nothing is left behind.
+
+`start_problem` says, before anything is spawned or recorded, why a command could
+not start (the same sentence a failed spawn raises), so an attach can refuse it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import shutil
 import signal
 import subprocess
 from collections import deque
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -27,7 +33,7 @@ import structlog
 import trio
 from mcp.shared.message import SessionMessage
 
-__all__ = ["StdioTransport"]
+__all__ = ["StdioTransport", "start_problem"]
 
 log = structlog.get_logger()
 
@@ -84,7 +90,7 @@ class StdioTransport:
                 self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE, env=self.env, cwd=self.cwd, start_new_session=True)
         except OSError as exc:
-            raise OSError(f"cannot start {self.argv[0]!r}: {exc.strerror or exc}") from exc
+            raise OSError(_cannot_start(self.argv[0], exc.strerror or str(exc))) from exc
         read_send, read_recv = anyio.create_memory_object_stream[SessionMessage | Exception](16)
         write_send, write_recv = anyio.create_memory_object_stream[SessionMessage](16)
         log.info("mcp_process_started", server=self.server, pid=self.process.pid)
@@ -177,6 +183,29 @@ class StdioTransport:
         _signal_group(process.pid, signal.SIGKILL)  # stragglers that left the leader behind
         log.info("mcp_process_stopped", server=self.server, pid=process.pid,
                  exit_code=process.returncode)
+
+
+def _cannot_start(program: str, why: str) -> str:
+    return f"cannot start {program!r}: {why}"
+
+
+def start_problem(argv: Sequence[str], *, env: Mapping[str, str], cwd: str | None) -> str | None:
+    """Why exec would refuse `argv[0]`, in the words a failed spawn uses; None if it can start.
+
+    A name without a slash is looked up on `env`'s PATH (as the spawn does); a path
+    (relative to `cwd`) must be an executable file. An interpreter missing behind a
+    `#!` line is not caught here: that spawn fails, and the supervisor gives up at once.
+    """
+    program = argv[0] if argv else ""
+    if "/" not in program:
+        found = shutil.which(program, path=env.get("PATH", os.defpath)) if program else None
+        return None if found else _cannot_start(program, os.strerror(errno.ENOENT))
+    path = Path(cwd or ".") / program
+    if not path.exists():
+        return _cannot_start(program, os.strerror(errno.ENOENT))
+    if path.is_dir() or not os.access(path, os.X_OK):
+        return _cannot_start(program, os.strerror(errno.EACCES))
+    return None
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

@@ -140,6 +140,29 @@ def test_exits_restart_with_exponential_backoff_then_give_up(setup, store) -> No
     assert "restart limit" in view.last_reason
 
 
+def test_spawn_failure_before_ready_gives_up_at_once(setup, store) -> None:
+    """A process that could not be spawned before it was ever ready is not retried."""
+    supervisor, launcher, _, _ = setup
+    supervisor.attach(spec()).get()
+    child = launcher.launched[0][1]
+    reason = "cannot start 'srv': No such file or directory"
+    assert child.report_exited(1, None, reason, "", spawned=False).get() is None
+    assert types(store) == ["ServerAttached", "ServerExited", "ServerGaveUp"]
+    view = child.view().get()
+    assert (view.state, view.restarts) == ("stopped", 0)
+    assert view.last_reason.startswith(reason)
+
+
+def test_spawn_failure_after_ready_is_restarted(setup) -> None:
+    """A server that ran once is restarted with backoff even if one spawn fails."""
+    supervisor, launcher, _, _ = setup
+    supervisor.attach(spec()).get()
+    child = launcher.launched[0][1]
+    child.report_started(1, facts()).get()
+    decision = child.report_exited(1, None, "cannot start 'srv'", "", spawned=False).get()
+    assert isinstance(decision, RestartDecision)
+
+
 def test_restarts_outside_the_window_do_not_count(setup) -> None:
     """Restarts older than the window are forgotten, so a rare crash is always restarted."""
     supervisor, launcher, clock, _ = setup

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 
 import pytest
 
-from lynkr.cli import main
+from lynkr.cli import build_parser, main
+from lynkr.cli._cmd_mcp import _attach_body, resolve_command
 
 NOWHERE = "http://127.0.0.1:9"
 
@@ -51,3 +54,41 @@ def test_unreachable_gateway_names_the_address(capsys: pytest.CaptureFixture[str
     """Any command against a gateway that is not running says where it looked."""
     assert main(["mcp", "--url", NOWHERE, "list"]) == 1
     assert "cannot reach the gateway at http://127.0.0.1:9" in capsys.readouterr().err
+
+
+def _executable(directory: Path, name: str) -> Path:
+    directory.mkdir(exist_ok=True)
+    path = directory / name
+    path.write_text("#!/bin/sh\n")
+    path.chmod(0o755)
+    return path
+
+
+def test_bare_command_resolves_on_path_first_then_beside_lynkr(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A bare name is found on the user's PATH, else in this Python's bin/; both are said."""
+    on_path = _executable(tmp_path / "path", "srv")
+    beside = _executable(tmp_path / "venv", "only-here")
+    _executable(tmp_path / "venv", "srv")
+    monkeypatch.setenv("PATH", str(tmp_path / "path"))
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "venv" / "python"))
+    assert resolve_command("srv") == str(on_path)
+    assert resolve_command("only-here") == str(beside)
+    assert resolve_command("nowhere-at-all") == "nowhere-at-all"  # the gateway says why
+    err = capsys.readouterr().err
+    assert f"srv: using {on_path}" in err
+    assert f"only-here: using {beside}" in err
+
+
+def test_manifest_commands_are_resolved_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                            ) -> None:
+    """A manifest's bare command is sent to the gateway as the absolute path found here."""
+    found = _executable(tmp_path / "path", "srv")
+    monkeypatch.setenv("PATH", str(tmp_path / "path"))
+    manifest = tmp_path / ".mcp.json"
+    manifest.write_text(json.dumps({"mcpServers": {"a": {"command": "srv", "args": ["-x"]},
+                                                   "h": {"type": "http", "url": "http://x"}}}))
+    body = build_parser().parse_args(["mcp", "attach", str(manifest)])
+    assert _attach_body(body)["mcpServers"] == {"a": {"command": str(found), "args": ["-x"]},
+                                                "h": {"type": "http", "url": "http://x"}}

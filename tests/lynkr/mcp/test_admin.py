@@ -88,17 +88,18 @@ async def test_detach_and_call_of_unknown_server_are_404(app_runtime) -> None:
     assert response.status_code == 404
 
 
-async def test_attach_failure_is_reported_not_raised(app_runtime) -> None:
-    """A command that cannot start is attached, reported crashed, and retried with backoff."""
+@pytest.mark.parametrize("command", ["/nonexistent/server", "no-such-mcp-server-here"])
+async def test_attach_of_a_command_that_cannot_start_is_refused(app_runtime, store,
+                                                                command) -> None:
+    """A command exec would refuse is a 400 with the reason; nothing is attached or recorded."""
     app, runtime = app_runtime
     response = await app.test_client().post(
-        "/admin/mcp/servers", json={"name": "nope", "command": "/nonexistent/server"},
-        scope_base=LOCAL)
-    assert response.status_code == 201
-    [server] = (await response.get_json())["servers"]
-    assert server["state"] in ("crashed", "backing_off", "stopped")
-    assert "cannot start" in server["last_reason"]
-    await runtime.detach("nope")
+        "/admin/mcp/servers", json={"name": "nope", "command": command}, scope_base=LOCAL)
+    assert response.status_code == 400
+    message = (await response.get_json())["error"]["message"]
+    assert message == f"cannot start {command!r}: No such file or directory"
+    assert dict(runtime.catalogue().servers) == {}
+    assert await store.read_stream("mcp-nope") == []
 
 
 def test_admin_allowed_rules() -> None:

@@ -8,9 +8,11 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import apsw
 import pytest
 
 from tests.lynkr.mcp.conftest import CRASHY, servers_under
@@ -18,13 +20,16 @@ from tests.lynkr.mcp.conftest import CRASHY, servers_under
 pytestmark = pytest.mark.slow
 
 BIN = Path(sys.executable).parent
+# A newcomer's shell: the venv is not activated, so its bin/ is on nobody's PATH.
+PATH = os.pathsep.join(p for p in os.environ.get("PATH", os.defpath).split(os.pathsep)
+                       if p and Path(p).resolve() != BIN.resolve())
 
 
 @pytest.fixture
 def gateway(tmp_path: Path) -> Iterator[tuple[str, int]]:
     """`lynkr serve` on 127.0.0.1, a free port; yields (base URL, pid); SIGTERM after."""
     env = {**os.environ, "PORT": "0", "HOST": "127.0.0.1", "LYNKR_DATA_DIR": str(tmp_path / "d"),
-           "MCP_MANIFEST_DIRS": str(tmp_path / "none"), "LOG_LEVEL": "warning"}
+           "MCP_MANIFEST_DIRS": str(tmp_path / "none"), "LOG_LEVEL": "warning", "PATH": PATH}
     env.pop("LYNKR_ADMIN_TOKEN", None)
     proc = subprocess.Popen([str(BIN / "lynkr"), "serve"], cwd=tmp_path, env=env,
                             stderr=subprocess.PIPE, text=True)
@@ -46,7 +51,34 @@ def gateway(tmp_path: Path) -> Iterator[tuple[str, int]]:
 def lynkr(url: str, *args: str) -> subprocess.CompletedProcess[str]:
     """Run `lynkr mcp --url URL ARGS…`."""
     return subprocess.run([str(BIN / "lynkr"), "mcp", "--url", url, *args], text=True,
-                          capture_output=True, timeout=120, check=False)
+                          capture_output=True, timeout=120, check=False,
+                          env={**os.environ, "PATH": PATH})
+
+
+def test_readme_example_works_verbatim(gateway: tuple[str, int]) -> None:
+    """`attach --name time -- mcp-server-time` finds the server beside `lynkr` and says so."""
+    url, _ = gateway
+    attached = lynkr(url, "attach", "--name", "time", "--", "mcp-server-time")
+    assert attached.returncode == 0, attached.stderr
+    assert f"mcp-server-time: using {BIN / 'mcp-server-time'}" in attached.stderr
+    assert "mcp_time_get_current_time" in attached.stdout
+
+
+def test_command_that_cannot_start_fails_at_once_and_leaves_nothing(
+        gateway: tuple[str, int], tmp_path: Path) -> None:
+    """A typo fails in well under a second with the reason; the corrected attach then works."""
+    url, _ = gateway
+    started = time.monotonic()
+    failed = lynkr(url, "attach", "--name", "time", "--", "mcp-server-tyme")
+    assert failed.returncode == 1
+    assert "cannot start 'mcp-server-tyme': No such file or directory" in failed.stderr
+    assert time.monotonic() - started < 5
+    assert "time" not in lynkr(url, "list").stdout
+    log = apsw.Connection(str(tmp_path / "d" / "lynkr.db"), flags=apsw.SQLITE_OPEN_READONLY)
+    assert log.execute("SELECT count(*) FROM events WHERE stream_id = 'mcp-time'").fetchall() == [
+        (0,)]
+    log.close()
+    assert lynkr(url, "attach", "--name", "time", "--", "mcp-server-time").returncode == 0
 
 
 def test_time_server_attaches_lists_and_answers(gateway: tuple[str, int]) -> None:

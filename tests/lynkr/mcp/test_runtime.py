@@ -119,6 +119,26 @@ async def test_crash_loop_stops_at_restart_limit(runtime: McpRuntime) -> None:
         await runtime.call("loop", "echo", {"text": "x"})
 
 
+async def test_spawn_failure_is_given_up_at_once_and_detached(runtime: McpRuntime, store,
+                                                               tmp_path: Path) -> None:
+    """A command exec refuses (its #! interpreter is missing) fails the attach at once.
+
+    Nothing stays attached, nothing is retried, the log says what happened, and the
+    corrected attach under the same name succeeds straight away.
+    """
+    script = tmp_path / "server"
+    script.write_text("#!/nonexistent/python\n")
+    script.chmod(0o755)
+    with trio.fail_after(5), pytest.raises(McpError, match="cannot start"):
+        await runtime.attach(McpServerSpec(name="s", transport="stdio", command=(str(script),)))
+    assert dict(runtime.catalogue().servers) == {}
+    assert [type(r.event).__name__ for r in await store.read_stream("mcp-s")] == [
+        "ServerAttached", "ServerExited", "ServerGaveUp", "ServerDetached"]
+    with trio.fail_after(10):
+        view = await runtime.attach(dataclasses.replace(crashy_spec(), name="s"))
+    assert view.state == "ready"
+
+
 async def test_detach_stops_process_and_removes_tools(runtime: McpRuntime) -> None:
     """Detach leaves no process behind and the server's tools leave the catalogue."""
     view = await runtime.attach(crashy_spec())
