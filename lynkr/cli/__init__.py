@@ -4,13 +4,15 @@ Every module `lynkr/cli/_cmd_<topic>.py` contributes commands through
 `register(subparsers)`, discovered in name order, so each area owns its commands.
 A command handler takes the parsed arguments and returns the exit code. Errors a
 user can fix print one line to stderr (exit 2 for settings, 1 otherwise); a
-traceback is never the answer.
+traceback is never the answer. A reader that closes stdout early (`| head`) ends the
+command quietly with exit code 141, as it ends other Unix tools.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 from collections.abc import Sequence
@@ -18,6 +20,8 @@ from collections.abc import Sequence
 from lynkr.errors import ConfigError, LynkrError
 
 __all__ = ["build_parser", "main"]
+
+_SIGPIPE_EXIT = 141  # 128 + SIGPIPE (13)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,12 +38,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _reader_gone() -> int:
+    """stdout's reader left early (`lynkr sessions | head`): end quietly, as `cat` does.
+
+    The exit code is 141 (128 + SIGPIPE), what a shell reports for a Unix tool cut off
+    by `head`, so `set -o pipefail` scripts see lynkr behave like the others. stdout is
+    pointed at /dev/null so the interpreter's last flush cannot fail a second time.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return _SIGPIPE_EXIT
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `lynkr` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         code = args.handler(args)
+        sys.stdout.flush()  # a reader that went away is noticed here, not at exit
+    except BrokenPipeError:
+        return _reader_gone()
     except ConfigError as exc:
         for problem in exc.problems:
             print(f"lynkr: config: {problem}", file=sys.stderr)
