@@ -23,6 +23,7 @@ from eventstore.projections import ProjectionStore, all_projections
 from eventstore.projections.session_state import SessionState, evolve_session
 from eventstore.projections.sessions import session_rows
 from eventstore.projections.transcript import transcript_rows
+from lynkr.cli._session import session_arg
 from lynkr.cli._setup import load_cli_settings
 from lynkr.config import Settings
 from lynkr.errors import LynkrError, NotFoundError
@@ -45,13 +46,15 @@ def register(subparsers: Any) -> None:
     sessions.set_defaults(handler=_sessions)
     transcript = subparsers.add_parser(
         "transcript", help="one session's transcript", description="Show a session turn by turn.")
-    transcript.add_argument("session", metavar="SESSION", help="session id (without session-)")
+    transcript.add_argument("session", metavar="SESSION", type=session_arg,
+                            help="session id, X or session-X")
     transcript.add_argument("--json", action="store_true", help="print JSON")
     transcript.set_defaults(handler=_transcript)
     replay = subparsers.add_parser(
         "replay", help="fold a session's events step by step (time travel)",
         description="Fold a session stream event by event and show the state at a point.")
-    replay.add_argument("session", metavar="SESSION", help="session id (without session-)")
+    replay.add_argument("session", metavar="SESSION", type=session_arg,
+                        help="session id, X or session-X")
     replay.add_argument("--until", metavar="SEQ", type=int, help="stop after this event")
     replay.add_argument("--json", action="store_true", help="print JSON")
     replay.set_defaults(handler=_replay)

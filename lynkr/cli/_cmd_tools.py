@@ -1,7 +1,8 @@
 """`lynkr tool list|call`, `lynkr tasks` and `lynkr audit`: the toolbelt from the shell.
 
-`tool call NAME 'JSON' [--session S]` runs one call through the policy engine in this
-process and records its `PolicyDecided`/`ToolCompleted` events in ``session-S`` of
+`tool call NAME 'JSON' [--session S] [--raw]` runs one call through the policy engine in
+this process and records its `PolicyDecided`/`ToolCompleted` events in ``session-S`` (by
+default the workspace's one CLI session, `cli-<workspace id>`: see `lynkr.cli._session`) of
 `$LYNKR_DATA_DIR/lynkr.db` (appended directly with optimistic concurrency: a CLI
 call belongs to no turn, and the session actor records only within turns). `tasks`
 and `audit` read the `tasks` and `policy_audit` projections (caught up from the log
@@ -15,7 +16,6 @@ import json
 import re
 import sys
 import time
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +25,7 @@ from eventstore import SqliteRecorder
 from eventstore.projections import ProjectionStore, all_projections
 from eventstore.projections.policy_audit import AuditFilter, AuditRow, find_audit_row, query_audit
 from eventstore.projections.tasks import stored_tasks
+from lynkr.cli._session import cli_session_id, raw_text, session_arg
 from lynkr.cli._setup import load_cli_settings
 from lynkr.config import Settings
 from lynkr.errors import InvalidRequestError
@@ -48,7 +49,12 @@ def register(subparsers: Any) -> None:
     call = actions.add_parser("call", help="run one tool call through the policy engine")
     call.add_argument("name", metavar="NAME")
     call.add_argument("input", metavar="JSON", nargs="?", default="{}")
-    call.add_argument("--session", help="session to record in (default: a new cli-… id)")
+    call.add_argument("--session", type=session_arg, metavar="SESSION",
+                      help="session to record in, X or session-X (default: the "
+                           "workspace's CLI session, cli-<workspace id>)")
+    call.add_argument("--raw", action="store_true",
+                      help="print the result's text as text (a file's content, a diff, a "
+                           "page), not as JSON")
     call.set_defaults(handler=_tool_call)
     tasks = subparsers.add_parser("tasks", help="the workspace's task list")
     tasks.add_argument("--json", action="store_true", help="print JSON")
@@ -56,7 +62,7 @@ def register(subparsers: Any) -> None:
     tasks.set_defaults(handler=_tasks)
     audit = subparsers.add_parser("audit", help="policy decisions, filtered",
                                   description="List recorded policy decisions.")
-    audit.add_argument("--session")
+    audit.add_argument("--session", type=session_arg, help="X or session-X")
     audit.add_argument("--tool")
     audit.add_argument("--decision", choices=("allow", "deny"))
     audit.add_argument("--since", help="ISO time (UTC) or an age such as 30m, 2h, 7d")
@@ -120,7 +126,7 @@ def _tool_call(args: argparse.Namespace) -> int:
     except json.JSONDecodeError as exc:
         raise InvalidRequestError(f"the tool input is not JSON: {exc}") from None
     settings = _settings()
-    session = args.session or f"cli-{uuid.uuid4().hex[:8]}"
+    session = args.session or cli_session_id(settings.policy.workspace_id)
     recorder = _open_log(settings)
     try:
         with open_toolbelt(settings, recorder) as belt:
@@ -130,7 +136,11 @@ def _tool_call(args: argparse.Namespace) -> int:
     finally:
         recorder.close()
     print(f"session: {session}", file=sys.stderr)
-    print(json.dumps(result.content, indent=2, ensure_ascii=False, default=str))
+    if args.raw and result.ok:
+        text = raw_text(result.content)
+        print(text, end="" if text.endswith("\n") else "\n")
+    else:
+        print(json.dumps(result.content, indent=2, ensure_ascii=False, default=str))
     return 0 if result.ok else 1
 
 
