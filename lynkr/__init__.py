@@ -1,7 +1,9 @@
-"""Lynkr: the application — HTTP API, CLI, settings, providers, tools, MCP, indexer."""
+"""Lynkr: the application — HTTP API, CLI, settings, providers, tools, MCP, indexer.
+
+The version lives in one place, the package metadata (pyproject's `version`); read
+it with `lynkr._version.lynkr_version()` (`lynkr --version`, `/health`).
+"""
 
 from __future__ import annotations
 
-__all__ = ["__version__"]
-
-__version__ = "0.1.0"
+__all__: list[str] = []

@@ -9,6 +9,7 @@ composes them. `mask()` hides secrets in `lynkr config` output; names listed in
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from lynkr.mcp._settings import McpSettings
 from lynkr.providers._settings import ProviderSettings
 from lynkr.tools._settings import PolicySettings
 
-__all__ = ["SECRET_NAMES", "ServerSettings", "Settings", "load_settings", "mask"]
+__all__ = ["SECRET_NAMES", "ServerSettings", "Settings", "is_loopback", "load_settings", "mask"]
 
 SECRET_NAMES = frozenset({
     "DATABRICKS_API_KEY", "AZURE_ANTHROPIC_API_KEY", "OPENAI_API_KEY",
@@ -50,7 +51,7 @@ class ServerSettings:
         if port > 65535:
             env.problems.append(f"PORT: {port} is above 65535")
         return cls(
-            host=env.str("HOST", "127.0.0.1") or "127.0.0.1",
+            host=_host(env),
             port=port,
             data_dir=env.path("LYNKR_DATA_DIR", "data"),
             workspace_root=env.path("WORKSPACE_ROOT", env.cwd).resolve(),
@@ -60,6 +61,27 @@ class ServerSettings:
             projector=env.choice("LYNKR_PROJECTOR", "process", ("process", "thread")),
             log_format=env.choice("LOG_FORMAT", "auto", ("auto", "console", "json")),
         )
+
+
+def is_loopback(host: str) -> bool:
+    """True for `localhost` and loopback addresses (127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _host(env: Env) -> str:
+    """HOST, which must be a loopback address until API keys / JWT exist."""
+    host = env.str("HOST", "127.0.0.1") or "127.0.0.1"
+    if not is_loopback(host):
+        env.problems.append(
+            f"HOST: {host!r} is not a loopback address; binding it needs API keys or JWT, "
+            "which are not configured (Lynkr can run tools on this machine). Use "
+            "HOST=127.0.0.1 (with Docker: --network host)")
+    return host
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -3,6 +3,7 @@
 ```
 LynkrError                              status  Anthropic type
 ├── ConfigError                         (start-up; exit code 2)
+├── StartupError                        (start-up; exit code 2) port or data directory taken
 ├── InvalidRequestError                  400    invalid_request_error
 │   └── RequestTooLargeError             413    request_too_large
 ├── AuthenticationError                  401    authentication_error
@@ -45,6 +46,7 @@ __all__ = [
     "ProviderTimeoutError",
     "RateLimitedError",
     "RequestTooLargeError",
+    "StartupError",
     "StreamBrokenError",
     "ToolError",
     "ToolInputError",
@@ -76,6 +78,11 @@ class ConfigError(LynkrError):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("; ".join(problems))
         self.problems = problems
+
+
+class StartupError(LynkrError):
+    """The gateway cannot start: its port is in use or another gateway holds its data
+    directory. The message is one line a user can act on."""
 
 
 class InvalidRequestError(LynkrError):

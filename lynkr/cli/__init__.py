@@ -24,12 +24,31 @@ __all__ = ["build_parser", "main"]
 _SIGPIPE_EXIT = 141  # 128 + SIGPIPE (13)
 
 
+class _VersionAction(argparse.Action):
+    """`--version`: print `lynkr X.Y.Z` (from the package metadata) and exit 0.
+
+    argparse's own "version" action takes the text when the parser is built; this one
+    reads the metadata only when the flag is given, so other commands never pay for it.
+    """
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="print the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
+        from lynkr._version import lynkr_version
+
+        print(f"lynkr {lynkr_version()}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full parser, with every discovered command module registered."""
     parser = argparse.ArgumentParser(
         prog="lynkr",
         description="Lynkr: an event-sourced Anthropic-compatible gateway for Claude Code.",
     )
+    parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     package = importlib.import_module(__name__)
     for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):

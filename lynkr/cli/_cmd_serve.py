@@ -1,15 +1,17 @@
 """`lynkr serve` (start the gateway) and `lynkr config` (print the effective settings).
 
-`serve` validates every setting first (one line per problem, exit code 2), refuses a
-non-loopback HOST (API keys / JWT are not implemented yet, and Lynkr can run tools on
-this machine), then runs the system and the HTTP server until SIGINT or SIGTERM.
+`serve` validates every setting first, `--host`/`--port`/`--data-dir` overriding the
+environment (one line per problem, exit code 2; a non-loopback HOST is one of them), takes
+the data directory's gateway lock and binds the port (either taken: one line, exit code
+2), then runs the system and the HTTP server until SIGINT or SIGTERM.
 """
 
 from __future__ import annotations
 
 import argparse
-import ipaddress
+import os
 import signal
+import socket
 import sys
 from typing import Any
 
@@ -18,22 +20,12 @@ import trio
 
 from lynkr._gc import tune_gc
 from lynkr.config import Settings, load_settings, mask
-from lynkr.errors import ConfigError
+from lynkr.errors import StartupError
 from lynkr.logs import configure_logging
 
-__all__ = ["effective_settings", "is_loopback", "register"]
+__all__ = ["effective_settings", "register"]
 
 log = structlog.get_logger()
-
-
-def is_loopback(host: str) -> bool:
-    """True for `localhost` and loopback addresses (127.0.0.0/8, ::1)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def effective_settings(settings: Settings) -> list[tuple[str, str]]:
@@ -96,7 +88,7 @@ def _tool_rows(settings: Settings) -> list[tuple[str, Any]]:
         ("WEB_SEARCH_ENDPOINT", pol.web_search_endpoint),
         ("INDEXER_MAX_FILE_BYTES", idx.max_file_bytes),
         ("INDEXER_IGNORE", _joined(idx.ignore_globs)), ("INDEXER_WORKERS", idx.workers),
-        ("INDEXER_CLAUDE_MD", idx.write_claude_md),
+        ("INDEXER_CLAUDE_MD", idx.claude_md),
         ("INDEXER_VERIFY_CONTENT", idx.verify_content),
         ("MCP_SERVER_MANIFEST", mcp.manifest),
         ("MCP_MANIFEST_DIRS", _joined(mcp.manifest_dirs, ";")),
@@ -117,23 +109,13 @@ def _key_name(provider: str) -> str:
             "openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_UPSTREAM_API_KEY"}[provider]
 
 
-def _check_bind(settings: Settings) -> None:
-    host = settings.server.host
-    if not is_loopback(host):
-        raise ConfigError([
-            f"HOST: {host!r} is not a loopback address; binding it needs API keys or JWT, "
-            "which are not configured (Lynkr can run tools on this machine). Use "
-            "HOST=127.0.0.1 (with Docker: --network host)"])
-
-
-async def _run(settings: Settings, ready: Any = None) -> None:
+async def _run(settings: Settings, listener: socket.socket) -> None:
     from lynkr.http import create_app, serve_gateway
     from lynkr.system import open_system
 
     async with open_system(settings) as system, trio.open_nursery() as nursery:
         app = create_app(system)
-        binds = await nursery.start(serve_gateway, app, settings.server.host,
-                                    settings.server.port)
+        binds = await nursery.start(serve_gateway, app, listener)
         tune_gc()
         print(f"lynkr: listening on {' '.join(binds)}", file=sys.stderr, flush=True)
         log.info("gateway_listening", binds=binds, provider=settings.providers.provider,
@@ -145,11 +127,26 @@ async def _run(settings: Settings, ready: Any = None) -> None:
                 break
 
 
+def _flag_overrides(args: argparse.Namespace) -> dict[str, str]:
+    """The settings `serve`'s flags set, by variable name (they win over the environment)."""
+    flags = {"HOST": args.host, "PORT": args.port, "LYNKR_DATA_DIR": args.data_dir}
+    return {name: str(value) for name, value in flags.items() if value is not None}
+
+
 def _serve(args: argparse.Namespace) -> int:
-    settings = load_settings()
-    _check_bind(settings)
+    from lynkr._gateway_lock import hold_gateway_lock
+    from lynkr.http import bind_listener
+
+    settings = load_settings({**os.environ, **_flag_overrides(args)})
     configure_logging(settings.server.log_level, log_format=settings.server.log_format)
-    trio.run(_run, settings)
+    server = settings.server
+    try:
+        with hold_gateway_lock(server.data_dir), \
+                bind_listener(server.host, server.port) as listener:
+            trio.run(_run, settings, listener)
+    except StartupError as exc:  # the port or the data directory is taken: one line
+        print(f"lynkr: {exc.message}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -162,10 +159,41 @@ def _config(args: argparse.Namespace) -> int:
     return 0
 
 
+_SERVE_ENVIRONMENT = """\
+environment (read from the environment, then ./.env, then lynkr.toml's [env]; the flags
+above win; `lynkr config` prints every effective setting, README "Settings" explains each):
+  HOST, PORT          where to listen (127.0.0.1:8080); HOST must be a loopback address
+  LYNKR_DATA_DIR      event log, projections, index (./data); one gateway per directory
+  WORKSPACE_ROOT      the tree the file, git, test and index tools are confined to
+  MODEL_PROVIDER      databricks (default), azure-anthropic, openai or anthropic; then its
+                      endpoint and key: DATABRICKS_API_BASE/_API_KEY,
+                      AZURE_ANTHROPIC_ENDPOINT/_API_KEY, OPENAI_BASE_URL/_API_KEY,
+                      ANTHROPIC_UPSTREAM_URL/_API_KEY
+  MODEL_DEFAULT, MODEL_OPUS, MODEL_SONNET, MODEL_HAIKU
+                      backend model names (unset: the client's name passes through)
+  LOG_LEVEL, LOG_FORMAT
+                      logging on stderr (info; auto, console or json)
+  LYNKR_DURABILITY    normal or full (SQLite synchronous)
+  LYNKR_PROJECTOR     process or thread (where projections are kept up to date)
+  MCP_SERVER_MANIFEST, LYNKR_ADMIN_TOKEN
+                      MCP servers to start; the token that opens /admin beyond loopback
+"""
+
+
 def register(subparsers: Any) -> None:
     """Add `serve` and `config`."""
-    serve = subparsers.add_parser("serve", help="start the gateway (HOST:PORT, default "
-                                                "127.0.0.1:8080)")
+    serve = subparsers.add_parser(
+        "serve", help="start the gateway (HOST:PORT, default 127.0.0.1:8080)",
+        description="Start the gateway: the event log, the actors and the HTTP API, until "
+                    "SIGINT or SIGTERM.",
+        epilog=_SERVE_ENVIRONMENT, formatter_class=argparse.RawDescriptionHelpFormatter)
+    serve.add_argument("--host", help="bind address, loopback only (overrides HOST; "
+                                      "default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="TCP port, 0 for any free one (overrides "
+                                                "PORT; default 8080)")
+    serve.add_argument("--data-dir", metavar="DIR", help="event log, projections and index "
+                                                         "(overrides LYNKR_DATA_DIR; "
+                                                         "default ./data)")
     serve.set_defaults(handler=_serve)
     config = subparsers.add_parser("config", help="print the effective settings, secrets masked")
     config.set_defaults(handler=_config)

@@ -8,7 +8,7 @@ from lynkr.http._fast import GatewayApp
 from lynkr.http._health import probe_tcp
 from lynkr.http._logline import RequestLog, new_request_id
 from lynkr.http._routes import MODEL_ALIASES
-from lynkr.http._serve import hypercorn_config, serve_gateway
+from lynkr.http._serve import bind_listener, hypercorn_config, serve_gateway
 
 __all__ = [
     "BODY_LIMIT",
@@ -16,6 +16,7 @@ __all__ = [
     "MODEL_ALIASES",
     "GatewayApp",
     "RequestLog",
+    "bind_listener",
     "create_app",
     "error_response",
     "hypercorn_config",

@@ -1,4 +1,5 @@
-"""`GET /health` and `GET /v1/health`: provider reachability and event-store status.
+"""`GET /health` and `GET /v1/health`: the gateway's version, provider reachability and
+event-store status.
 
 Reachability is a TCP connect to the active backend (1 s timeout, no request sent),
 plus each provider actor's circuit-breaker state and its client's connection pool
@@ -17,6 +18,8 @@ from urllib.parse import urlsplit
 
 import trio
 from quart import Blueprint, Response, current_app
+
+from lynkr._version import lynkr_version
 
 __all__ = ["health", "probe_tcp"]
 
@@ -80,6 +83,7 @@ async def check() -> Response:
     providers = await _providers(system)
     ok = store["ok"]
     status = "ok" if ok and providers.get("reachable", False) else ("degraded" if ok else "down")
-    body = {"status": status, "event_store": store, "provider": providers}
+    body = {"status": status, "version": lynkr_version(), "event_store": store,
+            "provider": providers}
     return Response(json.dumps(body, default=str), status=200 if ok else 503,
                     content_type="application/json")

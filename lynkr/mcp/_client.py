@@ -34,7 +34,7 @@ from mcp.client.subscriptions import ListenNotSupportedError, SubscriptionLost
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-import lynkr
+from lynkr._version import lynkr_version
 from lynkr.errors import McpError
 from lynkr.mcp._stdio import StdioTransport
 
@@ -206,7 +206,7 @@ async def connect_server(
     client = Client(transport, mode=mode, read_timeout_seconds=request_timeout,
                     message_handler=handler, cache=None,
                     client_info=mcp_types.Implementation(name="lynkr",
-                                                         version=lynkr.__version__))
+                                                         version=lynkr_version()))
     with trio.CancelScope(deadline=trio.current_time() + start_timeout) as start:
         async with client:
             try:

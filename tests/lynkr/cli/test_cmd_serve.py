@@ -1,9 +1,11 @@
-"""`lynkr serve` and `lynkr config` as real subprocesses: start-up, validation, masking."""
+"""`lynkr serve` and `lynkr config` as real subprocesses: start-up, validation, flags, a
+taken port or data directory, masking."""
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +13,7 @@ from pathlib import Path
 import httpx
 import trio
 
-from lynkr.cli._cmd_serve import is_loopback
+from tests.e2e.processes import start, stop
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -43,6 +45,82 @@ def test_a_non_loopback_host_is_refused_without_auth(tmp_path):
     assert "not a loopback address" in result.stderr
 
 
+def test_a_non_loopback_host_is_reported_with_the_other_bad_settings(tmp_path):
+    """HOST=0.0.0.0 and a bad PORT: both lines in one pass, exit 2."""
+    result = _lynkr(tmp_path, "serve", HOST="0.0.0.0", PORT="eighty")
+    assert result.returncode == 2
+    lines = sorted(result.stderr.strip().splitlines())
+    assert len(lines) == 2
+    assert lines[0].startswith("lynkr: config: HOST: '0.0.0.0' is not a loopback address")
+    assert lines[1].startswith("lynkr: config: PORT: 'eighty' is not a whole number")
+
+
+def test_a_port_in_use_is_one_line_and_exit_2(tmp_path):
+    """A port another socket listens on: one line naming it, exit 2, no traceback."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        result = _lynkr(tmp_path, "serve", "--port", str(port))
+    assert result.returncode == 2
+    assert result.stderr == (f"lynkr: port {port} on 127.0.0.1 is in use; set PORT or pass "
+                             "--port\n")
+    assert not (tmp_path / "data" / "lynkr.db").exists()  # refused before the log opened
+
+
+def test_serve_help_lists_its_flags_and_the_variables_that_matter(tmp_path):
+    """`serve --help` names --host, --port, --data-dir and the main variables."""
+    result = _lynkr(tmp_path, "serve", "--help")
+    assert result.returncode == 0
+    for word in ("--host", "--port", "--data-dir", "HOST", "PORT", "LYNKR_DATA_DIR",
+                 "WORKSPACE_ROOT", "MODEL_PROVIDER", "OPENAI_BASE_URL", "LOG_LEVEL"):
+        assert word in result.stdout
+
+
+def test_serve_flags_override_the_environment(tmp_path):
+    """--host, --port and --data-dir win over HOST, PORT and LYNKR_DATA_DIR."""
+    env = _env(tmp_path, HOST="0.0.0.0", PORT="eighty", LYNKR_DATA_DIR="not-here",
+               LOG_LEVEL="warning")
+    proc, url = start([sys.executable, "-m", "lynkr", "serve", "--host", "127.0.0.1",
+                       "--port", "0", "--data-dir", "chosen"], tmp_path, env,
+                      "lynkr: listening on ", "stderr")
+    try:
+        assert httpx.get(url + "/health").status_code == 200
+    finally:
+        stop(proc)
+    assert (tmp_path / "chosen" / "lynkr.db").exists()
+    assert not (tmp_path / "not-here").exists()
+
+
+def test_a_second_gateway_on_the_same_data_directory_is_refused(tmp_path):
+    """While one gateway runs, another on its data directory exits 2 with one line."""
+    first, _ = start([sys.executable, "-m", "lynkr", "serve"], tmp_path,
+                     _env(tmp_path, PORT="0", LOG_LEVEL="warning"), "lynkr: listening on ",
+                     "stderr")
+    try:
+        second = _lynkr(tmp_path, "serve", PORT="0")
+    finally:
+        stop(first)
+    assert second.returncode == 2
+    assert second.stderr == (f"lynkr: another gateway (pid {first.pid}) is using data "
+                             f"directory {tmp_path / 'data'} (one gateway per event log); "
+                             "stop it, or set LYNKR_DATA_DIR or pass --data-dir\n")
+
+
+def test_the_data_directory_is_free_again_after_kill_9(tmp_path):
+    """The lock dies with its process: a gateway killed with -9 does not block the next."""
+    args = [sys.executable, "-m", "lynkr", "serve"]
+    env = _env(tmp_path, PORT="0", LOG_LEVEL="warning")
+    first, _ = start(args, tmp_path, env, "lynkr: listening on ", "stderr")
+    stop(first, signal.SIGKILL)
+    assert (tmp_path / "data" / "gateway.lock").exists()
+    second, url = start(args, tmp_path, env, "lynkr: listening on ", "stderr")
+    try:
+        assert httpx.get(url + "/health").status_code == 200
+    finally:
+        stop(second)
+
+
 def test_config_prints_effective_settings_with_secrets_masked(tmp_path):
     """Keys show only their last four characters."""
     result = _lynkr(tmp_path, "config", DATABRICKS_API_BASE="https://dbc.example.com",
@@ -71,12 +149,6 @@ def test_config_says_what_to_set_when_nothing_is_configured(tmp_path):
     """With no provider, `lynkr config` ends with the variables to set."""
     result = _lynkr(tmp_path, "config")
     assert "DATABRICKS_API_BASE" in result.stdout.splitlines()[-1]
-
-
-def test_loopback_detection():
-    """localhost, 127.x and ::1 are loopback; others are not."""
-    assert all(map(is_loopback, ["127.0.0.1", "127.0.0.2", "localhost", "::1", "[::1]"]))
-    assert not any(map(is_loopback, ["0.0.0.0", "10.0.0.1", "example.com", "::"]))
 
 
 async def test_serve_with_no_configuration_starts_and_answers(tmp_path):

@@ -12,7 +12,7 @@ import httpx
 import trio
 
 from lynkr.config import Settings, load_settings
-from lynkr.http import create_app, serve_gateway
+from lynkr.http import bind_listener, create_app, serve_gateway
 from lynkr.system import System, open_system
 from tools.fake_upstream import FakeUpstream, serve_fake_upstream
 
@@ -62,7 +62,8 @@ async def running_gateway(
         fake = await nursery.start(serve_fake_upstream, script) if with_upstream else None
         settings = gateway_settings(tmp_path, fake.url if fake else None, provider, env)
         async with open_system(settings) as system:
-            binds = await nursery.start(serve_gateway, create_app(system), "127.0.0.1", 0)
+            binds = await nursery.start(serve_gateway, create_app(system),
+                                        bind_listener("127.0.0.1", 0))
             async with httpx.AsyncClient(timeout=30) as client:
                 yield Gateway(binds[0], system, fake, client)
             nursery.cancel_scope.cancel()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from importlib.metadata import version
 
 import trio
 from structlog.testing import capture_logs
@@ -34,6 +35,24 @@ async def test_health_reports_provider_reachability_and_event_store(tmp_path):
             assert body["status"] == "ok"
             assert body["provider"]["reachable"] is True
             assert body["event_store"]["ok"] is True
+
+
+async def test_health_reports_the_gateways_version(tmp_path):
+    """/health carries the package version, as `lynkr --version` prints it."""
+    async with running_gateway(tmp_path) as gw:
+        body = (await gw.client.get(gw.url + "/health")).json()
+    assert body["version"] == version("lynkr")
+
+
+async def test_answers_that_are_not_turns_log_their_outcome_from_the_status(tmp_path):
+    """200 from /health and /v1/models is outcome `ok`; a 404 is `rejected`."""
+    async with running_gateway(tmp_path) as gw:
+        with capture_logs() as logs:
+            for path in ("/health", "/v1/models", "/no-such-route"):
+                await gw.client.get(gw.url + path)
+            lines = await completed_lines(logs, count=3)
+    assert [(line["path"], line["status"], line["outcome"]) for line in lines] == [
+        ("/health", 200, "ok"), ("/v1/models", 200, "ok"), ("/no-such-route", 404, "rejected")]
 
 
 async def test_health_reports_the_active_providers_connection_pool(tmp_path):

@@ -10,7 +10,7 @@ from quart import request
 from structlog.testing import capture_logs
 
 from lynkr.errors import ProviderOverloadedError
-from lynkr.http import create_app, serve_gateway
+from lynkr.http import bind_listener, create_app, serve_gateway
 from lynkr.system import open_system
 from tests.lynkr.http.gateway import completed_lines, gateway_settings, running_gateway
 from tools.fake_upstream import serve_fake_upstream
@@ -31,7 +31,8 @@ async def test_messages_is_served_without_quart_and_the_rest_with_it(tmp_path):
             async def note() -> None:
                 seen.append(request.path)
 
-            binds = await nursery.start(serve_gateway, app, "127.0.0.1", 0)
+            binds = await nursery.start(serve_gateway, app,
+                                        bind_listener("127.0.0.1", 0))
             async with httpx.AsyncClient(timeout=10) as client:
                 turn = await client.post(binds[0] + "/v1/messages?beta=true", json=HELLO)
                 root = await client.get(binds[0] + "/")
