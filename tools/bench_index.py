@@ -184,7 +184,7 @@ def adjacent_ctags(runs: list[tuple[float, int, float] | str]) -> tuple[float, f
 def bench(tree: Path, workers: int, queries: int, ctags: CtagsRun) -> dict[str, object]:
     """One worker count: cold (between two ctags runs, the machine being shared), warm, search."""
     with tempfile.TemporaryDirectory() as tmp:
-        settings = IndexerSettings(workers=workers, write_claude_md=False)
+        settings = IndexerSettings(workers=workers, claude_md="off")
         indexer = Indexer(tree, Path(tmp) / "index.db", settings)
         before = ctags()
         cpu = cpu_seconds()
@@ -193,7 +193,7 @@ def bench(tree: Path, workers: int, queries: int, ctags: CtagsRun) -> dict[str, 
         around = adjacent_ctags([before, ctags()])
         warm = indexer.rebuild()
         verifying = Indexer(tree, Path(tmp) / "index.db",
-                            IndexerSettings(workers=workers, write_claude_md=False,
+                            IndexerSettings(workers=workers, claude_md="off",
                                             verify_content=True))
         warm_verify = verifying.rebuild()
         verifying.close()

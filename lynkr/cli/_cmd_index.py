@@ -2,9 +2,11 @@
 
 `rebuild` runs the indexer through its actor in this process (so the rebuild is
 recorded as `IndexRebuilt` in `$LYNKR_DATA_DIR/lynkr.db`), with a progress bar on a
-terminal and plain lines otherwise; `search`, `refs`, `outline` and `summary` read
-`$LYNKR_DATA_DIR/index.db` directly. Every command takes `--json`. `search` and
-`refs` exit with 1 when nothing matches.
+terminal and plain lines otherwise, and ends with one line saying what it did to
+CLAUDE.md (INDEXER_CLAUDE_MD: the marked section of an existing file is refreshed; a
+missing one is created only with `--claude-md` or INDEXER_CLAUDE_MD=create); `search`,
+`refs`, `outline` and `summary` read `$LYNKR_DATA_DIR/index.db` directly. Every command
+takes `--json`. `search` and `refs` exit with 1 when nothing matches.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -36,7 +39,11 @@ def register(subparsers: Any) -> None:
         "index", help="build and query the repository catalogue",
         description="Build and query the tree-sitter catalogue of WORKSPACE_ROOT.")
     actions = parser.add_subparsers(dest="index_action", metavar="ACTION", required=True)
-    rebuild = actions.add_parser("rebuild", help="index changed files, refresh CLAUDE.md")
+    rebuild = actions.add_parser("rebuild", help="index changed files, refresh CLAUDE.md's "
+                                                 "Lynkr section")
+    rebuild.add_argument("--claude-md", action="store_true",
+                         help="create CLAUDE.md when the workspace has none (by default only "
+                              "an existing one's marked section is refreshed)")
     search = actions.add_parser("search", help="find symbol definitions by name")
     search.add_argument("name", metavar="NAME")
     search.add_argument("--mode", choices=("exact", "prefix", "fuzzy"), default="fuzzy")
@@ -59,7 +66,10 @@ def register(subparsers: Any) -> None:
 def _open(args: argparse.Namespace) -> tuple[Settings, Indexer]:
     settings = load_cli_settings()
     root = args.root.resolve() if args.root else settings.server.workspace_root
-    indexer = Indexer(root, settings.server.data_dir / "index.db", settings.indexer)
+    indexer_settings = settings.indexer
+    if getattr(args, "claude_md", False):  # only `rebuild` has the flag
+        indexer_settings = replace(indexer_settings, claude_md="create")
+    indexer = Indexer(root, settings.server.data_dir / "index.db", indexer_settings)
     return settings, indexer
 
 
@@ -117,10 +127,24 @@ def _rebuild(args: argparse.Namespace) -> int:
     lines += [f"skipped {p.path}: {p.reason}" for p in report.problems[:_SHOWN_PROBLEMS]]
     if len(report.problems) > _SHOWN_PROBLEMS:
         lines.append(f"… and {len(report.problems) - _SHOWN_PROBLEMS} more problems (--json)")
-    if report.claude_md:
-        lines.append(f"updated {report.claude_md}")
+    note = _claude_md_note(report, indexer.root)
+    if note:
+        lines.append(note)
     _emit(args, report.to_json(), "\n".join(lines))
     return 0
+
+
+def _claude_md_note(report: RebuildReport, root: Path) -> str | None:
+    """One line saying what the rebuild did to CLAUDE.md (a refusal is among the problems)."""
+    path = root / "CLAUDE.md"
+    return {
+        "created": f"created {path} with the project summary between Lynkr's markers",
+        "updated": f"updated the Lynkr section of {path}",
+        "unchanged": f"the Lynkr section of {path} is up to date",
+        "missing": f"no CLAUDE.md in {root}; none created (--claude-md or "
+                   "INDEXER_CLAUDE_MD=create creates one)",
+        "off": "CLAUDE.md not touched (INDEXER_CLAUDE_MD=off)",
+    }.get(report.claude_md_action)
 
 
 def _search(args: argparse.Namespace) -> int:

@@ -17,7 +17,7 @@ import structlog
 
 from lynkr.errors import IndexerError
 from lynkr.indexer._catalogue import Catalogue
-from lynkr.indexer._claude_md import write_marked_section
+from lynkr.indexer._claude_md import SectionWrite, write_marked_section
 from lynkr.indexer._enclose import nest
 from lynkr.indexer._model import (
     OutlineEntry,
@@ -77,24 +77,30 @@ class Indexer:
             self.catalogue.set_meta("generation", generation)
             self.catalogue.set_meta("summary", summary)
         problems = list(changes.problems)
-        written = None
-        if self.settings.write_claude_md:
-            why_not = write_marked_section(self.root / "CLAUDE.md", render_markdown(summary))
-            if why_not is None:
-                written = str(self.root / "CLAUDE.md")
-            else:
-                problems.append(Problem("CLAUDE.md", why_not))
+        claude_md = self._write_claude_md(summary)
+        if claude_md is not None and claude_md.reason is not None:
+            problems.append(Problem("CLAUDE.md", claude_md.reason))
         report = RebuildReport(
             files=summary["files"], symbols=summary["symbols"],
             references=self.catalogue.counts()[2], added=added,
             modified=len(changes.jobs) - added, deleted=len(changes.deleted),
             unchanged=changes.unchanged, duration_s=time.perf_counter() - started,
-            problems=tuple(problems), languages=summary["languages"], claude_md=written,
+            problems=tuple(problems), languages=summary["languages"],
+            claude_md=(str(self.root / "CLAUDE.md")
+                       if claude_md is not None and claude_md.holds_section else None),
+            claude_md_action=claude_md.action if claude_md is not None else "off",
         )
         log.info("index_rebuilt", files=report.files, symbols=report.symbols,
                  changed=report.changed, problems=len(problems),
                  seconds=round(report.duration_s, 3))
         return report
+
+    def _write_claude_md(self, summary: dict[str, Any]) -> SectionWrite | None:
+        """The marked section of CLAUDE.md, as INDEXER_CLAUDE_MD says (None: `off`)."""
+        if self.settings.claude_md == "off":
+            return None
+        return write_marked_section(self.root / "CLAUDE.md", render_markdown(summary),
+                                    create=self.settings.claude_md == "create")
 
     def _summary_data(self) -> dict[str, Any]:
         files, symbols, _ = self.catalogue.counts()

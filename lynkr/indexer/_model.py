@@ -100,7 +100,10 @@ class RebuildReport:
     duration_s: float
     problems: tuple[Problem, ...] = field(default_factory=tuple)
     languages: dict[str, int] = field(default_factory=dict)
-    claude_md: str | None = None  # path written, if any
+    claude_md: str | None = None  # the CLAUDE.md that holds the section now, if any
+    # what happened to it: created, updated, unchanged, missing (not asked to create
+    # one), refused (a problem says why) or off (INDEXER_CLAUDE_MD=off)
+    claude_md_action: str = "off"
 
     @property
     def changed(self) -> int:
@@ -116,6 +119,7 @@ class RebuildReport:
             "duration_s": round(self.duration_s, 4),
             "problems": [{"path": p.path, "reason": p.reason} for p in self.problems],
             "languages": dict(self.languages), "claude_md": self.claude_md,
+            "claude_md_action": self.claude_md_action,
         }
 
 

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import Literal, cast
 
 from lynkr._env import Env
 
-__all__ = ["DEFAULT_COVERAGE_FILES", "IndexerSettings", "available_cpus"]
+__all__ = ["CLAUDE_MD_MODES", "DEFAULT_COVERAGE_FILES", "ClaudeMdMode", "IndexerSettings",
+           "available_cpus"]
+
+ClaudeMdMode = Literal["update", "create", "off"]
+CLAUDE_MD_MODES: tuple[ClaudeMdMode, ...] = ("update", "create", "off")
+"""INDEXER_CLAUDE_MD: `update` refreshes the marked section of an existing CLAUDE.md and
+never creates one (the default: the file is the user's); `create` also creates it when
+missing; `off` never touches it."""
 
 DEFAULT_COVERAGE_FILES = (
     "coverage/coverage-summary.json",
@@ -33,7 +41,7 @@ class IndexerSettings:
     # INDEXER_WORKERS: parsers for big rebuilds, this process included (default: one per
     # available CPU; 1 = in-process only; 2 = this process and one spawned worker)
     workers: int = field(default_factory=available_cpus)
-    write_claude_md: bool = True  # INDEXER_CLAUDE_MD: maintain the marked CLAUDE.md section
+    claude_md: ClaudeMdMode = "update"  # INDEXER_CLAUDE_MD (see CLAUDE_MD_MODES)
     verify_content: bool = False  # INDEXER_VERIFY_CONTENT: hash even files whose size and
     # mtime are unchanged (off: trust them, as git does; on: ~3x slower no-change rebuilds)
     coverage_files: tuple[str, ...] = DEFAULT_COVERAGE_FILES  # WORKSPACE_TEST_COVERAGE_FILES
@@ -47,7 +55,8 @@ class IndexerSettings:
             max_file_bytes=env.int("INDEXER_MAX_FILE_BYTES", 1_000_000, minimum=1),
             ignore_globs=tuple(env.list("INDEXER_IGNORE")),
             workers=env.int("INDEXER_WORKERS", available_cpus(), minimum=1),
-            write_claude_md=env.bool("INDEXER_CLAUDE_MD", True),
+            claude_md=cast(ClaudeMdMode, env.choice("INDEXER_CLAUDE_MD", "update",
+                                                    CLAUDE_MD_MODES)),
             verify_content=env.bool("INDEXER_VERIFY_CONTENT", False),
             coverage_files=coverage,
         )

@@ -119,8 +119,8 @@ def indexer_tool_specs(indexer: Indexer, actor_ref: pykka.ActorRef[Any]) -> tupl
     return (
         ToolSpec(name="workspace_index_rebuild", handler=partial(_rebuild, actor_ref),
                  description="Re-index the workspace (only changed files are parsed) and "
-                             "refresh the project summary in CLAUDE.md. Returns counts and "
-                             "the files that were skipped.",
+                             "refresh the project summary in an existing CLAUDE.md. Returns "
+                             "counts and the files that were skipped.",
                  input_schema=SCHEMAS["workspace_index_rebuild"], policy="index",
                  read_only=False, tags=("indexer",)),
         ToolSpec(name="workspace_symbol_search", handler=partial(_search, indexer),

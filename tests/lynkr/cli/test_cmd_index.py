@@ -53,7 +53,46 @@ def test_rebuild_records_index_rebuilt_in_the_event_log(ws, tmp_path, capsys):
     [recorded] = recorder.read_stream("system")
     recorder.close()
     assert (recorded.event.type_name, recorded.event.files) == ("IndexRebuilt", 3)
+    assert report["claude_md_action"] == "missing"
+
+
+def test_rebuild_writes_no_claude_md_unasked_and_says_so(ws, capsys):
+    """A workspace without CLAUDE.md keeps a clean `git status`; the last line says why."""
+    code, out, _ = run(capsys, "index", "rebuild")
+    assert code == 0
+    assert not (ws / "CLAUDE.md").exists()
+    status = subprocess.run(["git", "-C", str(ws), "status", "--porcelain"], check=True,
+                            capture_output=True, text=True).stdout
+    assert "CLAUDE.md" not in status
+    assert out.splitlines()[-1] == (f"no CLAUDE.md in {ws.resolve()}; none created "
+                                    "(--claude-md or INDEXER_CLAUDE_MD=create creates one)")
+
+
+def test_rebuild_claude_md_flag_creates_it_then_updates_report_it(ws, capsys):
+    """--claude-md creates the file; later rebuilds refresh its section, each in one line."""
+    path = ws.resolve() / "CLAUDE.md"
+    _, out, _ = run(capsys, "index", "rebuild", "--claude-md")
+    assert out.splitlines()[-1] == (f"created {path} with the project summary between "
+                                    "Lynkr's markers")
+    _, out, _ = run(capsys, "index", "rebuild")
+    assert out.splitlines()[-1] == f"the Lynkr section of {path} is up to date"
+    (ws / "pkg" / "more.py").write_text("def more():\n    pass\n")
+    path.write_text("# my notes\n" + path.read_text())
+    _, out, _ = run(capsys, "index", "rebuild")
+    assert out.splitlines()[-1] == f"updated the Lynkr section of {path}"
+    assert path.read_text().startswith("# my notes\n")
+
+
+def test_index_claude_md_setting_create_and_off(ws, capsys, monkeypatch):
+    """INDEXER_CLAUDE_MD=create creates the file; =off leaves it alone and says so."""
+    monkeypatch.setenv("INDEXER_CLAUDE_MD", "create")
+    run(capsys, "index", "rebuild")
     assert (ws / "CLAUDE.md").exists()
+    (ws / "CLAUDE.md").write_text("mine\n")
+    monkeypatch.setenv("INDEXER_CLAUDE_MD", "off")
+    _, out, _ = run(capsys, "index", "rebuild")
+    assert out.splitlines()[-1] == "CLAUDE.md not touched (INDEXER_CLAUDE_MD=off)"
+    assert (ws / "CLAUDE.md").read_text() == "mine\n"
 
 
 def test_search_refs_outline_and_summary_print_text_and_json(ws, capsys):

@@ -16,7 +16,7 @@ from .conftest import git_init, write_tree
 
 def test_rebuild_makes_claude_md_and_search_reflect_the_repo(repo, make_indexer):
     """After a rebuild, CLAUDE.md names the languages and search finds each language's symbols."""
-    indexer = make_indexer(repo)
+    indexer = make_indexer(repo, claude_md="create")
     report = indexer.rebuild()
     claude = (repo / "CLAUDE.md").read_text()
     assert report.files == 8
@@ -30,7 +30,7 @@ def test_rebuild_makes_claude_md_and_search_reflect_the_repo(repo, make_indexer)
 
 def test_deleting_a_file_removes_its_symbols_and_drops_its_language(repo, make_indexer):
     """A deleted file's symbols vanish and its language count drops on the next rebuild."""
-    indexer = make_indexer(repo)
+    indexer = make_indexer(repo, claude_md="create")
     indexer.rebuild()
     (repo / "lib" / "util.py").unlink()
     report = indexer.rebuild()
@@ -205,7 +205,7 @@ def test_a_big_rebuild_parses_in_worker_processes(tmp_path, make_indexer, monkey
     root = tmp_path / "big"
     write_tree(root, {f"m{i}.py": f"def f{i}():\n    return f{i + 1}()\n" for i in range(240)})
     git_init(root)
-    report = make_indexer(root, workers=2, write_claude_md=False).rebuild()
+    report = make_indexer(root, workers=2, claude_md="off").rebuild()
     assert (report.files, report.symbols, report.references) == (240, 240, 240)
     assert started == [2]
 

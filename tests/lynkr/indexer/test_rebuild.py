@@ -133,7 +133,7 @@ def test_the_pool_builds_the_same_catalogue_as_one_process(tmp_path, monkeypatch
     found = {}
     for workers in (1, 2):
         indexer = Indexer(root, tmp_path / f"data{workers}" / "index.db",
-                          IndexerSettings(workers=workers, write_claude_md=False))
+                          IndexerSettings(workers=workers, claude_md="off"))
         report = indexer.rebuild()
         found[workers] = (
             _catalogue_rows(indexer.catalogue.path),

@@ -11,7 +11,8 @@ from lynkr.indexer._settings import DEFAULT_COVERAGE_FILES
 
 
 def test_defaults_apply_when_nothing_is_set(tmp_path):
-    """Without variables: 1 MB limit, a worker per CPU, CLAUDE.md on, the usual coverage files."""
+    """Without variables: 1 MB limit, a worker per CPU, CLAUDE.md updated (never
+    created), the usual coverage files."""
     settings = IndexerSettings.from_env(Env({}, tmp_path))
     assert settings == IndexerSettings()
     assert settings.workers == len(os.sched_getaffinity(0))
@@ -26,8 +27,8 @@ def test_variables_are_read(tmp_path):
                "WORKSPACE_TEST_COVERAGE_FILES": "cov/lcov.info"}, tmp_path)
     settings = IndexerSettings.from_env(env)
     assert (settings.max_file_bytes, settings.ignore_globs, settings.workers,
-            settings.write_claude_md, settings.coverage_files) == (
-        2048, ("fixtures/*", "*.snap"), 1, False, ("cov/lcov.info",))
+            settings.claude_md, settings.coverage_files) == (
+        2048, ("fixtures/*", "*.snap"), 1, "off", ("cov/lcov.info",))
     assert settings.verify_content is True
     assert env.problems == []
 
