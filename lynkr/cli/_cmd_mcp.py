@@ -146,6 +146,8 @@ def _list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(data, indent=2))
         return 0
+    if not data["servers"]:
+        print("no MCP servers attached (lynkr mcp attach adds one)")
     _print_servers(data["servers"])
     for problem in data.get("problems", []):
         print(f"problem: {problem}", file=sys.stderr)

@@ -1,8 +1,11 @@
-"""`lynkr mcp …` argument handling that needs no gateway: clear errors, never tracebacks."""
+"""`lynkr mcp …`: argument handling that needs no gateway (clear errors, never tracebacks),
+and what `list` says about a real gateway with nothing attached."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -10,6 +13,7 @@ import pytest
 
 from lynkr.cli import build_parser, main
 from lynkr.cli._cmd_mcp import _attach_body, resolve_command
+from tests.e2e.processes import REPO, start, stop
 
 NOWHERE = "http://127.0.0.1:9"
 
@@ -92,3 +96,19 @@ def test_manifest_commands_are_resolved_too(tmp_path: Path, monkeypatch: pytest.
     body = build_parser().parse_args(["mcp", "attach", str(manifest)])
     assert _attach_body(body)["mcpServers"] == {"a": {"command": str(found), "args": ["-x"]},
                                                 "h": {"type": "http", "url": "http://x"}}
+
+
+def test_list_with_nothing_attached_says_so(tmp_path: Path) -> None:
+    """A gateway without MCP servers: `mcp list` says none are attached, exit 0."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path),
+           "PYTHONPATH": str(REPO), "PORT": "0", "LOG_LEVEL": "warning"}
+    proc, url = start([sys.executable, "-m", "lynkr", "serve"], tmp_path, env,
+                      "lynkr: listening on ", "stderr")
+    try:
+        done = subprocess.run([sys.executable, "-m", "lynkr", "mcp", "--url", url, "list"],
+                              cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=60, check=False)
+    finally:
+        stop(proc)
+    assert (done.returncode, done.stdout) == (
+        0, "no MCP servers attached (lynkr mcp attach adds one)\n")

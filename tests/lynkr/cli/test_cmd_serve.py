@@ -1,5 +1,5 @@
-"""`lynkr serve` and `lynkr config` as real subprocesses: start-up, validation, flags, a
-taken port or data directory, masking."""
+"""`lynkr serve` as a real subprocess: start-up, validation, flags, a taken port or data
+directory (`lynkr config` is in test_cmd_config.py)."""
 
 from __future__ import annotations
 
@@ -119,36 +119,6 @@ def test_the_data_directory_is_free_again_after_kill_9(tmp_path):
         assert httpx.get(url + "/health").status_code == 200
     finally:
         stop(second)
-
-
-def test_config_prints_effective_settings_with_secrets_masked(tmp_path):
-    """Keys show only their last four characters."""
-    result = _lynkr(tmp_path, "config", DATABRICKS_API_BASE="https://dbc.example.com",
-                    DATABRICKS_API_KEY="dapi-very-secret-1234", MODEL_DEFAULT="m")
-    assert result.returncode == 0
-    assert "dapi-very-secret" not in result.stdout
-    assert "databricks key=****1234" in result.stdout
-    assert "MODEL_DEFAULT=m" in result.stdout
-    assert "HOST=127.0.0.1" in result.stdout
-    assert "LYNKR_PROJECTOR=process" in result.stdout
-
-
-def test_config_covers_policy_indexer_and_mcp_sections(tmp_path):
-    """Tool, indexer and MCP settings are printed too, the admin token masked."""
-    result = _lynkr(tmp_path, "config", POLICY_GIT_ALLOW_PUSH="true", INDEXER_WORKERS="1",
-                    MCP_SANDBOX_ENABLED="true", LYNKR_ADMIN_TOKEN="admin-token-9876")
-    assert result.returncode == 0
-    assert "POLICY_GIT_ALLOW_PUSH=True" in result.stdout
-    assert "INDEXER_WORKERS=1" in result.stdout
-    assert "MCP_SANDBOX_ENABLED=True" in result.stdout
-    assert "admin-token" not in result.stdout
-    assert "LYNKR_ADMIN_TOKEN=****9876" in result.stdout
-
-
-def test_config_says_what_to_set_when_nothing_is_configured(tmp_path):
-    """With no provider, `lynkr config` ends with the variables to set."""
-    result = _lynkr(tmp_path, "config")
-    assert "DATABRICKS_API_BASE" in result.stdout.splitlines()[-1]
 
 
 async def test_serve_with_no_configuration_starts_and_answers(tmp_path):
