@@ -1,8 +1,11 @@
 """Subprocesses for the toolbelt (git, test commands) as trio tasks with hard time limits.
 
 Each command runs in its own session (process group); at the deadline the whole
-group is killed, so a test runner's grandchildren die with it. Output is captured
-up to a byte limit (the tail is kept: that is where test summaries are).
+group is killed, so a test runner's grandchildren die with it, and `run_command`
+returns only once they are gone: SIGKILL is delivered asynchronously, and a
+grandchild can still be running (not yet a zombie) after its leader was reaped.
+Output is captured up to a byte limit (the tail is kept: that is where test
+summaries are).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ __all__ = ["ProcessOutcome", "child_env", "run_command"]
 
 log = structlog.get_logger()
 _CHUNK = 65536
+_GROUP_GONE_LIMIT = 5.0  # seconds to wait for a killed group's members to exit
 _SECRET_NAME = re.compile(r"(authorization|api[_-]?key|token|secret|password|passwd|cookie|"
                           r"credential|private[_-]?key)", re.I)
 
@@ -70,6 +74,39 @@ def _kill_group(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
 
 
+def _group_alive(pgid: int) -> bool:
+    """True while a process of group `pgid` is running (zombies do not count)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return True  # no /proc: every member the signal reaches counts
+    with os.scandir(proc) as entries:
+        return any(_running_member(entry.name, pgid) for entry in entries
+                   if entry.name.isdigit())
+
+
+def _running_member(pid: str, pgid: int) -> bool:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return False  # it exited while we looked
+    return fields[0] not in ("Z", "X") and int(fields[2]) == pgid
+
+
+async def _wait_group_gone(pgid: int) -> None:
+    """Wait (a bounded while) until no process of the killed group `pgid` runs."""
+    with trio.move_on_after(_GROUP_GONE_LIMIT):
+        while _group_alive(pgid):  # noqa: ASYNC110 - the kernel offers no event for a group
+            await trio.sleep(0.005)
+        return
+    log.warning("command_group_lingers", pgid=pgid, waited_s=_GROUP_GONE_LIMIT)
+
+
 async def _supervise(proc: trio.Process, timeout_s: float, buf: bytearray, err: bytearray,
                      max_output: int) -> bool:
     """Collect output until the process ends or the deadline passes; True if it timed out."""
@@ -89,6 +126,7 @@ async def _supervise(proc: trio.Process, timeout_s: float, buf: bytearray, err: 
             _kill_group(proc.pid)
         with trio.CancelScope(shield=True):
             await proc.wait()
+            await _wait_group_gone(proc.pid)
             for stream in (proc.stdout, proc.stderr):
                 if stream is not None:
                     await stream.aclose()

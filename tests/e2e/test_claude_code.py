@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,14 +37,30 @@ BASH_CALL = {"name": "Bash", "arguments": {"command": "echo lynkr-ok > proof.txt
 DONE = {"text": "Done: wrote proof.txt"}
 
 
+def _say(config: pytest.Config, message: str) -> None:
+    """Write a line on the terminal now, whether or not output is captured (`-s`)."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None or capture is None:
+        print(message, file=sys.__stderr__, flush=True)
+        return
+    with capture.global_and_fixture_disabled():
+        reporter.write_line(message)
+
+
 @pytest.fixture(scope="session")
-def claude_cli() -> Path:
+def claude_cli(pytestconfig: pytest.Config) -> Path:
     """The Claude Code CLI, installed from npm into tools/.node/ unless already there."""
     if not CLAUDE.exists():
         npm = shutil.which("npm")
         assert npm, "npm is needed to install @anthropic-ai/claude-code for this test"
-        subprocess.run([npm, "install", "--prefix", str(NODE_DIR), CLAUDE_PACKAGE],
-                       check=True, capture_output=True, timeout=600)
+        _say(pytestconfig, f"\ninstalling {CLAUDE_PACKAGE} from the npm registry into "
+                           f"{NODE_DIR} (first run only, about a minute)...")
+        started = time.monotonic()
+        done = subprocess.run([npm, "install", "--prefix", str(NODE_DIR), CLAUDE_PACKAGE],
+                              capture_output=True, text=True, timeout=600, check=False)
+        assert done.returncode == 0, f"npm install {CLAUDE_PACKAGE} failed:\n{done.stderr[-2000:]}"
+        _say(pytestconfig, f"installed {CLAUDE_PACKAGE} in {time.monotonic() - started:.0f} s")
     return CLAUDE
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from lynkr.workspace._proc import child_env, run_command
 
 
@@ -44,6 +46,29 @@ async def test_background_child_does_not_hold_the_run_open(tmp_path):
                                 timeout_s=10)
     assert outcome.ok
     assert outcome.duration_ms < 5000
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in "ZX"
+    except FileNotFoundError:
+        return False
+
+
+async def test_timed_out_group_is_gone_when_the_run_returns(tmp_path):
+    """No grandchild of a timed-out command still runs once `run_command` has returned.
+
+    SIGKILL reaches the group asynchronously; without waiting for the group, about
+    one run in three here returned while the grandchild was still running.
+    """
+    for _ in range(20):
+        (tmp_path / "child.pid").unlink(missing_ok=True)
+        outcome = await run_command(
+            ["/bin/sh", "-c", "sleep 30 & echo $! > child.pid; sleep 30"], cwd=tmp_path,
+            timeout_s=0.05)
+        assert outcome.timed_out
+        if (tmp_path / "child.pid").exists():
+            assert not _running(int((tmp_path / "child.pid").read_text()))
 
 
 def test_child_env_drops_secrets(monkeypatch):
