@@ -19,7 +19,7 @@ the others carry on. `rebuild` drops a projection's tables and replays from 0.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -134,12 +134,15 @@ class ProjectionStore:
 
     # -- applying -------------------------------------------------------------------
     def catch_up(
-        self, recorder: Recorder, *, names: Iterable[str] | None = None, page: int = 1000
+        self, recorder: Recorder, *, names: Iterable[str] | None = None, page: int = 1000,
+        on_page: Callable[[int], None] | None = None,
     ) -> CatchUpReport:
         """Apply every event after each projection's offset, a page per transaction.
 
         A page shorter than `page` was the end of the log when it was read, so the
         call stops there instead of opening one more (empty) transaction.
+        `on_page(position)` is told the furthest position reached after each page
+        (a progress bar's hook).
 
         Raises:
             EventStoreError: the log cannot be read (e.g. an unknown event type).
@@ -157,6 +160,8 @@ class ProjectionStore:
             read, reached = self._page(recorder, active, page, failures)
             positions.update(reached)
             events += read
+            if on_page is not None and reached:
+                on_page(max(reached.values()))
             if read < page:
                 break
         if len(positions) < len(chosen):
@@ -278,8 +283,13 @@ class ProjectionStore:
                            (position, error, name))
 
     # -- maintenance ----------------------------------------------------------------
-    def rebuild(self, recorder: Recorder, name: str | None = None) -> CatchUpReport:
+    def rebuild(
+        self, recorder: Recorder, name: str | None = None, *,
+        on_page: Callable[[int], None] | None = None,
+    ) -> CatchUpReport:
         """Drop the projection's (or every projection's) rows and replay from position 0.
+
+        `on_page` is passed to `catch_up`.
 
         Raises:
             KeyError: no projection has that name.
@@ -291,7 +301,7 @@ class ProjectionStore:
                 self._drop(projection)
                 self._prepare(projection)
         log.info("projections_rebuilding", projections=[p.name for p in chosen])
-        return self.catch_up(recorder, names=[p.name for p in chosen])
+        return self.catch_up(recorder, names=[p.name for p in chosen], on_page=on_page)
 
     def status(self) -> list[ProjectionStatus]:
         """Every registered projection's offset and last error, by name."""

@@ -17,14 +17,16 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from actors import IndexerActor, request_rebuild
-from eventstore import SqliteRecorder
 from lynkr.cli._setup import load_cli_settings
-from lynkr.config import Settings
-from lynkr.indexer import Indexer, RebuildProgress, RebuildReport
-from lynkr.indexer._summary import render_markdown
+
+if TYPE_CHECKING:
+    from lynkr.config import Settings
+    from lynkr.indexer import Indexer, RebuildProgress, RebuildReport
+
+# The actors, the event store and the indexer are imported inside the handlers:
+# `lynkr --help` and the other commands never pay for them (tools/bench_cli_startup.py).
 
 __all__ = ["register"]
 
@@ -64,6 +66,7 @@ def register(subparsers: Any) -> None:
 
 
 def _open(args: argparse.Namespace) -> tuple[Settings, Indexer]:
+    from lynkr.indexer import Indexer
     settings = load_cli_settings()
     root = args.root.resolve() if args.root else settings.server.workspace_root
     indexer_settings = settings.indexer
@@ -110,6 +113,8 @@ class _Progress:
 
 
 def _rebuild(args: argparse.Namespace) -> int:
+    from actors import IndexerActor, request_rebuild
+    from eventstore import SqliteRecorder
     settings, indexer = _open(args)
     recorder = SqliteRecorder(settings.db_path, durability=settings.server.durability)  # type: ignore[arg-type]
     progress = _Progress(sys.stderr)
@@ -179,6 +184,7 @@ def _outline(args: argparse.Namespace) -> int:
 
 
 def _summary(args: argparse.Namespace) -> int:
+    from lynkr.indexer._summary import render_markdown
     _, indexer = _open(args)
     data = indexer.summary()
     lines = [render_markdown(data).rstrip("\n")]

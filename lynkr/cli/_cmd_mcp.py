@@ -27,17 +27,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from lynkr.config import load_settings
 from lynkr.errors import InvalidRequestError, LynkrError
 
 __all__ = ["register", "resolve_command"]
 
-_TIMEOUT = httpx.Timeout(connect=5.0, read=300.0, write=30.0, pool=5.0)
+# httpx and the settings are imported inside the functions that use them: `lynkr --help`
+# and the other commands never pay for them (tools/bench_cli_startup.py).
+_TIMEOUT = {"connect": 5.0, "read": 300.0, "write": 30.0, "pool": 5.0}  # seconds
 
 
 def _base_url(args: argparse.Namespace) -> tuple[str, dict[str, str]]:
+    from lynkr.config import load_settings
+
     settings = load_settings()
     token = settings.mcp.admin_token
     headers = {"authorization": f"Bearer {token}"} if token else {}
@@ -49,10 +50,12 @@ def _base_url(args: argparse.Namespace) -> tuple[str, dict[str, str]]:
 
 
 def _request(args: argparse.Namespace, method: str, path: str, body: Any = None) -> Any:
+    import httpx
+
     base, headers = _base_url(args)
     try:
         response = httpx.request(method, f"{base}/admin/mcp{path}", json=body,
-                                 headers=headers, timeout=_TIMEOUT)
+                                 headers=headers, timeout=httpx.Timeout(**_TIMEOUT))
     except httpx.HTTPError as exc:
         raise LynkrError(f"cannot reach the gateway at {base} ({exc}); is `lynkr serve` "
                          "running? (--url sets another address)") from exc

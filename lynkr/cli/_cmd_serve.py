@@ -13,24 +13,28 @@ import os
 import signal
 import socket
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import structlog
-import trio
-
-from lynkr._gc import tune_gc
-from lynkr.config import Settings, load_settings
 from lynkr.errors import StartupError
-from lynkr.logs import configure_logging
+
+if TYPE_CHECKING:
+    from lynkr.config import Settings
+
+# structlog, trio, the settings and the gateway are imported inside the handlers:
+# `lynkr --help` and the other commands never pay for them (tools/bench_cli_startup.py).
 
 __all__ = ["register"]
 
-log = structlog.get_logger()
-
 
 async def _run(settings: Settings, listener: socket.socket) -> None:
+    import structlog
+    import trio
+
+    from lynkr._gc import tune_gc
     from lynkr.http import create_app, serve_gateway
     from lynkr.system import open_system
+
+    log = structlog.get_logger()
 
     async with open_system(settings) as system, trio.open_nursery() as nursery:
         app = create_app(system)
@@ -53,8 +57,12 @@ def _flag_overrides(args: argparse.Namespace) -> dict[str, str]:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import trio
+
     from lynkr._gateway_lock import hold_gateway_lock
+    from lynkr.config import load_settings
     from lynkr.http import bind_listener
+    from lynkr.logs import configure_logging
 
     settings = load_settings({**os.environ, **_flag_overrides(args)})
     configure_logging(settings.server.log_level, log_format=settings.server.log_format)

@@ -16,17 +16,21 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from eventstore import EventStoreError, Metadata, Recorded, SqliteRecorder, verify_log
-from eventstore.projections import ProjectionStore, all_projections
-from eventstore.projections.session_state import SessionState, evolve_session
-from eventstore.projections.sessions import session_rows
-from eventstore.projections.transcript import transcript_rows
+from lynkr.cli._progress import ProgressBar
 from lynkr.cli._session import session_arg
 from lynkr.cli._setup import load_cli_settings
-from lynkr.config import Settings
 from lynkr.errors import LynkrError, NotFoundError
+
+if TYPE_CHECKING:
+    from eventstore import SqliteRecorder
+    from eventstore.projections import ProjectionStore
+    from eventstore.projections.session_state import SessionState
+    from lynkr.config import Settings
+
+# The event store is imported inside the handlers: `lynkr --help` and the other
+# commands never pay for it (tools/bench_cli_startup.py).
 
 __all__ = ["register"]
 
@@ -80,6 +84,7 @@ def register(subparsers: Any) -> None:
 @contextmanager
 def _recorder(settings: Settings) -> Iterator[SqliteRecorder]:
     """The event log; a missing file is an error, never silently created."""
+    from eventstore import EventStoreError, SqliteRecorder
     path = settings.db_path
     if not path.is_file():
         raise NotFoundError(f"no event log at {path} (set LYNKR_DATA_DIR)")
@@ -98,6 +103,7 @@ def _recorder(settings: Settings) -> Iterator[SqliteRecorder]:
 @contextmanager
 def _projections(settings: Settings, recorder: SqliteRecorder) -> Iterator[ProjectionStore]:
     """The projection store, caught up with the log."""
+    from eventstore.projections import ProjectionStore, all_projections
     store = ProjectionStore(settings.server.data_dir / "projections.db", all_projections())
     try:
         report = store.catch_up(recorder)
@@ -123,6 +129,7 @@ def _table(headers: list[str], rows: list[list[Any]]) -> None:
 
 # -- sessions and transcript ------------------------------------------------------------
 def _sessions(args: argparse.Namespace) -> int:
+    from eventstore.projections.sessions import session_rows
     settings = load_cli_settings()
     with _recorder(settings) as recorder, _projections(settings, recorder) as store:
         rows = session_rows(store)
@@ -139,6 +146,7 @@ def _sessions(args: argparse.Namespace) -> int:
 
 
 def _transcript(args: argparse.Namespace) -> int:
+    from eventstore.projections.transcript import transcript_rows
     settings = load_cli_settings()
     with _recorder(settings) as recorder, _projections(settings, recorder) as store:
         rows = transcript_rows(store, args.session)
@@ -203,6 +211,8 @@ def _fold(
     recorder: SqliteRecorder, rows: list[Any], stream: str
 ) -> tuple[list[dict[str, Any]], SessionState]:
     """Decode and fold one row at a time, so a failure names the exact event."""
+    from eventstore import EventStoreError, Metadata, Recorded
+    from eventstore.projections.session_state import evolve_session
     state: SessionState | None = None
     steps = []
     for row in rows:
@@ -237,13 +247,16 @@ def _print_state(state: SessionState) -> None:
 
 # -- verify and projections --------------------------------------------------------------
 def _verify(args: argparse.Namespace) -> int:
+    from eventstore import verify_log
     settings = load_cli_settings()
     damaged: list[dict[str, Any]] = []
     streams = events = 0
-    with _recorder(settings) as recorder:
+    with _recorder(settings) as recorder, \
+            ProgressBar("verify", recorder.last_position()) as bar:
         for _stream_id, count, damage in verify_log(recorder):
             streams += 1
             events += count
+            bar.update(events)
             if damage is not None:
                 damaged.append({"stream_id": damage.stream_id, "seq": damage.seq,
                                 "position": damage.position, "reason": damage.reason})
@@ -259,6 +272,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _with_store(body: Callable[[ProjectionStore, SqliteRecorder], int]) -> int:
+    from eventstore.projections import ProjectionStore, all_projections
     settings = load_cli_settings()
     with _recorder(settings) as recorder:
         store = ProjectionStore(settings.server.data_dir / "projections.db", all_projections())
@@ -273,7 +287,8 @@ def _rebuild(args: argparse.Namespace) -> int:
         if args.name is not None and args.name not in store.projections:
             raise NotFoundError(f"no projection {args.name!r}; known: "
                                 f"{', '.join(sorted(store.projections))}")
-        report = store.rebuild(recorder, args.name)
+        with ProgressBar("rebuild", recorder.last_position()) as bar:
+            report = store.rebuild(recorder, args.name, on_page=bar.update)
         for name, position in sorted(report.positions.items()):
             print(f"rebuilt {name} up to position {position}")
         for name, error in sorted(report.failures.items()):

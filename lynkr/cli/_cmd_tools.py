@@ -17,20 +17,20 @@ import re
 import sys
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import trio
-
-from eventstore import SqliteRecorder
-from eventstore.projections import ProjectionStore, all_projections
-from eventstore.projections.policy_audit import AuditFilter, AuditRow, find_audit_row, query_audit
-from eventstore.projections.tasks import stored_tasks
 from lynkr.cli._session import cli_session_id, raw_text, session_arg
 from lynkr.cli._setup import load_cli_settings
-from lynkr.config import Settings
 from lynkr.errors import InvalidRequestError
-from lynkr.toolbelt import open_toolbelt
-from lynkr.tools import RecorderSessionSink, ToolRunner
+
+if TYPE_CHECKING:
+    from eventstore import SqliteRecorder
+    from eventstore.projections import ProjectionStore
+    from eventstore.projections.policy_audit import AuditRow
+    from lynkr.config import Settings
+
+# The event store, trio and the toolbelt are imported inside the handlers: `lynkr --help`
+# and the other commands never pay for them (tools/bench_cli_startup.py).
 
 __all__ = ["parse_time", "register"]
 
@@ -97,6 +97,7 @@ def _settings() -> Settings:
 
 
 def _tool_list(args: argparse.Namespace) -> int:
+    from lynkr.toolbelt import open_toolbelt
     settings = _settings()
     recorder = _open_log(settings)
     try:
@@ -115,12 +116,17 @@ def _tool_list(args: argparse.Namespace) -> int:
 
 
 def _open_log(settings: Settings) -> SqliteRecorder:
+    from eventstore import SqliteRecorder
     settings.server.data_dir.mkdir(parents=True, exist_ok=True)
     return SqliteRecorder(settings.db_path,
                           durability=settings.server.durability)  # type: ignore[arg-type]
 
 
 def _tool_call(args: argparse.Namespace) -> int:
+    import trio
+
+    from lynkr.toolbelt import open_toolbelt
+    from lynkr.tools import RecorderSessionSink, ToolRunner
     try:
         inputs = json.loads(args.input)
     except json.JSONDecodeError as exc:
@@ -145,6 +151,8 @@ def _tool_call(args: argparse.Namespace) -> int:
 
 
 def _projections(settings: Settings, name: str) -> ProjectionStore | None:
+    from eventstore import SqliteRecorder
+    from eventstore.projections import ProjectionStore, all_projections
     if not settings.db_path.exists():
         return None
     store = ProjectionStore(settings.server.data_dir / "projections.db", all_projections())
@@ -160,6 +168,7 @@ def _projections(settings: Settings, name: str) -> ProjectionStore | None:
 
 
 def _tasks(args: argparse.Namespace) -> int:
+    from eventstore.projections.tasks import stored_tasks
     settings = _settings()
     store = _projections(settings, "tasks")
     tasks = []
@@ -208,6 +217,7 @@ def _explain(row: AuditRow, current_hash: str) -> None:
 
 
 def _audit(args: argparse.Namespace) -> int:
+    from eventstore.projections.policy_audit import AuditFilter, find_audit_row, query_audit
     settings = _settings()
     flt = AuditFilter(session_id=args.session, tool=args.tool, decision=args.decision,
                       since=parse_time(args.since) if args.since else None,

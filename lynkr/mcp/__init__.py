@@ -28,7 +28,7 @@ if TYPE_CHECKING:
         build_docker,
         sandbox_command,
     )
-    from lynkr.mcp._settings import McpSettings
+    from lynkr.mcp._settings import McpSettings, RestartSettings
     from lynkr.mcp._stdio import StdioTransport
     from lynkr.mcp._tools import MCP_CALL_SCHEMA, mcp_call_spec, mcp_tool_specs
 
@@ -40,6 +40,7 @@ _EXPORTS = {
     "ManifestProblem": "lynkr.mcp._manifest",
     "McpRuntime": "lynkr.mcp._runtime",
     "McpSettings": "lynkr.mcp._settings",
+    "RestartSettings": "lynkr.mcp._settings",
     "SandboxSettings": "lynkr.mcp._sandbox",
     "SandboxedCommand": "lynkr.mcp._sandbox",
     "StdioTransport": "lynkr.mcp._stdio",
@@ -76,6 +77,7 @@ __all__ = [
     "ManifestProblem",
     "McpRuntime",
     "McpSettings",
+    "RestartSettings",
     "SandboxSettings",
     "SandboxedCommand",
     "StdioTransport",

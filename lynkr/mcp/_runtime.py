@@ -35,6 +35,7 @@ from actors import (
     McpServerNotFoundError,
     McpServerSpec,
     McpSupervisor,
+    RestartPolicy,
     StartedFacts,
 )
 from eventstore.projections.mcp_catalogue import (
@@ -90,7 +91,9 @@ class McpRuntime:
     def _start(self, nursery: trio.Nursery) -> None:
         self._nursery = nursery
         self._token = trio.lowlevel.current_trio_token()
-        ref = McpSupervisor.start(self._store, self, policy=self.settings.restart,
+        policy = RestartPolicy(**{name: getattr(self.settings.restart, name)
+                                  for name in RestartPolicy.__dataclass_fields__})
+        ref = McpSupervisor.start(self._store, self, policy=policy,
                                   publish=self._publish)
         self._supervisor = ref.proxy()
 

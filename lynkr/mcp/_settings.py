@@ -25,11 +25,26 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from actors import RestartPolicy
 from lynkr._env import Env
 from lynkr.mcp._sandbox import SandboxSettings
 
-__all__ = ["McpSettings"]
+__all__ = ["McpSettings", "RestartSettings"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RestartSettings:
+    """MCP_RESTART_* and MCP_MAX_RESTARTS, as the fields of `actors.RestartPolicy`.
+
+    The runtime hands them to the supervisor as that policy; they are a separate
+    value here so that reading the settings (every CLI command does) never imports
+    the actors.
+    """
+
+    base_delay: float = 0.5
+    factor: float = 2.0
+    max_delay: float = 30.0
+    max_restarts: int = 5
+    window: float = 60.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -41,7 +56,7 @@ class McpSettings:
     protocol_mode: str = "auto"
     request_timeout: float = 60.0
     start_timeout: float = 30.0
-    restart: RestartPolicy = field(default_factory=RestartPolicy)
+    restart: RestartSettings = field(default_factory=RestartSettings)
     shutdown_grace: float = 2.0
     term_timeout: float = 2.0
     sandbox: SandboxSettings = field(default_factory=SandboxSettings)
@@ -59,7 +74,7 @@ class McpSettings:
             protocol_mode=env.choice("MCP_PROTOCOL_MODE", "auto", ("auto", "legacy")),
             request_timeout=_positive(env, "MCP_REQUEST_TIMEOUT", 60.0),
             start_timeout=_positive(env, "MCP_START_TIMEOUT", 30.0),
-            restart=RestartPolicy(
+            restart=RestartSettings(
                 base_delay=_positive(env, "MCP_RESTART_BASE_DELAY", 0.5),
                 factor=max(1.0, _positive(env, "MCP_RESTART_FACTOR", 2.0)),
                 max_delay=_positive(env, "MCP_RESTART_MAX_DELAY", 30.0),

@@ -8,18 +8,56 @@ events in the session stream. `PolicySettings` is the toolbelt's settings sectio
 
 from __future__ import annotations
 
-from lynkr.tools._policy import Decision, PolicyEngine, inputs_digest
-from lynkr.tools._registry import ToolProvider, ToolRegistry
-from lynkr.tools._runner import (
-    ActorSessionSink,
-    CallContext,
-    RecorderSessionSink,
-    SessionSink,
-    ToolResult,
-    ToolRunner,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from lynkr.tools._settings import PolicySettings, workspace_id_of
-from lynkr.tools._spec import PolicyCheck, ToolContext, ToolHandler, ToolSpec
+
+if TYPE_CHECKING:
+    from lynkr.tools._policy import Decision, PolicyEngine, inputs_digest
+    from lynkr.tools._registry import ToolProvider, ToolRegistry
+    from lynkr.tools._runner import (
+        ActorSessionSink,
+        CallContext,
+        RecorderSessionSink,
+        SessionSink,
+        ToolResult,
+        ToolRunner,
+    )
+    from lynkr.tools._spec import PolicyCheck, ToolContext, ToolHandler, ToolSpec
+
+# Every command reads the settings (`PolicySettings`); the engine, the registry (jsonschema)
+# and the runner (the actors) are imported on first use (PEP 562), so `lynkr tasks` and
+# the other quick commands never load them (tools/bench_cli_startup.py).
+_LAZY = {
+    "ActorSessionSink": "lynkr.tools._runner",
+    "CallContext": "lynkr.tools._runner",
+    "Decision": "lynkr.tools._policy",
+    "PolicyCheck": "lynkr.tools._spec",
+    "PolicyEngine": "lynkr.tools._policy",
+    "RecorderSessionSink": "lynkr.tools._runner",
+    "SessionSink": "lynkr.tools._runner",
+    "ToolContext": "lynkr.tools._spec",
+    "ToolHandler": "lynkr.tools._spec",
+    "ToolProvider": "lynkr.tools._registry",
+    "ToolRegistry": "lynkr.tools._registry",
+    "ToolResult": "lynkr.tools._runner",
+    "ToolRunner": "lynkr.tools._runner",
+    "ToolSpec": "lynkr.tools._spec",
+    "inputs_digest": "lynkr.tools._policy",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import a lazily exported name from its module on first use."""
+    try:
+        module = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "ActorSessionSink",

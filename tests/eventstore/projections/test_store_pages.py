@@ -149,3 +149,19 @@ def test_page_at_a_time_gives_the_same_rows_as_event_at_a_time(recorder, tmp_pat
             assert rows == sorted(single.query(f"SELECT * FROM {table}"), key=repr), table
     whole.close()
     single.close()
+
+
+def test_on_page_is_told_the_position_after_each_page(recorder, tmp_path):
+    """`catch_up` and `rebuild` report the position reached after every page (progress)."""
+    write_sample_log(recorder)
+    store = ProjectionStore(tmp_path / "projections.db", all_projections())
+    seen: list[int] = []
+    store.catch_up(recorder, page=4, on_page=seen.append)
+    last = recorder.last_position()
+    assert seen == sorted(seen)
+    assert seen[-1] == last
+    assert len(seen) == -(-last // 4)  # one report per page
+    seen.clear()
+    store.rebuild(recorder, on_page=seen.append)
+    assert seen == [last]
+    store.close()

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import trio
 
-from actors import EventStore, McpServerSpec, RestartPolicy
-from lynkr.mcp import McpRuntime, McpSettings, open_mcp
+from actors import EventStore, McpServerSpec
+from lynkr.mcp import McpRuntime, McpSettings, RestartSettings, open_mcp
 
 CRASHY = Path(__file__).with_name("crashy_server.py")
 
@@ -22,7 +22,7 @@ def fast_settings(**changes: object) -> McpSettings:
     base = McpSettings(
         manifest_dirs=(), request_timeout=10.0, start_timeout=15.0, shutdown_grace=0.5,
         term_timeout=0.5,
-        restart=RestartPolicy(base_delay=0.02, factor=2.0, max_delay=0.2, max_restarts=3,
+        restart=RestartSettings(base_delay=0.02, factor=2.0, max_delay=0.2, max_restarts=3,
                               window=30.0))
     return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
 

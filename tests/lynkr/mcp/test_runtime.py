@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 import trio
 
-from actors import McpServerSpec, RestartPolicy
+from actors import McpServerSpec
 from eventstore.events.mcp import ServerExited, ServerRestarting
 from eventstore.projections.mcp_catalogue import catalogue_entries, fold_mcp_catalogue
 from lynkr.errors import McpError, NotFoundError, ToolError, ToolNotFoundError
-from lynkr.mcp import McpRuntime, mcp_call_spec, mcp_tool_specs, open_mcp
+from lynkr.mcp import McpRuntime, RestartSettings, mcp_call_spec, mcp_tool_specs, open_mcp
 from lynkr.tools import ToolRegistry
 from tests.lynkr.mcp.conftest import CRASHY, crashy_spec, fast_settings, process_alive, wait_for
 
@@ -248,8 +248,8 @@ async def test_lost_http_server_is_reconnected_with_backoff(store, tmp_path) -> 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    policy = RestartPolicy(base_delay=0.2, factor=2.0, max_delay=1.0, max_restarts=30,
-                           window=60.0)
+    policy = RestartSettings(base_delay=0.2, factor=2.0, max_delay=1.0, max_restarts=30,
+                             window=60.0)
     settings = dataclasses.replace(fast_settings(), restart=policy)
     process = await start_http_crashy(port)
     try:  # around the runtime too: a failing start must not leave the server running
