@@ -9,6 +9,12 @@ command `--runs` times as a new process, exactly as a user would start it (the
 p50 and p90 wall milliseconds per command. The baseline is `python -c pass`,
 measured in the same run: the part of a command's time that no Lynkr change can
 remove. A command that exits non-zero is reported, not timed.
+
+Each command runs once untimed first, with PYTHONDONTWRITEBYTECODE removed from its
+environment, so its bytecode cache is written: a user's second run compiles nothing,
+and neither should a measurement. To time another checkout (say, the commit before
+a change), put it first on PYTHONPATH: ``git archive REV | tar -x -C /tmp/rev`` and
+``PYTHONPATH=/tmp/rev python tools/bench_cli_startup.py``.
 """
 
 from __future__ import annotations
@@ -56,6 +62,7 @@ def make_data_dir(root: Path, env: dict[str, str]) -> None:
 
 def time_runs(argv: list[str], runs: int, cwd: Path, env: dict[str, str]) -> list[float] | str:
     """Wall milliseconds of `runs` runs of `argv`, or the error of the first failing run."""
+    subprocess.run(argv, cwd=cwd, env=env, capture_output=True, check=False)  # warm caches
     samples = []
     for _ in range(runs):
         start = time.perf_counter()
@@ -90,6 +97,7 @@ def main() -> None:
         root = Path(tmp)
         env = {**os.environ, "LYNKR_DATA_DIR": str(root / "data"), "WORKSPACE_ROOT": str(root),
                "LOG_LEVEL": "warning"}
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         make_data_dir(root, env)
         base = time_runs([sys.executable, "-c", "pass"], args.runs, root, env)
         assert not isinstance(base, str), base
