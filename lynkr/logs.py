@@ -61,6 +61,26 @@ def _render(event: Any, *, default: Any = None, **_: Any) -> str:
         return json_module.dumps(event, default=default)
 
 
+class _StderrLogger:
+    """Writes each line to `sys.stderr` as it is at that moment: a test harness or a
+    redirection that replaces stderr after configuration is followed, never a closed
+    stream kept from before. One write per line, so threads do not interleave lines."""
+
+    def msg(self, message: str) -> None:
+        stream = sys.stderr
+        stream.write(message + "\n")
+        stream.flush()
+
+    log = debug = info = warn = warning = error = critical = exception = fatal = msg
+
+
+_STDERR_LOGGER = _StderrLogger()
+
+
+def _stderr_logger(*_args: Any) -> _StderrLogger:
+    return _STDERR_LOGGER
+
+
 def renders_json(log_format: str, stream: TextIO) -> bool:
     """Whether `log_format` (one of `LOG_FORMATS`) means JSON lines on `stream`."""
     if log_format == "auto":
@@ -88,6 +108,6 @@ def configure_logging(level: str = "info", *, log_format: str = "auto") -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
