@@ -1,7 +1,8 @@
 """Lynkr's pykka actors: state owners and supervisors. Imports only `eventstore`.
 
 Exceptions (see `actors._errors`): `ActorError` ⊃ `CommandRejectedError`,
-`InlineBlockingError`, `InvalidSessionIdError`, `SessionUnavailableError`.
+`InlineBlockingError`, `InvalidSessionIdError`, `SessionLoopStoppedError`,
+`SessionUnavailableError`.
 """
 
 from __future__ import annotations
@@ -13,9 +14,18 @@ from actors._errors import (
     CommandRejectedError,
     InlineBlockingError,
     InvalidSessionIdError,
+    SessionLoopStoppedError,
     SessionUnavailableError,
 )
-from actors._session_commands import Decision, TurnRequest, begin_turn, finish_turn, record_events
+from actors._loop_guard import LoopGuard, loop_verdict
+from actors._session_commands import (
+    Decision,
+    TurnRequest,
+    begin_turn,
+    finish_turn,
+    record_events,
+    request_digest,
+)
 from actors._trio import TrioActor, TrioFuture, run_in_actor_thread
 from actors.indexer import IndexerActor, IndexerStatus, IndexerStoppedError, request_rebuild
 from actors.mcp_supervisor import (
@@ -68,6 +78,7 @@ __all__ = [
     "IndexerStoppedError",
     "InlineBlockingError",
     "InvalidSessionIdError",
+    "LoopGuard",
     "McpLauncher",
     "McpServerActor",
     "McpServerExistsError",
@@ -88,6 +99,7 @@ __all__ = [
     "RunnerStatus",
     "SessionActor",
     "SessionCrash",
+    "SessionLoopStoppedError",
     "SessionRegistry",
     "SessionTouched",
     "SessionUnavailableError",
@@ -102,7 +114,9 @@ __all__ = [
     "begin_turn",
     "check_session_id",
     "finish_turn",
+    "loop_verdict",
     "record_events",
+    "request_digest",
     "request_rebuild",
     "run_in_actor_thread",
     "stream_of",

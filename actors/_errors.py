@@ -5,6 +5,7 @@ ActorError
 ├── CommandRejectedError      a session command does not fit the session's state
 ├── InlineBlockingError       an actor running inline (on trio's thread) tried to wait
 ├── InvalidSessionIdError     a session id that cannot name a stream
+├── SessionLoopStoppedError   the loop guard refused the request (`SessionLoopStopped`)
 └── SessionUnavailableError   the session (or its registry) stopped and could not be reached
 ```
 
@@ -19,6 +20,7 @@ __all__ = [
     "CommandRejectedError",
     "InlineBlockingError",
     "InvalidSessionIdError",
+    "SessionLoopStoppedError",
     "SessionUnavailableError",
 ]
 
@@ -42,3 +44,8 @@ class InvalidSessionIdError(ActorError, ValueError):
 
 class SessionUnavailableError(ActorError):
     """The session actor stopped twice in a row, or the registry itself is stopped."""
+
+
+class SessionLoopStoppedError(ActorError):
+    """The loop guard refused the request; `SessionLoopStopped` was appended and no turn
+    started. The message is the sentence for the client."""

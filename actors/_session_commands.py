@@ -10,11 +10,13 @@ A command that does not fit the state raises `CommandRejectedError`.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from actors._errors import CommandRejectedError
+from actors._loop_guard import LoopGuard, loop_verdict
 from eventstore import BlobRef, Event, decode_value, encode_value, make_blob
 from eventstore.events.session import (
     ModelResponded,
@@ -28,7 +30,14 @@ from eventstore.events.session import (
 )
 from eventstore.projections.session_state import SessionState, TurnState
 
-__all__ = ["Decision", "TurnRequest", "begin_turn", "finish_turn", "record_events"]
+__all__ = [
+    "Decision",
+    "TurnRequest",
+    "begin_turn",
+    "finish_turn",
+    "record_events",
+    "request_digest",
+]
 
 Blob = tuple[BlobRef, bytes]
 _RECORDABLE = (RouteChosen, PolicyDecided, ToolCompleted)
@@ -58,6 +67,8 @@ class TurnRequest:
     provider: str | None = None  # with `backend_model`: the routing decision, if already made
     backend_model: str | None = None
     route_reason: str = ""
+    loop_guard: LoopGuard | None = None  # None: no loop guard
+    received_at: float = 0.0  # epoch seconds: the loop guard's "now" (commands read no clock)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +95,8 @@ def begin_turn(
         `[SessionStarted,] TurnStarted [, RouteChosen]` with one blob per system block
         and message, and one for the tool list. `RouteChosen` is there when the request
         carries its routing decision (`provider` and `backend_model`), so the turn and
-        its route are one commit.
+        its route are one commit. Or, when the request's `loop_guard` finds the session
+        in a loop (`actors._loop_guard`), `SessionLoopStopped` alone: no turn starts.
 
     Raises:
         CommandRejectedError: the request is incomplete or holds values that cannot be
@@ -98,13 +110,21 @@ def begin_turn(
     tools = None
     if request.tools is not None:
         tools = _blob(blob, list(_blocks(request.tools, "tools")), "tools")
+    params = _storable(request.params, "params")
+    digest = request_digest(request.model, [r for r, _ in system], tools[0] if tools else None,
+                            [r for r, _ in messages], params)
+    if request.loop_guard is not None:
+        stop = loop_verdict(state, request.request_id, digest, request.received_at,
+                            request.loop_guard)
+        if stop is not None:
+            return Decision((stop,))
     turn = TurnStarted(
         turn=state.next_turn if state is not None else 1, request_id=request.request_id,
         model=request.model, stream=request.stream,
         system=tuple(ref for ref, _ in system), tools=tools[0] if tools else None,
         messages=tuple(ref for ref, _ in messages),
-        params=_storable(request.params, "params"), headers=_storable(request.headers, "headers"),
-        request_bytes=request.request_bytes,
+        params=params, headers=_storable(request.headers, "headers"),
+        request_bytes=request.request_bytes, request_digest=digest,
     )
     events: list[Event] = [turn]
     if request.provider is not None:
@@ -118,6 +138,21 @@ def begin_turn(
                                         client=request.client))
     blobs = [*system, *messages, *([tools] if tools else [])]
     return Decision(tuple(events), _unique(blobs))
+
+
+def request_digest(model: str, system: Sequence[BlobRef], tools: BlobRef | None,
+                   messages: Sequence[BlobRef], params: Mapping[str, Any] | None) -> str:
+    """SHA-256 (hex) of what decides an answer, from the parts' blob digests: two
+    requests with the same digest sent the same model, system, tools, messages and
+    parameters."""
+    h = hashlib.sha256(model.encode())
+    for label, refs in ((b"s", system), (b"m", messages)):
+        h.update(label + len(refs).to_bytes(4, "big"))
+        for ref in refs:
+            h.update(ref.digest)
+    h.update(b"t" + (tools.digest if tools is not None else b""))
+    h.update(b"p" + encode_value(dict(params or {})))
+    return h.hexdigest()
 
 
 def record_events(

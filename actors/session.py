@@ -49,6 +49,7 @@ import structlog
 
 from actors._blob_cache import MAX_LIMIT, BlobCache
 from actors._dispatched import DispatchedActor
+from actors._errors import SessionLoopStoppedError
 from actors._session_commands import (
     Blob,
     Decision,
@@ -176,7 +177,8 @@ class SessionActor(DispatchedActor):
         self._known_limit = max(self._known_limit, min(MAX_LIMIT, 2 * parts))  # likewise
         make = self._blob_cache.make
         return self._execute(lambda s: begin_turn(s, self.session_id, request, blob=make),
-                             request.request_id, None, _last_turn)
+                             request.request_id, None,
+                             lambda state: _started_turn(state, request.request_id))
 
     def record(self, turn: int, *events: Event, blobs: Sequence[Blob] = ()) -> Future[int]:
         """Append `RouteChosen` / `PolicyDecided` / `ToolCompleted` events of an open turn.
@@ -370,7 +372,12 @@ def _wait(future: pykka.Future[T]) -> T:
         raise StoreClosedError("the event store writer is stopped") from exc
 
 
-def _last_turn(state: SessionState) -> int:
+def _started_turn(state: SessionState, request_id: str) -> int:
+    """The turn our commit started; or the loop guard's refusal, raised to the asker."""
+    stop = state.last_loop_stop
+    if stop is not None and stop[0] == request_id and (
+            not state.turns or state.turns[-1].request_id != request_id):
+        raise SessionLoopStoppedError(stop[1])
     return state.turns[-1].number  # the fold of our commit ends with our turn
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["dumps", "dumps_text"]
+__all__ = ["dumps", "dumps_sorted", "dumps_text"]
 
 
 def dumps(value: Any) -> bytes:
@@ -35,6 +35,15 @@ def dumps(value: Any) -> bytes:
         return orjson.dumps(value)
     except orjson.JSONEncodeError:  # a huge int, a lone surrogate, a non-str key...
         return json.dumps(value, separators=(",", ":")).encode()
+
+
+def dumps_sorted(value: Any) -> bytes:
+    """`dumps` with every object's keys sorted: the same value always gives the same bytes
+    (for digests)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:
+        return json.dumps(value, separators=(",", ":"), sort_keys=True).encode()
 
 
 def dumps_text(value: Any) -> str:

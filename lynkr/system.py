@@ -104,7 +104,7 @@ def make_adapter(backend: BackendSettings, settings: ProviderSettings) -> Adapte
     if backend.name == "databricks":
         endpoints = frozenset(target for _, target in settings.models.listed())
         return DatabricksAdapter(backend, max_tokens_cap=cap, endpoints=endpoints)
-    return OpenAIAdapter(backend, max_tokens_cap=cap)
+    return OpenAIAdapter(backend, max_tokens_cap=cap, reasoning_replay=settings.reasoning_replay)
 
 
 async def _start_providers(

@@ -2,7 +2,8 @@
 
 A turn is `TurnStarted` → `RouteChosen` → (`PolicyDecided` → `ToolCompleted`)* →
 one of `ModelResponded` / `UpstreamFailed` / `StreamAborted`. Large, repeated parts
-of a request (system blocks, tool list, messages) are `BlobRef`s.
+of a request (system blocks, tool list, messages) are `BlobRef`s. A request refused by
+the loop guard is `SessionLoopStopped` and starts no turn.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from eventstore._codec import BlobRef
-from eventstore._registry import EVENTS, Event
+from eventstore._registry import EVENTS, Event, Payload
 
 __all__ = [
     "ModelResponded",
     "PolicyDecided",
     "RouteChosen",
+    "SessionLoopStopped",
     "SessionStarted",
     "StreamAborted",
     "ToolCompleted",
@@ -38,7 +40,14 @@ class SessionStarted(Event):
 @EVENTS.register
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TurnStarted(Event):
-    """A request reached the gateway and was accepted for a backend."""
+    """A request reached the gateway and was accepted for a backend.
+
+    v2 adds `request_digest`: the SHA-256 of everything the client sent that decides
+    the answer (model, system, tools, messages, other parameters), from the parts'
+    blob digests — the loop guard counts repeats of it.
+    """
+
+    class_version = 2
 
     turn: int
     request_id: str
@@ -50,6 +59,13 @@ class TurnStarted(Event):
     params: dict[str, Any] | None = None  # the rest of the body (max_tokens, thinking, …)
     headers: dict[str, str] | None = None  # anthropic-version/-beta, user-agent; no secrets
     request_bytes: int = 0  # size of the body as received
+    request_digest: str | None = None  # sha256 hex (v2; None in older events)
+
+
+@EVENTS.upcaster("TurnStarted", from_version=1)
+def _turn_started_v1_v2(payload: Payload) -> Payload:
+    payload["request_digest"] = None
+    return payload
 
 
 @EVENTS.register
@@ -66,7 +82,14 @@ class RouteChosen(Event):
 @EVENTS.register
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ModelResponded(Event):
-    """The turn's final answer, as the client was (or will be) told."""
+    """The turn's final answer, as the client was (or will be) told.
+
+    v2 adds `answer_digest` (SHA-256 of the answer's content blocks), `visible_blocks`
+    (content blocks with something in them: 0 is an empty answer) and `unknown_parts`
+    (parts of the upstream answer Lynkr could not translate, counted by type).
+    """
+
+    class_version = 2
 
     turn: int
     message: BlobRef  # the final Anthropic message object
@@ -76,6 +99,29 @@ class ModelResponded(Event):
     first_byte_ms: float | None = None
     upstream: BlobRef | None = None  # raw upstream response (chunks or body) for replay
     provider: str | None = None
+    answer_digest: str | None = None  # v2; None in older events
+    visible_blocks: int | None = None  # v2; None (unknown) in older events
+    unknown_parts: dict[str, int] | None = None  # v2
+
+
+@EVENTS.upcaster("ModelResponded", from_version=1)
+def _model_responded_v1_v2(payload: Payload) -> Payload:
+    payload.update(answer_digest=None, visible_blocks=None, unknown_parts=None)
+    return payload
+
+
+@EVENTS.register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionLoopStopped(Event):
+    """The loop guard refused a request: the session kept getting empty answers, or kept
+    sending the same request and getting the same answer. No turn was started; the
+    guard's counts start again after this event."""
+
+    request_id: str
+    rule: str  # "empty_answers" or "repeated_request"
+    count: int  # the empty answers in a row, or the repeats within the window
+    turns: tuple[int, ...]  # the turns that made the loop
+    reason: str  # the sentence the client was shown
 
 
 @EVENTS.register

@@ -27,6 +27,7 @@ from eventstore.events.session import (
     ModelResponded,
     PolicyDecided,
     RouteChosen,
+    SessionLoopStopped,
     SessionStarted,
     StreamAborted,
     ToolCompleted,
@@ -80,6 +81,9 @@ class TurnState:
     policy_decisions: int = 0
     denials: int = 0
     tool_results: int = 0
+    request_digest: str | None = None  # what the client sent (TurnStarted v2)
+    answer_digest: str | None = None  # what it got (ModelResponded v2)
+    visible_blocks: int | None = None  # 0: an empty answer; None: not known
 
     @property
     def is_open(self) -> bool:
@@ -112,6 +116,9 @@ class SessionState:
     policy_decisions: int = 0
     denials: int = 0
     tool_results: int = 0
+    loop_stops: int = 0  # SessionLoopStopped events
+    loop_checked_after: int = 0  # the loop guard looks only at turns after this one
+    last_loop_stop: tuple[str, str] | None = None  # (request id, reason) of the latest stop
 
     def turn(self, number: int) -> TurnState:
         """Turn `number` (1-based).
@@ -193,7 +200,8 @@ def _changes(state: SessionState, recorded: Recorded[Event]) -> dict[str, Any]:
             if event.turn != state.next_turn:
                 _reject(recorded, f"TurnStarted for turn {event.turn}, expected {state.next_turn}")
             turn = TurnState(number=event.turn, request_id=event.request_id, model=event.model,
-                             stream=event.stream, started_at=recorded.recorded_at)
+                             stream=event.stream, started_at=recorded.recorded_at,
+                             request_digest=event.request_digest)
             return {"turns": state.turns.appended(turn), "model": event.model}
         case RouteChosen():
             turn = _replace_turn(_open_turn(state, recorded, event.turn),
@@ -204,6 +212,9 @@ def _changes(state: SessionState, recorded: Recorded[Event]) -> dict[str, Any]:
             return _tool_changes(state, recorded, event)
         case ModelResponded() | UpstreamFailed() | StreamAborted():
             return _outcome_changes(state, recorded, event)
+        case SessionLoopStopped():
+            return {"loop_stops": state.loop_stops + 1, "loop_checked_after": len(state.turns),
+                    "last_loop_stop": (event.request_id, event.reason)}
     if type(event).__module__ != session_events.__name__:
         _reject(recorded, f"{type(event).type_name} does not belong in a session stream")
     # A session event this fold does not track yet: it still counts as activity,
@@ -243,7 +254,9 @@ def _outcome_changes(
         case ModelResponded():
             usage = _int_usage(event.usage)
             turn = _replace_turn(turn, status="responded", finished_at=at,
-                                       stop_reason=event.stop_reason, usage=usage)
+                                 stop_reason=event.stop_reason, usage=usage,
+                                 answer_digest=event.answer_digest,
+                                 visible_blocks=event.visible_blocks)
             return {"turns": _put(state, turn), "usage": _add_usage(state.usage, usage)}
         case UpstreamFailed():
             turn = _replace_turn(turn, status="failed", finished_at=at,

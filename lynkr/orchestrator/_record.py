@@ -10,17 +10,32 @@ returns after the commit. Actor and store failures are mapped to `LynkrError`s h
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from actors import ActorError, InvalidSessionIdError, Sessions, TurnRequest
+from actors import (
+    ActorError,
+    InvalidSessionIdError,
+    LoopGuard,
+    SessionLoopStoppedError,
+    Sessions,
+    TurnRequest,
+)
 from eventstore import BlobRef, Event, EventStoreError
 from lynkr.errors import InvalidRequestError, LynkrError
 from lynkr.orchestrator._route import Route
 from lynkr.orchestrator._session import SessionRef
 
-__all__ = ["RECORDED_HEADERS", "RecordingError", "SessionRecorder", "TurnTicket", "turn_request"]
+__all__ = [
+    "RECORDED_HEADERS",
+    "LoopStoppedError",
+    "RecordingError",
+    "SessionRecorder",
+    "TurnTicket",
+    "turn_request",
+]
 
 RECORDED_HEADERS = ("anthropic-version", "anthropic-beta", "user-agent", "x-app")
 """Request headers kept with a turn (never auth headers)."""
@@ -28,6 +43,10 @@ RECORDED_HEADERS = ("anthropic-version", "anthropic-beta", "user-agent", "x-app"
 _BODY_PARTS = frozenset({"system", "tools", "messages", "model", "stream"})
 T = TypeVar("T")
 Blobs = Sequence[tuple[BlobRef, bytes]]
+
+
+class LoopStoppedError(InvalidRequestError):
+    """The loop guard refused the request (400: Claude Code shows it and does not retry)."""
 
 
 class RecordingError(LynkrError):
@@ -47,8 +66,10 @@ class TurnTicket:
 
 
 def turn_request(request_id: str, body: Mapping[str, Any], headers: Mapping[str, str],
-                 request_bytes: int, session: SessionRef) -> TurnRequest:
-    """The session command's input for one `/v1/messages` body."""
+                 request_bytes: int, session: SessionRef,
+                 loop_guard: LoopGuard | None = None) -> TurnRequest:
+    """The session command's input for one `/v1/messages` body (`loop_guard`: the limits
+    the session checks before it starts the turn)."""
     system = body.get("system")
     if isinstance(system, str):
         system = [{"type": "text", "text": system}]
@@ -57,7 +78,8 @@ def turn_request(request_id: str, body: Mapping[str, Any], headers: Mapping[str,
         system=list(system or ()), tools=body.get("tools"), messages=body.get("messages") or (),
         params={k: v for k, v in body.items() if k not in _BODY_PARTS},
         headers={n: headers[n] for n in RECORDED_HEADERS if n in headers},
-        request_bytes=request_bytes, source=session.source, client=headers.get("user-agent"))
+        request_bytes=request_bytes, source=session.source, client=headers.get("user-agent"),
+        loop_guard=loop_guard, received_at=time.time())
 
 
 async def _mapped(call: Awaitable[T]) -> T:
@@ -65,6 +87,8 @@ async def _mapped(call: Awaitable[T]) -> T:
         return await call
     except InvalidSessionIdError as exc:
         raise InvalidRequestError(f"session id: {exc}") from exc
+    except SessionLoopStoppedError as exc:
+        raise LoopStoppedError(str(exc)) from exc
     except (ActorError, EventStoreError) as exc:
         raise RecordingError(f"the event log is unavailable: {type(exc).__name__}") from exc
 

@@ -5,17 +5,27 @@ Pure functions: the orchestrator decides *when*; these decide *what*.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from typing import Any
 
 from eventstore import BlobRef, make_blob
 from eventstore.events.session import ModelResponded, StreamAborted, UpstreamFailed
+from lynkr import _json
 from lynkr.errors import LynkrError, ProviderOverloadedError, RateLimitedError
 from lynkr.providers import (
     encode_sse,
 )
 
-__all__ = ["aborted", "error_frame", "failed", "responded", "usage_of"]
+__all__ = [
+    "aborted",
+    "answer_digest",
+    "error_frame",
+    "failed",
+    "responded",
+    "usage_of",
+    "visible_blocks",
+]
 
 Blobs = list[tuple[BlobRef, bytes]]
 
@@ -28,18 +38,43 @@ def usage_of(message: Mapping[str, Any]) -> dict[str, int]:
     return {k: v for k, v in usage.items() if isinstance(v, int) and not isinstance(v, bool)}
 
 
+def visible_blocks(content: object) -> int:
+    """Content blocks with something in them (empty text or thinking does not count)."""
+    if not isinstance(content, list):
+        return 0
+    count = 0
+    for block in content:
+        if not isinstance(block, dict):
+            continue
+        kind = block.get("type")
+        if kind == "text" and not block.get("text"):
+            continue
+        if kind == "thinking" and not block.get("thinking") and not block.get("signature"):
+            continue
+        count += 1
+    return count
+
+
+def answer_digest(content: object) -> str:
+    """SHA-256 (hex) of an answer's content blocks, keys sorted: the same answer twice has
+    the same digest whatever its message id and usage."""
+    return hashlib.sha256(_json.dumps_sorted(content)).hexdigest()
+
+
 def responded(
     turn: int, message: Mapping[str, Any], raw: bytes, *, provider: str, latency_ms: float,
-    first_byte_ms: float | None,
+    first_byte_ms: float | None, unknown: Mapping[str, int] | None = None,
 ) -> tuple[ModelResponded, Blobs]:
     """`ModelResponded` and its blobs (the final message, the raw upstream answer)."""
     message_ref, message_data = make_blob(dict(message))
     raw_ref, raw_data = make_blob(raw)
+    content = message.get("content")
     event = ModelResponded(
         turn=turn, message=message_ref, stop_reason=message.get("stop_reason"),
         usage=usage_of(message), latency_ms=round(latency_ms, 3),
         first_byte_ms=None if first_byte_ms is None else round(first_byte_ms, 3),
-        upstream=raw_ref, provider=provider)
+        upstream=raw_ref, provider=provider, answer_digest=answer_digest(content),
+        visible_blocks=visible_blocks(content), unknown_parts=dict(unknown) if unknown else None)
     return event, [(message_ref, message_data), (raw_ref, raw_data)]
 
 

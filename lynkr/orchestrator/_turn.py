@@ -3,14 +3,18 @@
 Nothing is appended for a request rejected before it reaches a backend (no provider
 configured → 503 with no events). Once the turn has begun, it always ends with one of
 `ModelResponded`, `UpstreamFailed` or `StreamAborted` — also when the client goes away,
-which cancels the upstream request. **Acknowledged means durable**: the non-streaming
-body is returned, and the streaming `message_stop` frame is sent, only after
-`ModelResponded` is committed.
+which cancels the upstream request. Before a turn begins, the session's loop guard may
+refuse the request (`SessionLoopStopped`, a 400 the client shows). Upstream content
+Lynkr could not translate is counted in `ModelResponded.unknown_parts` and logged once
+per session and part type (type and key names, never the text). **Acknowledged means
+durable**: the non-streaming body is returned, and the streaming `message_stop` frame is
+sent, only after `ModelResponded` is committed.
 """
 
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +22,7 @@ from typing import Any
 import structlog
 import trio
 
+from actors import LoopGuard
 from lynkr.errors import LynkrError, StreamBrokenError
 from lynkr.orchestrator._call import (
     CallStats,
@@ -27,13 +32,19 @@ from lynkr.orchestrator._call import (
     map_httpx_errors,
     open_stream,
 )
-from lynkr.orchestrator._record import SessionRecorder, TurnTicket, turn_request
+from lynkr.orchestrator._record import (
+    LoopStoppedError,
+    SessionRecorder,
+    TurnTicket,
+    turn_request,
+)
 from lynkr.orchestrator._route import Route, choose_route
 from lynkr.orchestrator._session import SessionRef, resolve_session
 from lynkr.orchestrator._shape import aborted, error_frame, failed, responded, usage_of
 from lynkr.providers import (
     ProviderSettings,
     StreamOutcome,
+    UnknownParts,
 )
 
 __all__ = ["Orchestrator", "TurnInfo", "TurnRequest", "TurnResult"]
@@ -41,6 +52,7 @@ __all__ = ["Orchestrator", "TurnInfo", "TurnRequest", "TurnResult"]
 log = structlog.get_logger()
 
 _RECORD_TIMEOUT = 10.0  # seconds a shielded "client left" append may take
+_UNKNOWN_LOGGED_MAX = 4096  # (session, part type) pairs remembered for log-once
 
 
 @dataclass(slots=True)
@@ -83,6 +95,8 @@ class Orchestrator:
         self.settings = settings
         self.handles = dict(handles)
         self.turns = turns
+        self.loop_guard = loop_guard_of(settings)
+        self._unknown_logged: OrderedDict[tuple[str, str], None] = OrderedDict()
 
     async def run_turn(self, request: TurnRequest, info: TurnInfo) -> TurnResult:
         """Run one turn.
@@ -106,15 +120,21 @@ class Orchestrator:
 
     async def _begin(self, request: TurnRequest, session: SessionRef, route: Route) -> TurnTicket:
         command = turn_request(request.request_id, request.body, request.headers,
-                               request.request_bytes, session)
-        return await self.turns.begin(command, session, route)
+                               request.request_bytes, session, self.loop_guard)
+        try:
+            return await self.turns.begin(command, session, route)
+        except LoopStoppedError as exc:
+            log.warning("loop_stopped", session_id=session.session_id, reason=exc.message)
+            raise
 
     async def _complete(self, request: TurnRequest, ticket: TurnTicket, handle: ProviderHandle,
                         upstream: Any, info: TurnInfo) -> dict[str, Any]:
         stats = CallStats()
         try:
             data = await fetch_body(handle, upstream, self.settings.resilience, stats)
-            message = handle.adapter.parse(data, request.body)
+            unknown = UnknownParts()
+            message = handle.adapter.parse(data, request.body, unknown)
+            self._log_unknown(ticket, handle.name, unknown)
         except LynkrError as exc:
             info.attempts, info.outcome = stats.attempts, "upstream_failed"
             await self.turns.finish(
@@ -126,10 +146,23 @@ class Orchestrator:
             raise
         event, blobs = responded(ticket.turn, message, data, provider=handle.name,
                                  latency_ms=(time.perf_counter() - stats.started) * 1000,
-                                 first_byte_ms=stats.first_byte_ms)
+                                 first_byte_ms=stats.first_byte_ms, unknown=unknown.counts)
         await self.turns.finish(ticket, event, blobs)
         info.attempts, info.usage, info.outcome = stats.attempts, usage_of(message), "ok"
         return message
+
+    def _log_unknown(self, ticket: TurnTicket, provider: str, unknown: UnknownParts) -> None:
+        """Log each untranslated part type once per session (type and keys, no content)."""
+        session_id = ticket.session.session_id
+        for kind in unknown.counts:
+            key = (session_id, kind)
+            if key in self._unknown_logged:
+                continue
+            self._unknown_logged[key] = None
+            if len(self._unknown_logged) > _UNKNOWN_LOGGED_MAX:
+                self._unknown_logged.popitem(last=False)
+            log.warning("upstream_part_untranslated", session_id=session_id, provider=provider,
+                        turn=ticket.turn, part_type=kind, keys=list(unknown.keys.get(kind, ())))
 
     async def _open_stream(self, request: TurnRequest, ticket: TurnTicket,
                            handle: ProviderHandle, upstream: Any,
@@ -171,6 +204,7 @@ class Orchestrator:
             except LynkrError as exc:
                 error = exc
             outcome = relay.outcome
+            self._log_unknown(ticket, handle.name, relay.unknown)
             if error is None and outcome is not None and outcome.complete:
                 if out:
                     yield out
@@ -197,7 +231,7 @@ class Orchestrator:
         message = dict(outcome.message or {})
         event, blobs = responded(ticket.turn, message, outcome.raw, provider=handle.name,
                                  latency_ms=(time.perf_counter() - stats.started) * 1000,
-                                 first_byte_ms=stats.first_byte_ms)
+                                 first_byte_ms=stats.first_byte_ms, unknown=outcome.unknown)
         await self.turns.finish(ticket, event, blobs)
         info.usage, info.outcome = usage_of(message), "ok"
 
@@ -214,6 +248,14 @@ class Orchestrator:
         if scope.cancelled_caught:
             log.error("abort_not_recorded", session_id=ticket.session.session_id,
                       turn=ticket.turn)
+
+
+def loop_guard_of(settings: ProviderSettings) -> LoopGuard | None:
+    """The session loop guard the settings ask for (None when both rules are off)."""
+    if settings.loop_empty_answers is None and settings.loop_repeats is None:
+        return None
+    return LoopGuard(empty_answers=settings.loop_empty_answers, repeats=settings.loop_repeats,
+                     window_s=settings.loop_window_s)
 
 
 def _reason(exc: LynkrError) -> str:

@@ -20,6 +20,7 @@ from lynkr.providers._from_openai import from_openai_response
 from lynkr.providers._openai import (
     OpenAIAdapter,
 )
+from lynkr.providers._parts import UnknownParts
 from lynkr.providers._pool import pool_statistics, send_pooled, use_h11_transport
 from lynkr.providers._settings import (
     PROVIDER_KINDS,
@@ -99,6 +100,7 @@ __all__ = [
     "StreamOutcome",
     "StreamRelay",
     "TransportStatistics",
+    "UnknownParts",
     "UpstreamRequest",
     "Usage",
     "clean_schema",

@@ -17,6 +17,7 @@ from typing import Any
 
 from lynkr import _json
 from lynkr.errors import LynkrError, StreamBrokenError
+from lynkr.providers._parts import UnknownParts
 from lynkr.providers._settings import BackendSettings
 from lynkr.providers._sse import encode_sse
 from lynkr.providers._stream_anthropic import AnthropicStreamAssembler
@@ -35,6 +36,7 @@ class AnthropicRelay:
         self._assembler = AnthropicStreamAssembler()
         self._model = requested_model
         self._renamed = False
+        self.unknown = UnknownParts()  # Anthropic blocks pass through: nothing is dropped
 
     @property
     def done(self) -> bool:
@@ -108,8 +110,10 @@ class AnthropicAdapter:
             out["anthropic-beta"] = betas
         return out
 
-    def parse(self, data: bytes, request: Mapping[str, Any]) -> dict[str, Any]:
-        """The upstream message with the requested model name."""
+    def parse(self, data: bytes, request: Mapping[str, Any],
+              unknown: UnknownParts | None = None) -> dict[str, Any]:
+        """The upstream message with the requested model name (every block passes
+        through, so nothing goes to `unknown`)."""
         try:
             message = json.loads(data)
         except ValueError as exc:

@@ -109,6 +109,10 @@ class ProviderSettings:
     resilience: ResilienceSettings
     max_tokens_cap: int | None = None  # MODEL_MAX_TOKENS: clamp for the backend, if set
     drop_betas: tuple[str, ...] = ()  # ANTHROPIC_BETA_DROP: betas never forwarded
+    reasoning_replay: str = "auto"  # OPENAI_REASONING_REPLAY: auto, reasoning_content, off
+    loop_empty_answers: int | None = 3  # LOOP_GUARD_EMPTY_ANSWERS (None: off)
+    loop_repeats: int | None = 5  # LOOP_GUARD_REPEATS (None: off)
+    loop_window_s: float = 120.0  # LOOP_GUARD_WINDOW_S
 
     @property
     def active(self) -> BackendSettings | None:
@@ -147,7 +151,27 @@ class ProviderSettings:
             resilience=_read_resilience(env),
             max_tokens_cap=cap or None,
             drop_betas=tuple(env.list("ANTHROPIC_BETA_DROP")),
+            reasoning_replay=env.choice("OPENAI_REASONING_REPLAY", "auto",
+                                        ("auto", "reasoning_content", "off")),
+            loop_empty_answers=_limit(env, "LOOP_GUARD_EMPTY_ANSWERS", 3),
+            loop_repeats=_limit(env, "LOOP_GUARD_REPEATS", 5),
+            loop_window_s=_positive(env, "LOOP_GUARD_WINDOW_S", 120.0),
         )
+
+
+def _limit(env: Env, name: str, default: int) -> int | None:
+    """A count of at least 1, or `off` (None)."""
+    if (env.str(name) or "").strip().lower() == "off":
+        return None
+    return env.int(name, default, minimum=1)
+
+
+def _positive(env: Env, name: str, default: float) -> float:
+    value = env.float(name, default)
+    if value <= 0:
+        env.problems.append(f"{name}: {value} must be above 0")
+        return default
+    return value
 
 
 def _read_backends(env: Env) -> dict[str, BackendSettings]:

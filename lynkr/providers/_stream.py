@@ -9,9 +9,14 @@ caller sends it only after the turn is committed to the event log (acknowledged 
 durable).
 
 Content blocks (one open at a time, as Anthropic streams them):
-- Text and reasoning (`reasoning_content` / `reasoning`, sent as a `thinking` block with
-  an empty signature) stream live. A text or thinking block closes when something else
-  starts — its content needs no completion.
+- Text and reasoning stream live, in whichever shape the delta carries them
+  (`lynkr.providers._parts`: a string, a list of typed parts such as Databricks'
+  `reasoning` summaries or Mistral's `thinking`, or the `reasoning_content` /
+  `reasoning` fields). A signature the backend sends for its reasoning goes out as a
+  `signature_delta` of the thinking block (unsigned reasoning keeps an empty
+  signature); encrypted reasoning is a whole `redacted_thinking` block; a refusal is
+  text and makes the stop reason `refusal`. A text or thinking block closes when
+  something else starts — its content needs no completion.
 - The first tool call streams live and stays open until the upstream stream finishes:
   with interleaved parallel calls (deltas of call 0 and call 1 alternating) a call's
   arguments are only known to be complete at the end. Deltas for any other block that
@@ -23,12 +28,12 @@ Content blocks (one open at a time, as Anthropic streams them):
 
 Failures become one SSE `error` event and nothing after it: a malformed chunk, an
 upstream `error` object, a stream that ends (or is cut mid-event) without a finish
-reason, or unparseable tool arguments. The error type is `api_error`, which makes
-Claude Code resend the turn without streaming; an upstream error that says it is
-overloaded or rate limited maps to `overloaded_error`, which makes it retry the stream.
-The translator also assembles the final Anthropic message (`outcome.message`) and keeps
-every upstream byte (`outcome.raw`) for replay.
-"""
+reason, unparseable tool arguments, or a stream whose content came only in shapes Lynkr
+cannot translate (`unknown` names them) — never an empty `end_turn`. The error type is
+`api_error`, which makes Claude Code resend the turn without streaming; an upstream
+error that says it is overloaded or rate limited maps to `overloaded_error`, which makes
+it retry the stream. The translator also assembles the final Anthropic message
+(`outcome.message`) and keeps every upstream byte (`outcome.raw`) for replay. """
 
 from __future__ import annotations
 
@@ -43,9 +48,10 @@ from lynkr.providers._from_openai import (
     build_response,
     message_id_for,
     parse_tool_arguments,
-    reasoning_of,
     tool_id_for,
+    untranslatable,
 )
+from lynkr.providers._parts import UnknownParts, message_pieces
 from lynkr.providers._sse import SSEParser, encode_sse
 from lynkr.providers._translate import stop_reason_for, usage_from_openai
 from lynkr.providers._wire import AnthropicContentBlock, StreamOutcome, Usage
@@ -106,16 +112,19 @@ def error_type_for(error: object) -> str:
 class _Block:
     """One content block being assembled."""
 
-    kind: str  # "text", "thinking" or "tool_use"
+    kind: str  # "text", "thinking", "tool_use" or "redacted_thinking"
     parts: list[str] = field(default_factory=list)
     tool_id: str = ""
     name: str = ""
     index: int = -1  # Anthropic index once started
+    signature: str = ""  # a thinking block's, once the backend sent it
 
     def start_payload(self) -> dict[str, Any]:
         if self.kind == "tool_use":
             block: dict[str, Any] = {"type": "tool_use", "id": self.tool_id, "name": self.name,
                                      "input": {}}
+        elif self.kind == "redacted_thinking":
+            block = {"type": "redacted_thinking", "data": "".join(self.parts)}
         elif self.kind == "thinking":
             block = {"type": "thinking", "thinking": "", "signature": ""}
         else:
@@ -136,8 +145,16 @@ class _Block:
             return {"type": "tool_use", "id": self.tool_id, "name": self.name,
                     "input": parse_tool_arguments(self.name, text)}
         if self.kind == "thinking":
-            return {"type": "thinking", "thinking": text, "signature": ""}
+            return {"type": "thinking", "thinking": text, "signature": self.signature}
+        if self.kind == "redacted_thinking":
+            return {"type": "redacted_thinking", "data": text}
         return {"type": "text", "text": text}
+
+    def signature_frame(self) -> bytes:
+        """The `signature_delta` frame of a signed thinking block."""
+        return encode_sse("content_block_delta", {
+            "type": "content_block_delta", "index": self.index,
+            "delta": {"type": "signature_delta", "signature": self.signature}})
 
 
 class _StreamReader:
@@ -197,6 +214,8 @@ class OpenAIStreamTranslator(_StreamReader):
         self._matched_stop: object = None
         self._usage = Usage()
         self._events = 0
+        self._refused = False
+        self.unknown = UnknownParts()  # parts and fields that could not be translated
 
     def feed(self, data: bytes) -> bytes:
         """Consume upstream bytes; return the SSE bytes to send to the client now."""
@@ -281,13 +300,20 @@ class OpenAIStreamTranslator(_StreamReader):
         }})
 
     def _on_delta(self, delta: Mapping[str, Any], out: list[bytes]) -> None:
-        if "reasoning_content" in delta or "reasoning" in delta:
-            reasoning = reasoning_of(delta)
-            if reasoning:
-                self._sequential("thinking", reasoning, out)
         content = delta.get("content")
-        if isinstance(content, str) and content:
-            self._sequential("text", content, out)
+        if isinstance(content, str) and len(delta) <= 2 and (len(delta) == 1 or "role" in delta):
+            if content:  # the common delta, plain text: no pieces to build
+                self._sequential("text", content, out)
+            return
+        for piece in message_pieces(delta, self.unknown):
+            kind = piece.kind
+            if kind == "signature":
+                self._sign(piece.text, out)
+            elif kind == "redacted_thinking":
+                self._whole(_Block(kind, [piece.text]), out)
+            else:
+                self._refused = self._refused or kind == "refusal"
+                self._sequential("thinking" if kind == "thinking" else "text", piece.text, out)
         calls = delta.get("tool_calls")
         if isinstance(calls, list):
             for position, call in enumerate(calls):
@@ -296,12 +322,12 @@ class OpenAIStreamTranslator(_StreamReader):
 
     def _sequential(self, kind: str, text: str, out: list[bytes]) -> None:
         current = self._current
-        if current is not None and current.kind == kind:
+        if current is not None and current.kind == kind and not current.signature:
             current.parts.append(text)
             self._emit_delta(out, current, text)
         elif current is not None and current.kind == "tool_use":
             block = self._seq_pending.get(kind)
-            if block is None:
+            if block is None or block.signature:
                 block = self._seq_pending[kind] = _Block(kind)
                 self._pending.append(block)
             block.parts.append(text)
@@ -309,6 +335,33 @@ class OpenAIStreamTranslator(_StreamReader):
             block = _Block(kind, [text])
             self._open(block, out)
             self._emit_delta(out, block, text)
+
+    def _sign(self, signature: str, out: list[bytes]) -> None:
+        """The signature of the reasoning just streamed (it ends that thinking block)."""
+        current = self._current
+        if current is not None and current.kind == "thinking" and not current.signature:
+            current.signature = signature
+            self._events += 1
+            out.append(current.signature_frame())
+            return
+        if current is not None and current.kind == "tool_use":
+            block = self._seq_pending.get("thinking")
+            if block is None or block.signature:
+                block = self._seq_pending["thinking"] = _Block("thinking")
+                self._pending.append(block)
+            block.signature = signature
+            return
+        block = _Block("thinking", signature=signature)  # a signature with no text before it
+        self._open(block, out)
+        self._events += 1
+        out.append(block.signature_frame())
+
+    def _whole(self, block: _Block, out: list[bytes]) -> None:
+        """A block that arrives complete (redacted thinking): started and left open."""
+        if self._current is not None and self._current.kind == "tool_use":
+            self._pending.append(block)
+        else:
+            self._open(block, out)
 
     def _tool_delta(self, call: Mapping[str, Any], position: int, out: list[bytes]) -> None:
         index = call.get("index", position)
@@ -361,16 +414,25 @@ class OpenAIStreamTranslator(_StreamReader):
         except UpstreamError as exc:
             self._fail(out, "api_error", exc.message)
             return
+        if not self._blocks and not self._pending and self.unknown:
+            self._fail(out, "api_error", untranslatable(self.unknown).message)
+            return
         self._close_current(out)
         for block in self._pending:
             text = "".join(block.parts)
             self._open(block, out)
-            if text:
+            if text and block.kind != "redacted_thinking":
                 self._emit_delta(out, block, text)
+            if block.signature:
+                self._events += 1
+                out.append(block.signature_frame())
         self._close_current(out)
         finals = [b.final() for b in self._blocks]
         has_tools = any(b.kind == "tool_use" for b in self._blocks)
-        stop_reason = stop_reason_for(self._finish or "stop", has_tool_calls=has_tools,
+        finish = self._finish or "stop"
+        if self._refused and finish not in ("tool_calls", "length"):
+            finish = "content_filter"
+        stop_reason = stop_reason_for(finish, has_tool_calls=has_tools,
                                       matched_stop=self._matched_stop,
                                       stop_sequences=self._stop_sequences)
         matched = self._matched_stop if stop_reason == "stop_sequence" else None
@@ -383,11 +445,13 @@ class OpenAIStreamTranslator(_StreamReader):
                                  matched if isinstance(matched, str) else None, self._usage)
         self.stop_frame = MESSAGE_STOP_FRAME
         self._outcome = StreamOutcome(complete=True, message=message, raw=bytes(self._raw),
-                                      events=self._events + 1, usage=self._usage)
+                                      events=self._events + 1, usage=self._usage,
+                                      unknown=dict(self.unknown.counts))
 
     def _fail(self, out: list[bytes], error_type: str, message: str) -> None:
         self._emit(out, "error", {"type": "error",
                                   "error": {"type": error_type, "message": message}})
         self._outcome = StreamOutcome(complete=False, error_type=error_type,
                                       error_message=message, raw=bytes(self._raw),
-                                      events=self._events, usage=self._usage)
+                                      events=self._events, usage=self._usage,
+                                      unknown=dict(self.unknown.counts))

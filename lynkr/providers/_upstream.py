@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from lynkr.errors import LynkrError, UpstreamStatusError
+from lynkr.providers._parts import UnknownParts
 from lynkr.providers._wire import StreamOutcome
 
 __all__ = [
@@ -94,6 +95,10 @@ class StreamRelay(Protocol):
     def stop_frame(self) -> bytes:
         """The held-back `message_stop` frame."""
 
+    @property
+    def unknown(self) -> UnknownParts:
+        """Upstream parts and fields that could not be translated (so far)."""
+
     def feed(self, data: bytes) -> bytes:
         """Consume upstream bytes; the SSE bytes to send now."""
 
@@ -111,8 +116,10 @@ class Adapter(Protocol):
     ) -> UpstreamRequest:
         """The upstream request for an Anthropic `body` (client `headers` for betas)."""
 
-    def parse(self, data: bytes, request: Mapping[str, Any]) -> dict[str, Any]:
-        """An upstream non-streaming body as the Anthropic message answering `request`.
+    def parse(self, data: bytes, request: Mapping[str, Any],
+              unknown: UnknownParts | None = None) -> dict[str, Any]:
+        """An upstream non-streaming body as the Anthropic message answering `request`;
+        parts that could not be translated are noted in `unknown`.
 
         Raises:
             UpstreamError: the body is not a valid answer.

@@ -276,3 +276,4 @@ class StreamOutcome:
     raw: bytes = b""
     events: int = 0
     usage: Usage = field(default_factory=Usage)
+    unknown: dict[str, int] = field(default_factory=dict)  # untranslated parts, by type

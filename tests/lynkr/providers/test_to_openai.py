@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from lynkr.errors import InvalidRequestError
 from lynkr.providers import to_openai_request
 
 
@@ -154,15 +155,98 @@ def test_tool_choice_is_dropped_without_tools():
     assert "tools" not in out
 
 
-def test_thinking_is_dropped_unless_reasoning_is_sent():
-    """Thinking blocks go back as reasoning_content only when asked."""
-    messages = [{"role": "user", "content": "q"}, {"role": "assistant", "content": [
-        {"type": "thinking", "thinking": "hmm", "signature": "s"},
-        {"type": "text", "text": "a"}]}]
+_SIGNED = {"type": "thinking", "thinking": "hmm", "signature": "sig-abc"}
+
+
+def _assistant_turn(*blocks):
+    return [{"role": "user", "content": "q"}, {"role": "assistant", "content": list(blocks)}]
+
+
+def test_signed_thinking_goes_back_as_a_reasoning_part():
+    """Signed thinking is sent in Databricks' documented shape: a reasoning part with its
+    signature, before the text, in the assistant message's content list."""
+    messages = _assistant_turn(_SIGNED, {"type": "text", "text": "a"})
+    sent = to_openai_request(_req(messages=messages), model="m")["messages"][1]
+    assert sent["content"] == [
+        {"type": "reasoning", "summary": [{"type": "summary_text", "text": "hmm",
+                                           "signature": "sig-abc"}]},
+        {"type": "text", "text": "a"}]
+    assert "reasoning_content" not in sent
+
+
+def test_redacted_thinking_goes_back_as_encrypted_summary():
+    """redacted_thinking becomes a summary_encrypted_text item, next to the tool call."""
+    messages = _assistant_turn(
+        {"type": "redacted_thinking", "data": "ENC"},
+        {"type": "tool_use", "id": "t1", "name": "Bash", "input": {"command": "ls"}})
+    sent = to_openai_request(_req(messages=messages), model="m")["messages"][1]
+    assert sent["content"] == [{"type": "reasoning", "summary": [
+        {"type": "summary_encrypted_text", "data": "ENC"}]}]
+    assert sent["tool_calls"][0]["function"]["name"] == "Bash"
+
+
+def test_unsigned_thinking_is_dropped_or_sent_as_reasoning_content():
+    """Unsigned thinking is dropped, or sent as reasoning_content when asked."""
+    messages = _assistant_turn({"type": "thinking", "thinking": "hmm", "signature": ""},
+                               {"type": "text", "text": "a"})
     plain = to_openai_request(_req(messages=messages), model="m")["messages"][1]
-    assert "reasoning_content" not in plain
-    sent = to_openai_request(_req(messages=messages), model="m", send_reasoning=True)
+    assert plain == {"role": "assistant", "content": "a"}
+    sent = to_openai_request(_req(messages=messages), model="m", reasoning="reasoning_content")
     assert sent["messages"][1]["reasoning_content"] == "hmm"
+
+
+def test_reasoning_off_drops_signed_thinking():
+    """With reasoning off no thinking block reaches the backend."""
+    messages = _assistant_turn(_SIGNED, {"type": "text", "text": "a"})
+    sent = to_openai_request(_req(messages=messages), model="m", reasoning="off")
+    assert sent["messages"][1] == {"role": "assistant", "content": "a"}
+
+
+def test_text_document_becomes_titled_text():
+    """A text document (plain or content-list source) becomes text with its title."""
+    content = [{"type": "document", "title": "notes", "source": {
+        "type": "text", "media_type": "text/plain", "data": "body"}},
+        {"type": "document", "source": {"type": "content", "content": [
+            {"type": "text", "text": "one"}, {"type": "text", "text": "two"}]}},
+        {"type": "text", "text": "summarise"}]
+    out = to_openai_request(_req(messages=[{"role": "user", "content": content}]), model="m")
+    assert out["messages"][0]["content"] == "Document: notes\n\nbody\n\none\n\ntwo\n\nsummarise"
+
+
+def test_pdf_document_becomes_a_file_part_or_a_400():
+    """A base64 PDF is a file part where the backend takes files, else a 400 naming it."""
+    pdf = {"type": "document", "source": {"type": "base64", "media_type": "application/pdf",
+                                          "data": "JVBERi0="}}
+    body = _req(messages=[{"role": "user", "content": [pdf, {"type": "text", "text": "read"}]}])
+    out = to_openai_request(body, model="m")
+    assert out["messages"][0]["content"][0] == {"type": "file", "file": {
+        "filename": "document.pdf", "file_data": "data:application/pdf;base64,JVBERi0="}}
+    with pytest.raises(InvalidRequestError, match="base64"):
+        to_openai_request(body, model="m", pdf_files=False)
+
+
+def test_search_result_becomes_text_naming_its_source():
+    """A search_result block becomes text with its title and source."""
+    block = {"type": "search_result", "source": "https://example.org/a", "title": "A",
+             "content": [{"type": "text", "text": "found"}]}
+    tool_result = {"type": "tool_result", "tool_use_id": "t1", "content": [block]}
+    messages = [{"role": "user", "content": "q"}, {"role": "assistant", "content": [
+        {"type": "tool_use", "id": "t1", "name": "search", "input": {}}]},
+        {"role": "user", "content": [tool_result]}]
+    out = to_openai_request(_req(messages=messages), model="m")
+    assert out["messages"][2]["content"] == "Search result: A (https://example.org/a)\n\nfound"
+
+
+@pytest.mark.parametrize("kind", ["server_tool_use", "web_search_tool_result",
+                                  "container_upload", "brand_new_block"])
+def test_blocks_without_a_faithful_conversion_are_refused(kind):
+    """Anthropic-hosted tool blocks and unknown blocks are a 400 naming the type."""
+    role = "assistant" if kind == "server_tool_use" else "user"
+    messages = [{"role": "user", "content": "q"},
+                {"role": role, "content": [{"type": kind, "id": "x"}]}]
+    with pytest.raises(InvalidRequestError, match=kind) as caught:
+        to_openai_request(_req(messages=messages), model="m")
+    assert caught.value.status == 400
 
 
 def test_output_config_format_becomes_response_format():
