@@ -8,6 +8,9 @@ OpenAI chat-completions or Anthropic Messages bodies and stream frames. Step key
   `chunks` (how many pieces the text is streamed in), `interleave` (bool: stream the
   argument pieces of parallel tool calls alternating), `finish_reason` (override),
   `usage` (`{"prompt_tokens", "completion_tokens", "cached_tokens"}`).
+- Recorded answers, replayed verbatim: `raw_chunks` (a streaming answer: each item a
+  JSON payload sent as a `data:` line, a string starting with `:` sent as an SSE
+  comment line, or `"[DONE]"`) and `raw_body` (a non-streaming JSON body).
 - Faults: `status` (answer this HTTP status with the format's error body; `retry_after`,
   `message`), `fault`: `cut` (drop the connection mid-tool-call, or mid-text),
   `malformed` (a data line that is not JSON), `no_finish` (end the stream cleanly
@@ -29,6 +32,7 @@ __all__ = [
     "openai_completion",
     "openai_error",
     "openai_frames",
+    "raw_frames",
     "split_text",
 ]
 
@@ -157,6 +161,19 @@ def openai_frames(step: dict[str, Any], text: str, model: str) -> list[bytes]:
     frames.append(f"data: {_dumps({'id': 'chatcmpl-fake', 'choices': [], 'usage': usage})}\n\n"
                   .encode())
     frames.append(b"data: [DONE]\n\n")
+    return frames
+
+
+def raw_frames(chunks: list[Any]) -> list[bytes]:
+    """SSE frames for recorded stream items (see the module docstring's `raw_chunks`)."""
+    frames = []
+    for chunk in chunks:
+        if isinstance(chunk, str) and chunk.startswith(":"):
+            frames.append(f"{chunk}\n\n".encode())
+        elif isinstance(chunk, str):
+            frames.append(f"data: {chunk}\n\n".encode())
+        else:
+            frames.append(f"data: {_dumps(chunk)}\n\n".encode())
     return frames
 
 

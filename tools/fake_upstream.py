@@ -138,6 +138,8 @@ class FakeUpstream:
         model = str(body.get("model") or "fake-model")
         if step.get("status"):
             return self._error(fmt, step)
+        if "raw_body" in step or "raw_chunks" in step:
+            return self._raw(step, bool(body.get("stream")))
         text = step["text"] if "text" in step else (
             "" if step.get("tool_calls") else replies.echo_text(body))
         if not body.get("stream"):
@@ -147,6 +149,17 @@ class FakeUpstream:
         return Reply(200, list(_SSE), frames=frames_of(step, text, model),
                      frame_delay=float(step.get("chunk_delay", 0)),
                      cut=step.get("fault") == "cut")
+
+    def _raw(self, step: dict[str, Any], stream: bool) -> Reply:
+        """A recorded answer replayed verbatim: `raw_chunks` for a streaming request,
+        `raw_body` for a non-streaming one (a step may hold both)."""
+        if stream and "raw_chunks" in step:
+            return Reply(200, list(_SSE), frames=replies.raw_frames(step["raw_chunks"]),
+                         frame_delay=float(step.get("chunk_delay", 0)))
+        if not stream and "raw_body" in step:
+            return _json(200, step["raw_body"])
+        wanted = "raw_chunks" if stream else "raw_body"
+        return _json(400, {"error": {"message": f"the scripted step has no {wanted}"}})
 
     def _error(self, fmt: str, step: dict[str, Any]) -> Reply:
         status = int(step["status"])
