@@ -41,17 +41,28 @@ def stop(proc: subprocess.Popen[str], sig: int = signal.SIGTERM) -> None:
             pipe.close()
 
 
+def provider_env(provider: str, fake_port: int) -> dict[str, str]:
+    """The settings that point `provider` (openai or databricks) at the fake upstream."""
+    if provider == "databricks":
+        return {"MODEL_PROVIDER": "databricks",
+                "DATABRICKS_API_BASE": f"http://127.0.0.1:{fake_port}",
+                "DATABRICKS_API_KEY": "dapi-test"}
+    return {"MODEL_PROVIDER": "openai", "OPENAI_BASE_URL": f"http://127.0.0.1:{fake_port}/v1"}
+
+
 @contextmanager
-def gateway_processes(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    """The fake OpenAI upstream and `lynkr serve` in front of it, as real processes."""
+def gateway_processes(tmp_path: Path, provider: str = "openai",
+                      extra_env: dict[str, str] | None = None) -> Iterator[dict[str, Any]]:
+    """The fake upstream and `lynkr serve` (for `provider`) in front of it, as real
+    processes; `extra_env` adds gateway settings."""
     base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path),
             "PYTHONPATH": str(REPO)}
     fake, fake_port = start([sys.executable, str(REPO / "tools" / "fake_upstream.py"),
                              "--port", "0"], tmp_path, base, "LISTENING", "stdout")
     server_dir = tmp_path / "server"
     server_dir.mkdir()
-    env = {**base, "PORT": "0", "MODEL_PROVIDER": "openai",
-           "OPENAI_BASE_URL": f"http://127.0.0.1:{fake_port}/v1", "LOG_LEVEL": "warning"}
+    env = {**base, "PORT": "0", "LOG_LEVEL": "warning", **provider_env(provider, int(fake_port)),
+           **(extra_env or {})}
     try:
         lynkr, url = start([sys.executable, "-m", "lynkr", "serve"], server_dir, env,
                            "lynkr: listening on ", "stderr")

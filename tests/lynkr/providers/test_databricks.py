@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from lynkr.errors import InvalidRequestError
 from lynkr.providers._databricks import DatabricksAdapter
 from lynkr.providers._settings import BackendSettings
 
@@ -43,3 +44,35 @@ def test_databricks_error_bodies_are_mapped(status, code, client_status, error_t
     error = DatabricksAdapter(DBX).error(status, data, {})
     assert (error.status, error.error_type) == (client_status, error_type)
     assert "dbx detail" in error.message
+
+
+def _thinking_body(thinking):
+    return {**BODY, "max_tokens": 64000, "thinking": thinking}
+
+
+def test_claude_endpoints_get_the_thinking_setting():
+    """Extended thinking reaches a Databricks Claude endpoint in the documented shape."""
+    adapter = DatabricksAdapter(DBX)
+    enabled = json.loads(adapter.build(
+        _thinking_body({"type": "enabled", "budget_tokens": 31999}), "x", {}).body)
+    assert enabled["thinking"] == {"type": "enabled", "budget_tokens": 31999}
+    adaptive = json.loads(adapter.build(_thinking_body({"type": "adaptive"}), "x", {}).body)
+    assert adaptive["thinking"] == {"type": "enabled", "budget_tokens": 31999}
+
+
+def test_other_endpoints_do_not_get_thinking():
+    """A non-Claude endpoint is not sent Claude's thinking parameter."""
+    llama = BackendSettings(name="databricks", api_key="dapi", base_url="https://dbc",
+                            url="https://dbc/serving-endpoints/databricks-llama-4/invocations")
+    body = json.loads(DatabricksAdapter(llama).build(
+        _thinking_body({"type": "enabled", "budget_tokens": 2048}), "x", {}).body)
+    assert "thinking" not in body
+
+
+def test_pdf_documents_are_refused_for_databricks():
+    """Databricks documents no PDF input: a PDF document is a 400, not dropped."""
+    pdf = {"type": "document", "source": {"type": "base64", "media_type": "application/pdf",
+                                          "data": "JVBERi0="}}
+    body = {**BODY, "messages": [{"role": "user", "content": [pdf]}]}
+    with pytest.raises(InvalidRequestError, match="document"):
+        DatabricksAdapter(DBX).build(body, "x", {})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lynkr.errors import UpstreamError
-from lynkr.providers import from_openai_response
+from lynkr.providers import UnknownParts, from_openai_response
 
 
 def _completion(message, finish="stop", **extra):
@@ -91,3 +91,47 @@ def test_completion_without_choices_is_an_upstream_error():
     """A body without choices is an UpstreamError."""
     with pytest.raises(UpstreamError, match="without choices"):
         from_openai_response({"id": "x", "choices": []}, model="c")
+
+
+def test_databricks_content_list_keeps_signed_thinking_and_tool_calls():
+    """A content list with a signed reasoning summary keeps the thinking and its signature,
+    then the text, then the tool call."""
+    message = {"role": "assistant", "content": [
+        {"type": "reasoning", "summary": [
+            {"type": "summary_text", "text": "Need the weather.", "signature": "U0lH"}]},
+        {"type": "text", "text": "Checking."}],
+        "tool_calls": [{"id": "toolu_bdrk_1", "type": "function", "function": {
+            "name": "get_weather", "arguments": '{"city":"Oslo"}'}}]}
+    out = from_openai_response(_completion(message, "tool_calls"), model="c")
+    assert out["content"] == [
+        {"type": "thinking", "thinking": "Need the weather.", "signature": "U0lH"},
+        {"type": "text", "text": "Checking."},
+        {"type": "tool_use", "id": "toolu_bdrk_1", "name": "get_weather",
+         "input": {"city": "Oslo"}}]
+    assert out["stop_reason"] == "tool_use"
+
+
+def test_refusal_message_is_text_with_stop_reason_refusal():
+    """OpenAI's refusal field is delivered as text with stop_reason refusal."""
+    out = from_openai_response(_completion({"role": "assistant", "content": None,
+                                            "refusal": "I can't."}, "stop"), model="c")
+    assert out["content"] == [{"type": "text", "text": "I can't."}]
+    assert out["stop_reason"] == "refusal"
+
+
+def test_unknown_only_content_is_an_upstream_error_naming_it():
+    """An answer whose only content is unknown is a 502 naming the part type."""
+    message = {"role": "assistant", "content": [{"type": "hologram", "blob": "x"}]}
+    with pytest.raises(UpstreamError, match="hologram") as caught:
+        from_openai_response(_completion(message, "stop"), model="c")
+    assert caught.value.status == 502
+
+
+def test_unknown_part_beside_text_is_noted():
+    """An unknown part next to text: the text is kept and the part counted."""
+    unknown = UnknownParts()
+    message = {"role": "assistant", "content": [{"type": "hologram"},
+                                                {"type": "text", "text": "hi"}]}
+    out = from_openai_response(_completion(message, "stop"), model="c", unknown=unknown)
+    assert out["content"] == [{"type": "text", "text": "hi"}]
+    assert unknown.counts == {"hologram": 1}
