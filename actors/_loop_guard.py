@@ -12,14 +12,17 @@ starts, `loop_verdict` looks at the session's recent turns — only those after 
   M times within the window, with the same answer every time.
 
 So the upstream is asked exactly N (or M) times; the next request is refused. The
-refusal is a `SessionLoopStopped` event and the guard starts counting afresh after it,
-so a user who changes course is served again. Each look is bounded (`_SCAN_LIMIT`
-turns), so the cost does not grow with the session.
+refusal is a `SessionLoopStopped` event. Every request of the session within the
+window after a refusal is refused too, each one an event and none sent upstream (a
+client retries: Claude Code resends, then nudges the model with a new message, within
+milliseconds); after the window the session is served again and the counts start
+afresh. Each look is bounded (`_SCAN_LIMIT` turns), so the cost does not grow with the
+session.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from eventstore.events.session import SessionLoopStopped
 from eventstore.projections.session_state import SessionState, TurnState
@@ -53,10 +56,13 @@ def loop_verdict(
     """
     if state is None:
         return None
+    stop = state.last_loop_stop
+    if stop is not None and now - state.last_loop_stop_at < guard.window_s:
+        return replace(stop, request_id=request_id)
     first = max(state.loop_checked_after, len(state.turns) - _SCAN_LIMIT)
     recent = [state.turns[i] for i in range(len(state.turns) - 1, first - 1, -1)]
     if guard.empty_answers:
-        verdict = _empty_streak(recent, guard.empty_answers, request_id)
+        verdict = _empty_streak(recent, guard.empty_answers, request_id, guard.window_s)
         if verdict is not None:
             return verdict
     if guard.repeats:
@@ -64,8 +70,8 @@ def loop_verdict(
     return None
 
 
-def _empty_streak(recent: list[TurnState], limit: int,
-                  request_id: str) -> SessionLoopStopped | None:
+def _empty_streak(recent: list[TurnState], limit: int, request_id: str,
+                  window_s: float) -> SessionLoopStopped | None:
     streak: list[int] = []
     for turn in recent:
         if turn.status != "responded":
@@ -77,9 +83,10 @@ def _empty_streak(recent: list[TurnState], limit: int,
             return SessionLoopStopped(
                 request_id=request_id, rule="empty_answers", count=limit,
                 turns=tuple(reversed(streak)),
-                reason=(f"Lynkr stopped a loop: the model gave {limit} empty answers in a row "
-                        f"(turns {streak[-1]} to {streak[0]}), so this request was not sent to "
-                        "the backend. Rephrase the request or check the backend; "
+                reason=(f"Lynkr stopped a loop: the model gave {limit} answers in a row with "
+                        f"no visible output (turns {streak[-1]} to {streak[0]}), so requests "
+                        "are not sent to the backend for the next "
+                        f"{window_s:g} s. Check the backend, or start a new session; "
                         "LOOP_GUARD_EMPTY_ANSWERS sets the limit."))
     return None
 
@@ -103,5 +110,6 @@ def _repeats(recent: list[TurnState], request_id: str, digest: str, since: float
         request_id=request_id, rule="repeated_request", count=len(same), turns=numbers,
         reason=(f"Lynkr stopped a loop: this exact request was already answered {len(same)} "
                 f"times in the last {guard.window_s:g} s with the same answer each time "
-                f"(turns {', '.join(map(str, numbers))}), so it was not sent to the backend "
-                "again. LOOP_GUARD_REPEATS and LOOP_GUARD_WINDOW_S set the limit."))
+                f"(turns {', '.join(map(str, numbers))}), so requests are not sent to the "
+                f"backend for the next {guard.window_s:g} s. LOOP_GUARD_REPEATS and "
+                "LOOP_GUARD_WINDOW_S set the limit."))

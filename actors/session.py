@@ -375,9 +375,9 @@ def _wait(future: pykka.Future[T]) -> T:
 def _started_turn(state: SessionState, request_id: str) -> int:
     """The turn our commit started; or the loop guard's refusal, raised to the asker."""
     stop = state.last_loop_stop
-    if stop is not None and stop[0] == request_id and (
+    if stop is not None and stop.request_id == request_id and (
             not state.turns or state.turns[-1].request_id != request_id):
-        raise SessionLoopStoppedError(stop[1])
+        raise SessionLoopStoppedError(stop.reason)
     return state.turns[-1].number  # the fold of our commit ends with our turn
 
 

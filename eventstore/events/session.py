@@ -114,8 +114,9 @@ def _model_responded_v1_v2(payload: Payload) -> Payload:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SessionLoopStopped(Event):
     """The loop guard refused a request: the session kept getting empty answers, or kept
-    sending the same request and getting the same answer. No turn was started; the
-    guard's counts start again after this event."""
+    sending the same request and getting the same answer. No turn was started. Every
+    request within the guard's window after it is refused too (each one an event); after
+    the window the guard's counts start afresh."""
 
     request_id: str
     rule: str  # "empty_answers" or "repeated_request"

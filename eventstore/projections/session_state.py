@@ -118,7 +118,8 @@ class SessionState:
     tool_results: int = 0
     loop_stops: int = 0  # SessionLoopStopped events
     loop_checked_after: int = 0  # the loop guard looks only at turns after this one
-    last_loop_stop: tuple[str, str] | None = None  # (request id, reason) of the latest stop
+    last_loop_stop: SessionLoopStopped | None = None  # the latest stop
+    last_loop_stop_at: float = 0.0  # when it was recorded
 
     def turn(self, number: int) -> TurnState:
         """Turn `number` (1-based).
@@ -214,7 +215,7 @@ def _changes(state: SessionState, recorded: Recorded[Event]) -> dict[str, Any]:
             return _outcome_changes(state, recorded, event)
         case SessionLoopStopped():
             return {"loop_stops": state.loop_stops + 1, "loop_checked_after": len(state.turns),
-                    "last_loop_stop": (event.request_id, event.reason)}
+                    "last_loop_stop": event, "last_loop_stop_at": recorded.recorded_at}
     if type(event).__module__ != session_events.__name__:
         _reject(recorded, f"{type(event).type_name} does not belong in a session stream")
     # A session event this fold does not track yet: it still counts as activity,

@@ -83,7 +83,15 @@ def _provider_rows(settings: Settings) -> list[tuple[str, Any]]:
         ("UPSTREAM_POOL_SIZE", res.pool_size),
         ("CIRCUIT_BREAKER_THRESHOLD", res.breaker_threshold),
         ("CIRCUIT_BREAKER_RESET_SECONDS", res.breaker_reset),
+        ("OPENAI_REASONING_REPLAY", providers.reasoning_replay),
+        ("LOOP_GUARD_EMPTY_ANSWERS", _off(providers.loop_empty_answers)),
+        ("LOOP_GUARD_REPEATS", _off(providers.loop_repeats)),
+        ("LOOP_GUARD_WINDOW_S", providers.loop_window_s),
     ]
+
+
+def _off(limit: int | None) -> int | str:
+    return "off" if limit is None else limit
 
 
 def _joined(values: Any, sep: str = ",") -> str:

@@ -39,7 +39,8 @@ def usage_of(message: Mapping[str, Any]) -> dict[str, int]:
 
 
 def visible_blocks(content: object) -> int:
-    """Content blocks with something in them (empty text or thinking does not count)."""
+    """Content blocks a user sees or a client acts on: non-empty text, tool calls and any
+    other block — not thinking, which Claude Code counts as "no visible output"."""
     if not isinstance(content, list):
         return 0
     count = 0
@@ -47,9 +48,7 @@ def visible_blocks(content: object) -> int:
         if not isinstance(block, dict):
             continue
         kind = block.get("type")
-        if kind == "text" and not block.get("text"):
-            continue
-        if kind == "thinking" and not block.get("thinking") and not block.get("signature"):
+        if kind in ("thinking", "redacted_thinking") or (kind == "text" and not block.get("text")):
             continue
         count += 1
     return count

@@ -67,16 +67,31 @@ def test_the_request_after_n_empty_answers_is_refused():
     assert events[0].rule == "empty_answers"
     assert events[0].turns == (1, 2, 3)
     assert "Lynkr stopped a loop" in events[0].reason
-    assert log.state.last_loop_stop == ("r4-nudge 3", events[0].reason)
+    assert log.state.last_loop_stop == events[0]
 
 
-def test_after_a_stop_the_guard_counts_afresh():
-    """The request after a stop is served; the count starts again."""
+def test_requests_within_the_window_after_a_stop_are_refused_too():
+    """Retries and nudges right after a stop are refused, each one recorded."""
+    log = Log()
+    for i in range(3):
+        log.turn(f"n{i}", visible=0)
+    first = log.begin("stopped")[0]
+    again = log.begin("a new nudge")[0]
+    assert isinstance(again, SessionLoopStopped)
+    assert again.reason == first.reason
+    assert again.request_id != first.request_id
+
+
+def test_after_the_window_the_session_is_served_and_counted_afresh():
+    """Once the window has passed the session is served; the count restarts."""
     log = Log()
     for i in range(3):
         log.turn(f"n{i}", visible=0)
     log.begin("stopped")
-    assert isinstance(log.begin("new direction")[0], TurnStarted)
+    log.clock += 200.0
+    for i in range(3):
+        assert isinstance(log.turn(f"new direction {i}", visible=0)[0], TurnStarted)
+    assert isinstance(log.begin("again")[0], SessionLoopStopped)
 
 
 def test_an_answer_with_content_breaks_the_streak():

@@ -88,3 +88,19 @@ async def test_a_stream_of_only_unknown_parts_is_an_error_event_and_a_failure(tm
     assert "hologram" in answer.text
     assert "end_turn" not in answer.text
     assert isinstance(events[-1], StreamAborted)
+
+
+async def test_a_normal_thirty_turn_session_is_never_stopped(tmp_path):
+    """Thirty turns with answers (and the history growing) all reach the backend."""
+    async with running_gateway(tmp_path) as gw:
+        history: list[dict] = []
+        for i in range(30):
+            history.append({"role": "user", "content": f"step {i}"})
+            body = {**_body(""), "messages": history, "stream": i % 2 == 0}
+            answer = await gw.post("/v1/messages", body, headers=SESSION)
+            assert answer.status_code == 200, answer.text
+            history.append({"role": "assistant", "content": f"done {i}"})
+        upstream_calls = len(gw.fake.requests)
+        events = await _events(gw)
+    assert upstream_calls == 30
+    assert not any(isinstance(e, SessionLoopStopped) for e in events)
