@@ -316,5 +316,7 @@ async def _prime(response: httpx.Response, relay: StreamRelay) -> OpenedStream:
         await opened.aclose()
         if outcome.error_type == "overloaded_error":
             raise ProviderOverloadedError(message)
+        if outcome.untranslatable:
+            raise UpstreamError(message)  # deterministic: asking again would give the same
         raise StreamBrokenError(message)
     return opened

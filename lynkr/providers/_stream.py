@@ -415,7 +415,7 @@ class OpenAIStreamTranslator(_StreamReader):
             self._fail(out, "api_error", exc.message)
             return
         if not self._blocks and not self._pending and self.unknown:
-            self._fail(out, "api_error", untranslatable(self.unknown).message)
+            self._fail(out, "api_error", untranslatable(self.unknown).message, untranslated=True)
             return
         self._close_current(out)
         for block in self._pending:
@@ -448,10 +448,12 @@ class OpenAIStreamTranslator(_StreamReader):
                                       events=self._events + 1, usage=self._usage,
                                       unknown=dict(self.unknown.counts))
 
-    def _fail(self, out: list[bytes], error_type: str, message: str) -> None:
+    def _fail(self, out: list[bytes], error_type: str, message: str, *,
+              untranslated: bool = False) -> None:
         self._emit(out, "error", {"type": "error",
                                   "error": {"type": error_type, "message": message}})
         self._outcome = StreamOutcome(complete=False, error_type=error_type,
                                       error_message=message, raw=bytes(self._raw),
                                       events=self._events, usage=self._usage,
-                                      unknown=dict(self.unknown.counts))
+                                      unknown=dict(self.unknown.counts),
+                                      untranslatable=untranslated)

@@ -277,3 +277,4 @@ class StreamOutcome:
     events: int = 0
     usage: Usage = field(default_factory=Usage)
     unknown: dict[str, int] = field(default_factory=dict)  # untranslated parts, by type
+    untranslatable: bool = False  # failed because nothing in it could be translated

@@ -104,3 +104,16 @@ async def test_a_normal_thirty_turn_session_is_never_stopped(tmp_path):
         events = await _events(gw)
     assert upstream_calls == 30
     assert not any(isinstance(e, SessionLoopStopped) for e in events)
+
+
+async def test_an_untranslatable_stream_is_not_asked_again(tmp_path):
+    """Content Lynkr cannot translate is deterministic: one upstream call, no retry."""
+    chunk = {"id": "c", "choices": [{"index": 0, "finish_reason": "stop", "delta": {
+        "content": [{"type": "hologram"}]}}]}
+    script = {"responses": [{"raw_chunks": [chunk, "[DONE]"], "times": 3}]}
+    async with running_gateway(tmp_path, script) as gw:
+        answer = await gw.post("/v1/messages", _body("q", stream=True), headers=SESSION)
+        calls = len(gw.fake.requests)
+    assert "event: error" in answer.text
+    assert "hologram" in answer.text
+    assert calls == 1
