@@ -62,3 +62,29 @@ def test_a_non_streaming_answer_carries_the_requested_model():
     body = {"type": "message", "model": "backend-x", "content": []}
     message = AnthropicAdapter(AZURE).parse(json.dumps(body).encode(), {"model": "claude-x"})
     assert message["model"] == "claude-x"
+
+
+def test_signed_thinking_and_every_client_block_pass_unchanged():
+    """To Anthropic-dialect backends, signed and redacted thinking and the blocks an
+    OpenAI backend refuses (documents, search results, server tool blocks, container
+    uploads) pass exactly as the client sent them."""
+    assistant = [{"type": "thinking", "thinking": "plan", "signature": "U0lHTkVE"},
+                 {"type": "redacted_thinking", "data": "RU5DUllQVEVE"},
+                 {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search",
+                  "input": {"query": "lynkr"}},
+                 {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1",
+                  "content": [{"type": "web_search_result", "url": "https://e.org",
+                               "title": "E", "encrypted_content": "Q09OVEVOVA=="}]},
+                 {"type": "text", "text": "found it"}]
+    user = [{"type": "document", "source": {"type": "base64", "media_type": "application/pdf",
+                                            "data": "JVBERi0="}},
+            {"type": "search_result", "source": "https://e.org", "title": "E",
+             "content": [{"type": "text", "text": "x"}]},
+            {"type": "container_upload", "file_id": "file_1"},
+            {"type": "text", "text": "and now?"}]
+    body = {"model": "claude-opus-4-6", "max_tokens": 100, "messages": [
+        {"role": "user", "content": "search"}, {"role": "assistant", "content": assistant},
+        {"role": "user", "content": user}]}
+    sent = json.loads(AnthropicAdapter(AZURE).build(body, "m", {}).body)
+    assert sent["messages"][1]["content"] == assistant
+    assert sent["messages"][2]["content"] == user
