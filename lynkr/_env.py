@@ -98,6 +98,14 @@ class Env:
             self.problems.append(f"{name}: {raw!r} is not a number")
             return default
 
+    def positive(self, name: builtins.str, default: builtins.float) -> builtins.float:
+        """A decimal setting above 0."""
+        value = self.float(name, default)
+        if value <= 0:
+            self.problems.append(f"{name}: {value} must be above 0")
+            return default
+        return value
+
     def bool(self, name: builtins.str, default: builtins.bool) -> builtins.bool:
         """A true/false setting (1/0, true/false, yes/no, on/off)."""
         raw = self.values.get(name)

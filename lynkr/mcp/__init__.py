@@ -7,8 +7,9 @@ catalogue as server tools; `admin_blueprint()` is the `/admin/mcp` API.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from lynkr._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from lynkr.mcp._admin import admin_allowed, admin_blueprint
@@ -60,15 +61,7 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """Import an exported name from its module on first use."""
-    try:
-        module = _EXPORTS[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _EXPORTS, globals())
 
 
 __all__ = [

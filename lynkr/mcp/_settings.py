@@ -72,16 +72,16 @@ class McpSettings:
             manifest=_path(env, manifest) if manifest else None,
             manifest_dirs=tuple(_path(env, d) for d in dirs),
             protocol_mode=env.choice("MCP_PROTOCOL_MODE", "auto", ("auto", "legacy")),
-            request_timeout=_positive(env, "MCP_REQUEST_TIMEOUT", 60.0),
-            start_timeout=_positive(env, "MCP_START_TIMEOUT", 30.0),
+            request_timeout=env.positive("MCP_REQUEST_TIMEOUT", 60.0),
+            start_timeout=env.positive("MCP_START_TIMEOUT", 30.0),
             restart=RestartSettings(
-                base_delay=_positive(env, "MCP_RESTART_BASE_DELAY", 0.5),
-                factor=max(1.0, _positive(env, "MCP_RESTART_FACTOR", 2.0)),
-                max_delay=_positive(env, "MCP_RESTART_MAX_DELAY", 30.0),
+                base_delay=env.positive("MCP_RESTART_BASE_DELAY", 0.5),
+                factor=max(1.0, env.positive("MCP_RESTART_FACTOR", 2.0)),
+                max_delay=env.positive("MCP_RESTART_MAX_DELAY", 30.0),
                 max_restarts=env.int("MCP_MAX_RESTARTS", 5, minimum=0),
-                window=_positive(env, "MCP_RESTART_WINDOW", 60.0)),
-            shutdown_grace=_positive(env, "MCP_SHUTDOWN_GRACE", 2.0),
-            term_timeout=_positive(env, "MCP_TERM_TIMEOUT", 2.0),
+                window=env.positive("MCP_RESTART_WINDOW", 60.0)),
+            shutdown_grace=env.positive("MCP_SHUTDOWN_GRACE", 2.0),
+            term_timeout=env.positive("MCP_TERM_TIMEOUT", 2.0),
             sandbox=_sandbox(env),
             admin_token=env.str("LYNKR_ADMIN_TOKEN"),
         )
@@ -104,10 +104,3 @@ def _path(env: Env, raw: str) -> Path:
     path = Path(raw).expanduser()
     return path if path.is_absolute() else env.cwd / path
 
-
-def _positive(env: Env, name: str, default: float) -> float:
-    value = env.float(name, default)
-    if value <= 0:
-        env.problems.append(f"{name}: {value} must be above 0")
-        return default
-    return value

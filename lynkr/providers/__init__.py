@@ -8,8 +8,9 @@ state machines `_stream` (OpenAI → Anthropic SSE) and `_stream_anthropic` (pas
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from lynkr._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from lynkr.providers._anthropic import (
@@ -137,15 +138,7 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """Import an exported name from its module on first use."""
-    try:
-        module = _EXPORTS[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _EXPORTS, globals())
 
 
 __all__ = [

@@ -155,7 +155,7 @@ class ProviderSettings:
                                         ("auto", "reasoning_content", "off")),
             loop_empty_answers=_limit(env, "LOOP_GUARD_EMPTY_ANSWERS", 3),
             loop_repeats=_limit(env, "LOOP_GUARD_REPEATS", 5),
-            loop_window_s=_positive(env, "LOOP_GUARD_WINDOW_S", 120.0),
+            loop_window_s=env.positive("LOOP_GUARD_WINDOW_S", 120.0),
         )
 
 
@@ -165,13 +165,6 @@ def _limit(env: Env, name: str, default: int) -> int | None:
         return None
     return env.int(name, default, minimum=1)
 
-
-def _positive(env: Env, name: str, default: float) -> float:
-    value = env.float(name, default)
-    if value <= 0:
-        env.problems.append(f"{name}: {value} must be above 0")
-        return default
-    return value
 
 
 def _read_backends(env: Env) -> dict[str, BackendSettings]:

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from json.scanner import make_scanner
 from typing import Any
 
@@ -47,27 +46,18 @@ from lynkr.errors import UpstreamError
 from lynkr.providers._from_openai import (
     build_response,
     message_id_for,
-    parse_tool_arguments,
     tool_id_for,
     untranslatable,
 )
 from lynkr.providers._parts import UnknownParts, message_pieces
 from lynkr.providers._sse import SSEParser, encode_sse
+from lynkr.providers._stream_blocks import StreamBlock
 from lynkr.providers._translate import stop_reason_for, usage_from_openai
-from lynkr.providers._wire import AnthropicContentBlock, StreamOutcome, Usage
+from lynkr.providers._wire import StreamOutcome, Usage
 
 __all__ = ["MESSAGE_STOP_FRAME", "OpenAIStreamTranslator", "error_frame", "error_type_for"]
 
 MESSAGE_STOP_FRAME = encode_sse("message_stop", {"type": "message_stop"})
-_encode_str = json.encoder.encode_basestring  # the C string encoder, as json.dumps uses
-_encode_ascii = json.encoder.encode_basestring_ascii
-_DELTA_TEMPLATES = {
-    kind: (b'event: content_block_delta\ndata: {"type":"content_block_delta","index":%d,'
-           b'"delta":{"type":"' + delta + b'","' + key + b'":%s}}\n\n')
-    for kind, delta, key in (("text", b"text_delta", b"text"),
-                             ("thinking", b"thinking_delta", b"thinking"),
-                             ("tool_use", b"input_json_delta", b"partial_json"))
-}
 _OVERLOAD_WORDS = ("overload", "rate_limit", "rate limit", "429", "503", "529", "unavailable")
 
 
@@ -106,55 +96,6 @@ def error_type_for(error: object) -> str:
     else:
         text = str(error).lower()
     return "overloaded_error" if any(w in text for w in _OVERLOAD_WORDS) else "api_error"
-
-
-@dataclass(slots=True)
-class _Block:
-    """One content block being assembled."""
-
-    kind: str  # "text", "thinking", "tool_use" or "redacted_thinking"
-    parts: list[str] = field(default_factory=list)
-    tool_id: str = ""
-    name: str = ""
-    index: int = -1  # Anthropic index once started
-    signature: str = ""  # a thinking block's, once the backend sent it
-
-    def start_payload(self) -> dict[str, Any]:
-        if self.kind == "tool_use":
-            block: dict[str, Any] = {"type": "tool_use", "id": self.tool_id, "name": self.name,
-                                     "input": {}}
-        elif self.kind == "redacted_thinking":
-            block = {"type": "redacted_thinking", "data": "".join(self.parts)}
-        elif self.kind == "thinking":
-            block = {"type": "thinking", "thinking": "", "signature": ""}
-        else:
-            block = {"type": "text", "text": ""}
-        return {"type": "content_block_start", "index": self.index, "content_block": block}
-
-    def delta_frame(self, text: str) -> bytes:
-        """The encoded `content_block_delta` frame (templated: the hot path of a stream)."""
-        try:
-            encoded = _encode_str(text).encode()
-        except UnicodeEncodeError:  # a lone surrogate from upstream: escape it, stay valid
-            encoded = _encode_ascii(text).encode()
-        return _DELTA_TEMPLATES[self.kind] % (self.index, encoded)
-
-    def final(self) -> AnthropicContentBlock:
-        text = "".join(self.parts)
-        if self.kind == "tool_use":
-            return {"type": "tool_use", "id": self.tool_id, "name": self.name,
-                    "input": parse_tool_arguments(self.name, text)}
-        if self.kind == "thinking":
-            return {"type": "thinking", "thinking": text, "signature": self.signature}
-        if self.kind == "redacted_thinking":
-            return {"type": "redacted_thinking", "data": text}
-        return {"type": "text", "text": text}
-
-    def signature_frame(self) -> bytes:
-        """The `signature_delta` frame of a signed thinking block."""
-        return encode_sse("content_block_delta", {
-            "type": "content_block_delta", "index": self.index,
-            "delta": {"type": "signature_delta", "signature": self.signature}})
 
 
 class _StreamReader:
@@ -205,11 +146,11 @@ class OpenAIStreamTranslator(_StreamReader):
         self._stop_sequences = tuple(stop_sequences)
         super().__init__(keep_raw=False)  # every byte is kept whole in `_raw` already
         self._started = False
-        self._blocks: list[_Block] = []  # started blocks, in Anthropic index order
-        self._pending: list[_Block] = []  # buffered behind an open tool block
-        self._tools: dict[int, _Block] = {}
-        self._seq_pending: dict[str, _Block] = {}
-        self._current: _Block | None = None
+        self._blocks: list[StreamBlock] = []  # started blocks, in Anthropic index order
+        self._pending: list[StreamBlock] = []  # buffered behind an open tool block
+        self._tools: dict[int, StreamBlock] = {}
+        self._seq_pending: dict[str, StreamBlock] = {}
+        self._current: StreamBlock | None = None
         self._finish: str | None = None
         self._matched_stop: object = None
         self._usage = Usage()
@@ -251,7 +192,7 @@ class OpenAIStreamTranslator(_StreamReader):
         self._events += 1
         out.append(encode_sse(event, payload))
 
-    def _emit_delta(self, out: list[bytes], block: _Block, text: str) -> None:
+    def _emit_delta(self, out: list[bytes], block: StreamBlock, text: str) -> None:
         self._events += 1
         out.append(block.delta_frame(text))
 
@@ -310,7 +251,7 @@ class OpenAIStreamTranslator(_StreamReader):
             if kind == "signature":
                 self._sign(piece.text, out)
             elif kind == "redacted_thinking":
-                self._whole(_Block(kind, [piece.text]), out)
+                self._whole(StreamBlock(kind, [piece.text]), out)
             else:
                 self._refused = self._refused or kind == "refusal"
                 self._sequential("thinking" if kind == "thinking" else "text", piece.text, out)
@@ -328,11 +269,11 @@ class OpenAIStreamTranslator(_StreamReader):
         elif current is not None and current.kind == "tool_use":
             block = self._seq_pending.get(kind)
             if block is None or block.signature:
-                block = self._seq_pending[kind] = _Block(kind)
+                block = self._seq_pending[kind] = StreamBlock(kind)
                 self._pending.append(block)
             block.parts.append(text)
         else:
-            block = _Block(kind, [text])
+            block = StreamBlock(kind, [text])
             self._open(block, out)
             self._emit_delta(out, block, text)
 
@@ -347,16 +288,16 @@ class OpenAIStreamTranslator(_StreamReader):
         if current is not None and current.kind == "tool_use":
             block = self._seq_pending.get("thinking")
             if block is None or block.signature:
-                block = self._seq_pending["thinking"] = _Block("thinking")
+                block = self._seq_pending["thinking"] = StreamBlock("thinking")
                 self._pending.append(block)
             block.signature = signature
             return
-        block = _Block("thinking", signature=signature)  # a signature with no text before it
+        block = StreamBlock("thinking", signature=signature)  # a signature with no text before it
         self._open(block, out)
         self._events += 1
         out.append(block.signature_frame())
 
-    def _whole(self, block: _Block, out: list[bytes]) -> None:
+    def _whole(self, block: StreamBlock, out: list[bytes]) -> None:
         """A block that arrives complete (redacted thinking): started and left open."""
         if self._current is not None and self._current.kind == "tool_use":
             self._pending.append(block)
@@ -373,7 +314,7 @@ class OpenAIStreamTranslator(_StreamReader):
             json.dumps(arguments) if isinstance(arguments, dict) else "")
         block = self._tools.get(index)
         if block is None:
-            block = self._tools[index] = _Block("tool_use")
+            block = self._tools[index] = StreamBlock("tool_use")
             block.tool_id = str(call.get("id") or tool_id_for(self._msg_id or "", index))
             block.name = str(function.get("name") or "")
             block.parts.append(piece)
@@ -390,7 +331,7 @@ class OpenAIStreamTranslator(_StreamReader):
         if block is self._current and piece:
             self._emit_delta(out, block, piece)
 
-    def _open(self, block: _Block, out: list[bytes]) -> None:
+    def _open(self, block: StreamBlock, out: list[bytes]) -> None:
         self._close_current(out)
         block.index = len(self._blocks)
         self._blocks.append(block)

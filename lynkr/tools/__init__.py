@@ -8,9 +8,9 @@ events in the session stream. `PolicySettings` is the toolbelt's settings sectio
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from lynkr._lazy import lazy_exports
 from lynkr.tools._settings import PolicySettings, workspace_id_of
 
 if TYPE_CHECKING:
@@ -48,15 +48,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """Import a lazily exported name from its module on first use."""
-    try:
-        module = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY, globals())
 
 
 __all__ = [
