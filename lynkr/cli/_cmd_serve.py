@@ -40,10 +40,12 @@ async def _run(settings: Settings, listener: socket.socket) -> None:
         app = create_app(system)
         binds = await nursery.start(serve_gateway, app, listener)
         tune_gc()
-        print(f"lynkr: listening on {' '.join(binds)}", file=sys.stderr, flush=True)
-        log.info("gateway_listening", binds=binds, provider=settings.providers.provider,
-                 configured=settings.providers.active is not None)
+        # The receiver is open before the line that tells a supervisor we are up, so a
+        # SIGTERM sent right after it still shuts down cleanly.
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            print(f"lynkr: listening on {' '.join(binds)}", file=sys.stderr, flush=True)
+            log.info("gateway_listening", binds=binds, provider=settings.providers.provider,
+                     configured=settings.providers.active is not None)
             async for signum in signals:
                 log.info("gateway_stopping", signal=signal.Signals(signum).name)
                 nursery.cancel_scope.cancel()

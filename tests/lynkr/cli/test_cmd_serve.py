@@ -158,3 +158,16 @@ def _wait_listening(proc: subprocess.Popen[str]) -> str:
             return line.split()[-1]
     raise AssertionError("lynkr serve exited before listening")
 
+
+
+def test_sigterm_right_after_the_listening_line_shuts_down_cleanly(tmp_path):
+    """A supervisor that stops the gateway as soon as it says it listens gets a clean exit."""
+    proc, _ = start([sys.executable, "-m", "lynkr", "serve"], tmp_path,
+                    _env(tmp_path, PORT="0", LYNKR_PROJECTOR="thread"),
+                    "lynkr: listening on ", "stderr")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=15) == 0
+    assert proc.stderr is not None
+    rest = proc.stderr.read()
+    stop(proc, signal.SIGCONT)  # already exited: closes its pipes
+    assert "Traceback" not in rest
