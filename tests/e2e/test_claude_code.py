@@ -75,18 +75,22 @@ def _script(stack: dict[str, Any], steps: list[dict[str, Any]]) -> None:
     httpx.post(stack["fake"] + "/_script", json={"responses": steps}).raise_for_status()
 
 
-def _run_claude(cli: Path, stack: dict[str, Any]) -> tuple[subprocess.CompletedProcess[str], Path]:
+def _run_claude(cli: Path, stack: dict[str, Any], prompt: str = "Write the proof file with Bash",
+                *, args: tuple[str, ...] = (), env: dict[str, str] | None = None,
+                ) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """Run `claude -p PROMPT` offline against the stack's gateway (fresh HOME and workspace);
+    `args` and `env` add CLI flags and variables."""
     home, workspace = stack["tmp"] / "home", stack["tmp"] / "workspace"
     home.mkdir()
     workspace.mkdir()
-    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(home),
-           "CLAUDE_CONFIG_DIR": str(home / ".claude"), "TERM": "dumb", "IS_SANDBOX": "1",
-           "ANTHROPIC_BASE_URL": stack["url"], "ANTHROPIC_API_KEY": "anything",
-           "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_TELEMETRY": "1",
-           "DISABLE_AUTOUPDATER": "1", "DISABLE_ERROR_REPORTING": "1"}
+    base = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(home),
+            "CLAUDE_CONFIG_DIR": str(home / ".claude"), "TERM": "dumb", "IS_SANDBOX": "1",
+            "ANTHROPIC_BASE_URL": stack["url"], "ANTHROPIC_API_KEY": "anything",
+            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_TELEMETRY": "1",
+            "DISABLE_AUTOUPDATER": "1", "DISABLE_ERROR_REPORTING": "1", **(env or {})}
     result = subprocess.run(
-        [str(cli), "-p", "Write the proof file with Bash", "--output-format", "json",
-         "--dangerously-skip-permissions"], cwd=workspace, env=env, stdin=subprocess.DEVNULL,
+        [str(cli), "-p", prompt, "--output-format", "json", "--dangerously-skip-permissions",
+         *args], cwd=workspace, env=base, stdin=subprocess.DEVNULL,
         capture_output=True, text=True, timeout=180)
     return result, workspace
 

@@ -16,10 +16,14 @@ from typing import Any
 import httpx
 import pytest
 
-from eventstore import SqliteRecorder
 from eventstore.events.session import ModelResponded, SessionLoopStopped
 from tests.e2e.processes import gateway_processes
-from tests.e2e.test_claude_code import claude_cli  # noqa: F401  (the fixture)
+from tests.e2e.test_claude_code import (  # noqa: F401  (claude_cli: the fixture)
+    _run_claude,
+    _script,
+    _session_events,
+    claude_cli,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -72,40 +76,17 @@ def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, 
         yield state
 
 
-def _script(stack: dict[str, Any], steps: list[dict[str, Any]]) -> None:
-    httpx.post(stack["fake"] + "/_script", json={"responses": steps}).raise_for_status()
-
-
 def _upstream_bodies(stack: dict[str, Any]) -> list[dict[str, Any]]:
     requests = httpx.get(stack["fake"] + "/_requests").json()
     return [r["body"] for r in requests
             if r["path"].endswith(("/chat/completions", "/invocations"))]
 
 
-def _run_claude(cli: Path, stack: dict[str, Any], prompt: str,
-                ) -> tuple[subprocess.CompletedProcess[str], Path]:
-    home, workspace = stack["tmp"] / "home", stack["tmp"] / "workspace"
-    home.mkdir()
-    workspace.mkdir()
-    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(home),
-           "CLAUDE_CONFIG_DIR": str(home / ".claude"), "TERM": "dumb", "IS_SANDBOX": "1",
-           "ANTHROPIC_BASE_URL": stack["url"], "ANTHROPIC_API_KEY": "anything",
-           "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_TELEMETRY": "1",
-           "DISABLE_AUTOUPDATER": "1", "DISABLE_ERROR_REPORTING": "1",
-           "MAX_THINKING_TOKENS": "31999"}
-    result = subprocess.run(
-        [str(cli), "-p", prompt, "--output-format", "json", "--dangerously-skip-permissions",
-         "--model", "claude-sonnet-4-5"], cwd=workspace, env=env, stdin=subprocess.DEVNULL,
-        capture_output=True, text=True, timeout=180)
-    return result, workspace
-
-
-def _session_events(db: Path, session_id: str) -> list[Any]:
-    recorder = SqliteRecorder(db)
-    try:
-        return [r.event for r in recorder.read_stream(f"session-{session_id}")]
-    finally:
-        recorder.close()
+def _run_thinking_claude(cli: Path, stack: dict[str, Any], prompt: str,
+                         ) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """Claude Code with extended thinking on, asking for a Claude model."""
+    return _run_claude(cli, stack, prompt, args=("--model", "claude-sonnet-4-5"),
+                       env={"MAX_THINKING_TOKENS": "31999"})
 
 
 def test_claude_code_tool_round_trip_with_signed_thinking_in_content_lists(
@@ -113,7 +94,7 @@ def test_claude_code_tool_round_trip_with_signed_thinking_in_content_lists(
     """Turn 1 streams signed reasoning, text and a Bash call as content lists; the CLI runs
     Bash; turn 2's upstream request carries the signed thinking back as a reasoning part."""
     _script(stack, [{"raw_chunks": _bash_turn()}, {"raw_chunks": _done_turn()}])
-    result, workspace = _run_claude(claude_cli, stack, "Write the proof file with Bash")
+    result, workspace = _run_thinking_claude(claude_cli, stack, "Write the proof file with Bash")
     assert result.returncode == 0, result.stderr + result.stdout
     output = json.loads(result.stdout)
     assert output["is_error"] is False
@@ -145,7 +126,7 @@ def test_the_loop_guard_stops_a_backend_that_only_answers_empty(
         "length", "message": {"role": "assistant", "content": [{"type": "reasoning", "summary": [
             {"type": "summary_text", "text": "Hmm.", "signature": SIGNATURE}]}]}}]},
         "times": 20}])
-    result, _ = _run_claude(claude_cli, stack, "Say something")
+    result, _ = _run_thinking_claude(claude_cli, stack, "Say something")
     output = json.loads(result.stdout)
     assert output["is_error"] is True, output
     assert "Lynkr stopped a loop" in output["result"]
