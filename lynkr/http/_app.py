@@ -33,8 +33,7 @@ async def _end_request(response: Response) -> Response:
         record = RequestLog(request_id=new_request_id(), method=request.method,
                             path=request.path)
     response.headers["request-id"] = record.request_id
-    if not record.deferred:
-        record.emit(response.status_code)
+    record.emit(response.status_code)
     return response
 
 

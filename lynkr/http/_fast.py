@@ -1,7 +1,8 @@
 """The hot route on plain ASGI: `POST /v1/messages` without Quart's per-request machinery.
 
 `GatewayApp` sits in front of the Quart app that `create_app` builds and serves
-`POST /v1/messages` (with any query string, e.g. `?beta=true`) itself; every other
+`/v1/messages` (POST, with any query string, e.g. `?beta=true`; any other method is a
+405 in Anthropic's error JSON) itself — it is the one handler of that route; every other
 request goes to Quart unchanged. Measured on hypercorn's trio worker, a trivial Quart
 route costs ~3 ms of CPU and a bare ASGI handler ~0.3 ms, which is most of the
 gateway's budget per turn.
@@ -74,9 +75,12 @@ class GatewayApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one ASGI connection scope."""
-        if (scope["type"] == "http" and scope["method"] == "POST"
-                and scope["path"] == "/v1/messages"):
-            await _Exchange(self.system, scope, receive, send).run()
+        if scope["type"] == "http" and scope["path"] == "/v1/messages":
+            exchange = _Exchange(self.system, scope, receive, send)
+            if scope["method"] == "POST":
+                await exchange.run()
+            else:
+                await exchange.refuse_method(scope["method"])
         else:
             await self.app(scope, receive, send)  # type: ignore[arg-type]
 
@@ -110,6 +114,13 @@ class _Exchange:
             nursery.start_soon(self._watch_disconnect, nursery.cancel_scope)
             await self._answer(body)
             nursery.cancel_scope.cancel()
+
+    async def refuse_method(self, method: str) -> None:
+        """405 in Anthropic's error JSON: this path only takes POST."""
+        self.record.method = method
+        await self._respond(405, error_json("invalid_request_error",
+                                            f"{method} is not allowed on /v1/messages; use POST"),
+                            [(b"allow", b"POST")])
 
     async def _read_body(self) -> bytes:
         """The whole body. One over the limit is still received (and dropped) before the

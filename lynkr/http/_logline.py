@@ -41,7 +41,6 @@ class RequestLog:
     turn: TurnInfo = field(default_factory=TurnInfo)
     model: str | None = None
     stream: bool | None = None
-    deferred: bool = False
     emitted: bool = False
 
     def emit(self, status: int) -> None:

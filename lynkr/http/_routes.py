@@ -1,29 +1,24 @@
-"""The Anthropic-compatible endpoints: messages, count_tokens, models, and the root.
+"""The Anthropic-compatible endpoints served by Quart: count_tokens, models, the root.
 
-`POST /v1/messages` (with or without `?beta=true`) reads the body (32 MB limit),
-validates it naming the bad field, and runs a turn. Streaming answers are SSE with
-Quart's response timeout disabled (a turn may stream for minutes); the canonical log
-line of a stream is written when the stream ends.
+`POST /v1/messages` itself is not here: it has one handler, `GatewayApp` in
+`lynkr/http/_fast.py`, in front of this app.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import trio
-from quart import Blueprint, Response, current_app, g, request
+from quart import Blueprint, Response, current_app, request
 
-from lynkr.http._logline import RequestLog
-from lynkr.orchestrator import CallStats, TurnRequest, fetch_body
+from lynkr.orchestrator import CallStats, fetch_body
 from lynkr.providers import (
     AnthropicAdapter,
     UpstreamRequest,
     count_request_tokens,
     parse_json_body,
     validate_count_tokens_request,
-    validate_messages_request,
 )
 
 __all__ = ["MODEL_ALIASES", "api"]
@@ -50,38 +45,6 @@ async def root() -> Response:
     """Claude Code sends `HEAD /` at start; any 200 will do."""
     return Response(json.dumps({"name": "lynkr", "status": "ok"}),
                     content_type="application/json")
-
-
-@api.post("/v1/messages")
-async def messages() -> Response:
-    """Run one turn, streaming or not."""
-    record: RequestLog = g.request_log
-    body, size = await _read_json()
-    validate_messages_request(body)
-    record.model, record.stream = str(body.get("model")), bool(body.get("stream"))
-    headers = {k.lower(): v for k, v in request.headers.items()}
-    turn = TurnRequest(request_id=record.request_id, headers=headers, body=body,
-                       request_bytes=size)
-    result = await _system().orchestrator.run_turn(turn, record.turn)
-    if result.frames is None:
-        response = Response(json.dumps(result.message), content_type="application/json")
-    else:
-        record.deferred = True
-        response = Response(_logged(result.frames, record), content_type="text/event-stream",
-                            headers={"cache-control": "no-cache"})
-        response.timeout = None
-    if result.session.generated:
-        response.headers["x-session-id"] = result.session.session_id
-    return response
-
-
-async def _logged(frames: AsyncIterator[bytes], record: RequestLog) -> AsyncIterator[bytes]:
-    try:
-        async for frame in frames:
-            yield frame
-    finally:
-        await frames.aclose()  # type: ignore[attr-defined]
-        record.emit(200)
 
 
 @api.post("/v1/messages/count_tokens")
