@@ -37,7 +37,7 @@ from lynkr.http._errors import (
     too_large_message,
 )
 from lynkr.http._logline import RequestLog, new_request_id
-from lynkr.orchestrator import TurnRequest
+from lynkr.orchestrator import MessagesRequest
 from lynkr.providers import parse_json_body, validate_messages_request
 
 __all__ = ["GatewayApp"]
@@ -156,7 +156,7 @@ class _Exchange:
             body = parse_json_body(data)
             validate_messages_request(body)
             record.model, record.stream = str(body.get("model")), bool(body.get("stream"))
-            turn = TurnRequest(request_id=record.request_id, headers=self.headers, body=body,
+            turn = MessagesRequest(request_id=record.request_id, headers=self.headers, body=body,
                                request_bytes=len(data))
             result = await self.system.orchestrator.run_turn(turn, record.turn)
         except LynkrError as exc:

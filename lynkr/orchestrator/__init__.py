@@ -28,12 +28,13 @@ from lynkr.orchestrator._record import (
 from lynkr.orchestrator._route import Route, choose_route
 from lynkr.orchestrator._session import SessionRef, resolve_session
 from lynkr.orchestrator._shape import aborted, error_frame, failed, responded, usage_of
-from lynkr.orchestrator._turn import Orchestrator, TurnInfo, TurnRequest, TurnResult
+from lynkr.orchestrator._turn import MessagesRequest, Orchestrator, TurnInfo, TurnResult
 
 __all__ = [
     "HTTPX_ERRORS",
     "RECORDED_HEADERS",
     "CallStats",
+    "MessagesRequest",
     "OpenedStream",
     "Orchestrator",
     "ProviderHandle",
@@ -42,7 +43,6 @@ __all__ = [
     "SessionRecorder",
     "SessionRef",
     "TurnInfo",
-    "TurnRequest",
     "TurnResult",
     "TurnTicket",
     "aborted",

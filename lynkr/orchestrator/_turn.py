@@ -47,7 +47,7 @@ from lynkr.providers import (
     UnknownParts,
 )
 
-__all__ = ["Orchestrator", "TurnInfo", "TurnRequest", "TurnResult"]
+__all__ = ["MessagesRequest", "Orchestrator", "TurnInfo", "TurnResult"]
 
 log = structlog.get_logger()
 
@@ -56,8 +56,9 @@ _UNKNOWN_LOGGED_MAX = 4096  # (session, part type) pairs remembered for log-once
 
 
 @dataclass(slots=True)
-class TurnRequest:
-    """A validated `/v1/messages` request."""
+class MessagesRequest:
+    """A validated `/v1/messages` request as the HTTP layer hands it over (the session
+    command's input, built from it, is `actors.TurnRequest`)."""
 
     request_id: str
     headers: Mapping[str, str]  # lower-case names
@@ -98,7 +99,7 @@ class Orchestrator:
         self.loop_guard = loop_guard_of(settings)
         self._unknown_logged: OrderedDict[tuple[str, str], None] = OrderedDict()
 
-    async def run_turn(self, request: TurnRequest, info: TurnInfo) -> TurnResult:
+    async def run_turn(self, request: MessagesRequest, info: TurnInfo) -> TurnResult:
         """Run one turn.
 
         Raises:
@@ -118,7 +119,8 @@ class Orchestrator:
         message = await self._complete(request, ticket, handle, upstream, info)
         return TurnResult(session, message=message)
 
-    async def _begin(self, request: TurnRequest, session: SessionRef, route: Route) -> TurnTicket:
+    async def _begin(self, request: MessagesRequest, session: SessionRef,
+                     route: Route) -> TurnTicket:
         command = turn_request(request.request_id, request.body, request.headers,
                                request.request_bytes, session, self.loop_guard)
         try:
@@ -127,7 +129,8 @@ class Orchestrator:
             log.warning("loop_stopped", session_id=session.session_id, reason=exc.message)
             raise
 
-    async def _complete(self, request: TurnRequest, ticket: TurnTicket, handle: ProviderHandle,
+    async def _complete(self, request: MessagesRequest, ticket: TurnTicket,
+                        handle: ProviderHandle,
                         upstream: Any, info: TurnInfo) -> dict[str, Any]:
         stats = CallStats()
         try:
@@ -164,7 +167,7 @@ class Orchestrator:
             log.warning("upstream_part_untranslated", session_id=session_id, provider=provider,
                         turn=ticket.turn, part_type=kind, keys=list(unknown.keys.get(kind, ())))
 
-    async def _open_stream(self, request: TurnRequest, ticket: TurnTicket,
+    async def _open_stream(self, request: MessagesRequest, ticket: TurnTicket,
                            handle: ProviderHandle, upstream: Any,
                            info: TurnInfo) -> AsyncIterator[bytes]:
         stats = CallStats()
