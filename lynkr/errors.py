@@ -15,6 +15,7 @@ LynkrError                              status  Anthropic type
 │   ├── UpstreamStatusError              (mapped from the backend's status)
 │   ├── ProviderTimeoutError             504    timeout_error
 │   ├── ProviderConnectError             502    api_error
+│   │   └── ProviderStaleConnectionError (a reused connection closed unanswered)
 │   ├── ProviderOverloadedError          529    overloaded_error (incl. circuit open)
 │   └── StreamBrokenError                502    api_error        cut / malformed stream
 ├── ToolError                            (a tool call failed; returned as is_error)
@@ -43,6 +44,7 @@ __all__ = [
     "ProviderConnectError",
     "ProviderNotConfiguredError",
     "ProviderOverloadedError",
+    "ProviderStaleConnectionError",
     "ProviderTimeoutError",
     "RateLimitedError",
     "RequestTooLargeError",
@@ -168,6 +170,11 @@ class ProviderTimeoutError(UpstreamError):
 
 class ProviderConnectError(UpstreamError):
     """The backend could not be reached."""
+
+
+class ProviderStaleConnectionError(ProviderConnectError):
+    """The backend closed a reused keep-alive connection before answering (the
+    keep-alive race): the request may be sent again at once, as a counted retry."""
 
 
 class ProviderOverloadedError(UpstreamError):

@@ -8,6 +8,15 @@ with exponential backoff and full jitter — but only while nothing has been sen
 the client: a non-streaming call retries until its whole body is read, a streaming
 call until its first frames are ready. httpx errors are mapped to `LynkrError`s here
 (`HTTPX_ERRORS`); nothing from httpx escapes this module.
+
+**When a POST is sent to a backend more than once**: only here, only as a retry that is
+counted (`CallStats.attempts`, at most `UPSTREAM_MAX_RETRIES` after the first) and
+logged (`upstream_retry` with the attempt and the error type), and only before any byte
+of the answer reached the client — after a connection error or timeout, a 429, a
+retryable 5xx, an overloaded or broken stream before its first frame, or the keep-alive
+race (a reused connection the backend closed before answering: retried at once, without
+backoff, and not counted against the backend's health). The transport never resends
+by itself (`lynkr/providers/_transport.py`).
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ from lynkr.errors import (
     LynkrError,
     ProviderConnectError,
     ProviderOverloadedError,
+    ProviderStaleConnectionError,
     ProviderTimeoutError,
     StreamBrokenError,
     UpstreamError,
@@ -37,6 +47,7 @@ from lynkr.providers import (
     RETRYABLE_STATUSES,
     Adapter,
     ResilienceSettings,
+    StaleConnectionError,
     StreamRelay,
     UpstreamRequest,
     send_pooled,
@@ -57,6 +68,8 @@ log = structlog.get_logger()
 T = TypeVar("T")
 
 HTTPX_ERRORS: tuple[tuple[type[httpx.HTTPError], type[UpstreamError], str], ...] = (
+    (StaleConnectionError, ProviderStaleConnectionError,
+     "the backend closed a reused connection before answering"),
     (httpx.ConnectTimeout, ProviderTimeoutError, "connecting to the backend timed out"),
     (httpx.ReadTimeout, ProviderTimeoutError, "the backend did not answer in time"),
     (httpx.WriteTimeout, ProviderTimeoutError, "sending the request to the backend timed out"),
@@ -156,6 +169,8 @@ def _retryable(exc: LynkrError, settings: ResilienceSettings, after: float | Non
 
 
 def _counts_as_down(exc: LynkrError) -> bool:
+    if isinstance(exc, ProviderStaleConnectionError):
+        return False  # the keep-alive race says nothing about the backend's health
     if isinstance(exc, UpstreamStatusError):
         return exc.upstream_status >= 500
     return isinstance(exc, (ProviderConnectError, ProviderTimeoutError, ProviderOverloadedError))
@@ -211,7 +226,8 @@ async def call_with_retries(
             if not _retryable(exc, settings, exc.retry_after) or (
                     stats.attempts > settings.max_retries):
                 raise
-            delay = backoff_delay(stats.attempts, settings, exc.retry_after)
+            delay = 0.0 if isinstance(exc, ProviderStaleConnectionError) else (
+                backoff_delay(stats.attempts, settings, exc.retry_after))
             log.info("upstream_retry", provider=handle.name, attempt=stats.attempts,
                      error=exc.error_type, delay_s=round(delay, 3))
             _report(handle, outcome, exc)

@@ -53,7 +53,11 @@ if TYPE_CHECKING:
         strip_unsigned_thinking,
         usage_from_openai,
     )
-    from lynkr.providers._transport import H11Transport, TransportStatistics
+    from lynkr.providers._transport import (
+        H11Transport,
+        StaleConnectionError,
+        TransportStatistics,
+    )
     from lynkr.providers._upstream import (
         RETRYABLE_STATUSES,
         Adapter,
@@ -108,6 +112,7 @@ _EXPORTS = {
     "SSEParser": "lynkr.providers._sse",
     "StreamOutcome": "lynkr.providers._wire",
     "StreamRelay": "lynkr.providers._upstream",
+    "StaleConnectionError": "lynkr.providers._transport",
     "TransportStatistics": "lynkr.providers._transport",
     "UnknownParts": "lynkr.providers._parts",
     "UpstreamRequest": "lynkr.providers._upstream",
@@ -166,6 +171,7 @@ __all__ = [
     "ResilienceSettings",
     "SSEEvent",
     "SSEParser",
+    "StaleConnectionError",
     "StreamOutcome",
     "StreamRelay",
     "TransportStatistics",

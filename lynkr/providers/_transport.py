@@ -19,8 +19,9 @@ What it does, and promises:
 * **Reuse is last-in first-out and checked**: an idle connection whose socket is
   readable was closed by the server (or sent bytes nobody asked for) and is dropped.
   A request sent on a reused connection that the server closed before any byte of a
-  response came back (the keep-alive race) is sent once more on a new connection when
-  its body can be sent again; every other failure is the caller's to handle.
+  response came back (the keep-alive race) fails with `StaleConnectionError` (an
+  `httpx.RemoteProtocolError`): the transport never sends a request twice itself, so
+  every resend is the orchestrator's counted, logged retry (`lynkr/orchestrator/_call`).
 * **h11 parses the heads; `BodyDecoder` (`_body`) the bodies**: h11 costs ~20 µs per
   chunk of a chunked body, and an SSE answer is one chunk per event; each step of a
   body returns all the payload one read delivered.
@@ -56,7 +57,7 @@ import trio
 from lynkr.providers._body import BodyDecoder, Framing, framing_of
 from lynkr.providers._response import ResponseBody, says_close
 
-__all__ = ["H11Transport", "TransportStatistics"]
+__all__ = ["H11Transport", "StaleConnectionError", "TransportStatistics"]
 
 Origin = tuple[bytes, bytes, int]  # scheme, host, port
 _READ_SIZE = 65536
@@ -79,8 +80,12 @@ class TransportStatistics:
     reused: int  # requests sent on a connection that served one before
 
 
-class _StaleConnectionError(Exception):
-    """A reused connection turned out closed before any byte of the response came."""
+class StaleConnectionError(httpx.RemoteProtocolError):
+    """A reused connection turned out closed before any byte of the response came: the
+    server never saw the request, or dropped it unanswered, so it may be sent again."""
+
+
+_STALE = "the server closed a reused connection before answering"
 
 
 class PooledConnection:
@@ -156,16 +161,8 @@ class H11Transport(httpx.AsyncBaseTransport):
             body: bytes | None = request.content
         except httpx.RequestNotRead:
             body = None  # a streamed body: sent as it comes, and never twice
-        retry = body is not None
-        while True:
-            connection = await self._acquire(origin, pool, connect)
-            try:
-                return await self._exchange(connection, request, body, write, read)
-            except _StaleConnectionError:
-                if not retry:
-                    raise httpx.RemoteProtocolError(
-                        "server closed the connection without a response") from None
-                retry = False  # once, on a new connection (module doc)
+        connection = await self._acquire(origin, pool, connect)
+        return await self._exchange(connection, request, body, write, read)
 
     async def aclose(self) -> None:
         """Close every idle connection; busy ones close when their response ends."""
@@ -315,7 +312,7 @@ class H11Transport(httpx.AsyncBaseTransport):
                 await connection.stream.send_all(data)
         except _IO_ERRORS as exc:
             if connection.reused and connection.h11.their_state is h11.SEND_RESPONSE:
-                raise _StaleConnectionError from exc
+                raise StaleConnectionError(_STALE) from exc
             raise httpx.WriteError(f"sending the request failed: {exc}") from exc
         if scope.cancelled_caught:
             raise httpx.WriteTimeout("timed out sending the request")
@@ -344,12 +341,12 @@ class H11Transport(httpx.AsyncBaseTransport):
                 data = await connection.stream.receive_some(_READ_SIZE)
         except _IO_ERRORS as exc:
             if stale_if_empty and connection.reused:
-                raise _StaleConnectionError from exc
+                raise StaleConnectionError(_STALE) from exc
             raise httpx.ReadError(f"reading the response failed: {exc}") from exc
         if scope.cancelled_caught:
             raise httpx.ReadTimeout("timed out reading the response")
         if not data and stale_if_empty and connection.reused:
-            raise _StaleConnectionError
+            raise StaleConnectionError(_STALE)
         return data  # type: ignore[return-value]  # a SocketStream gives bytes
 
 

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 
+import h11
 import httpx
 import pytest
+from structlog.testing import capture_logs
 
 from lynkr.errors import UpstreamError
 from lynkr.orchestrator import HTTPX_ERRORS, backoff_delay, map_httpx_errors
 from lynkr.providers._settings import ResilienceSettings
 from tests.lynkr.http.gateway import running_gateway
+from tests.lynkr.providers.test_transport import serving
 
 HELLO = {"model": "claude-sonnet-4-6", "max_tokens": 64,
          "messages": [{"role": "user", "content": "hello"}]}
@@ -186,3 +190,27 @@ async def test_the_breaker_sees_a_failure_between_successes(tmp_path):
     assert breaker["state"] == "closed"
     assert (breaker["successes"], breaker["failures"]) == (5, 2)
     assert breaker["consecutive_failures"] == 0
+
+
+async def test_the_keep_alive_race_is_resent_at_once_as_a_counted_logged_retry(tmp_path):
+    """A backend that closes a reused connection unanswered: the turn is sent again on a
+    new connection, without backoff, logged as `upstream_retry` and counted."""
+    body = json.dumps({"id": "c", "object": "chat.completion", "choices": [{
+        "index": 0, "finish_reason": "stop",
+        "message": {"role": "assistant", "content": "ok"}}]}).encode()
+    answer = (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
+              + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+    async def drop_second(n: int, k: int, request: h11.Request, data: bytes) -> bytes | None:
+        return None if k == 2 else answer
+
+    async with serving(drop_second) as server:
+        env = {"MODEL_PROVIDER": "openai", "OPENAI_BASE_URL": server.url("/v1")}
+        async with running_gateway(tmp_path, env=env, with_upstream=False) as gw:
+            with capture_logs() as logs:
+                first = await gw.post("/v1/messages", HELLO)
+                second = await gw.post("/v1/messages", HELLO)
+    assert (first.status_code, second.status_code) == (200, 200)
+    retries = [e for e in logs if e["event"] == "upstream_retry"]
+    assert [(e["attempt"], e["error"], e["delay_s"]) for e in retries] == [(1, "api_error", 0.0)]
+    assert len(server.requests) == 3  # the second turn: sent, dropped, sent again
