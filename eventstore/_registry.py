@@ -17,7 +17,6 @@ from typing import Any, ClassVar, TypeVar
 from eventstore._codec import BlobRef, decode_value, freeze
 from eventstore._encode import compile_encoder
 from eventstore._errors import EventDecodeError, UnknownEventTypeError
-from eventstore._slots import slot_twin
 
 __all__ = ["EVENTS", "Event", "EventRegistry", "Upcaster"]
 
@@ -141,8 +140,9 @@ def _builder(cls: type[Event]) -> Callable[[Payload], Event]:
 
     Replay decodes every event of the log, and a frozen dataclass `__init__` with
     `**payload` plus a Python walk of every value costs about twice this; like
-    `dataclasses`, the code is generated once per class, and it fills a `slot_twin`
-    of the class when there is one. Arrays must become tuples,
+    `dataclasses`, the code is generated once per class, and it fills each slot
+    through its descriptor's `__set__` (what the frozen `__init__` does by name, at
+    about a third of the cost). Arrays must become tuples,
     so each field gets the cheapest conversion its annotation allows (`_freezer`):
     none for a `str` or a `dict[str, int]`, `tuple()` for a `tuple[BlobRef, ...]`,
     and for anything else `freeze` only when a container actually holds another
@@ -152,8 +152,7 @@ def _builder(cls: type[Event]) -> Callable[[Payload], Event]:
     if getattr(cls, "__post_init__", None) is not None or not fields:
         return lambda payload: cls(**freeze(payload))
     hints = _hints(cls)
-    twin = slot_twin(cls)
-    env: dict[str, Any] = {"new": object.__new__, "cls": cls, "twin": twin, "freeze": freeze,
+    env: dict[str, Any] = {"new": object.__new__, "cls": cls, "freeze": freeze,
                            "flat": _NO_CONTAINER, "list": list, "dict": dict, "type": type,
                            "tuple": tuple, "map": map}
     lines = []
@@ -163,12 +162,10 @@ def _builder(cls: type[Event]) -> Callable[[Payload], Event]:
         value = "v" if freezer else f"payload[{f.name!r}]"
         if freezer:
             lines += [f"    v = payload[{f.name!r}]", *freezer]
-        lines.append(f"    obj.{f.name} = {value}" if twin is not None
-                     else f"    set_{i}(obj, {value})")
-    start, end = ("twin()", "\n    obj.__class__ = cls") if twin is not None else ("new(cls)", "")
+        lines.append(f"    set_{i}(obj, {value})")
     source = (f"def build(payload):\n    if len(payload) != {len(fields)}:\n"
               f"        raise ValueError('payload fields differ')\n"
-              f"    obj = {start}\n" + "\n".join(lines) + f"{end}\n    return obj\n")
+              f"    obj = new(cls)\n" + "\n".join(lines) + "\n    return obj\n")
     exec(source, env)
     return env["build"]  # type: ignore[no-any-return]
 

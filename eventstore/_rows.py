@@ -2,23 +2,21 @@
 
 Shared by both recorders so that they store byte-identical rows and `verify`
 means the same thing for each. Replay decodes millions of rows, so the decode
-path builds `Recorded` records without the frozen-dataclass `__init__` and caches
+path fills `Recorded` records through their slots' descriptors (`__set__`, what the
+frozen-dataclass `__init__` does by name, at about a third of its cost) and caches
 decoded metadata (most events of a request share the same bytes).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import gc
 import hashlib
 from collections.abc import Iterable, Sequence
-from itertools import islice
 from typing import Any, NamedTuple
 
 from eventstore._codec import cbor_loads, chain_hash, chain_hash_digests, tag_hook
 from eventstore._recorder import Metadata, RawEvent, Recorded
 from eventstore._registry import Event, EventRegistry
-from eventstore._slots import slot_twin
 
 __all__ = [
     "EncodedEvent",
@@ -32,7 +30,6 @@ __all__ = [
 ]
 
 _CACHE_LIMIT = 4096
-_GC_PAUSE_ROWS = 1000
 _UNKNOWN = (-1, None)  # (version, builder) of a type no class handles: no row matches it
 _META_ENCODED: dict[Metadata | None, tuple[bytes, bytes]] = {}
 _META_DECODED: dict[bytes, Metadata] = {}
@@ -41,17 +38,6 @@ _new = object.__new__
 _META_STORED = frozenset(("request_id", "causation_id", "actor", "key_id"))  # see _metadata
 if _META_STORED != _META_FIELDS:  # pragma: no cover
     raise TypeError("_metadata must be taught Metadata's fields")
-
-
-def _twin_of(cls: type) -> type:
-    """`slot_twin(cls)` for a class of this package that must have one."""
-    twin = slot_twin(cls)
-    if twin is None:  # pragma: no cover  (Recorded and Metadata are slotted dataclasses)
-        raise TypeError(f"{cls.__name__} must be a slotted dataclass")
-    return twin
-
-
-_META_TWIN = _twin_of(Metadata)
 
 
 class EncodedEvent(NamedTuple):
@@ -155,18 +141,12 @@ def _metadata(data: bytes) -> Metadata:
     raw = cbor_loads(data) if data else {}
     if type(raw) is not dict or not raw.keys() <= _META_FIELDS:
         return Metadata.decode(data)
-    # Written by this build: known fields, filled without the frozen `__init__`.
-    meta = _META_TWIN()
-    meta.request_id = raw.get("request_id")
-    meta.causation_id = raw.get("causation_id")
-    meta.actor = raw.get("actor")
-    meta.key_id = raw.get("key_id")
-    meta.__class__ = Metadata
-    return meta  # type: ignore[no-any-return]
+    # Written by this build: known fields, no need for `decode`'s filtering.
+    return Metadata(request_id=raw.get("request_id"), causation_id=raw.get("causation_id"),
+                    actor=raw.get("actor"), key_id=raw.get("key_id"))
 
 
-# `Recorded` is built by replay for every row, through its slot twin (see `_slots`).
-_RECORDED_TWIN = _twin_of(Recorded)
+# `Recorded` is built by replay for every row, slot by slot (see module docstring).
 (_set_position, _set_stream_id, _set_seq, _set_event, _set_recorded_at, _set_metadata,
  _set_event_id) = (getattr(Recorded, name).__set__ for name in (
     "position", "stream_id", "seq", "event", "recorded_at", "metadata", "event_id"))
@@ -193,36 +173,14 @@ def decode_records(
 
     Rows of a current class version decode inline; anything else (an upcast, an
     unknown type, bad bytes) goes through `decode_record` for its precise error.
-
-    The cyclic GC is paused while rows are built, `_GC_PAUSE_ROWS` at a time: each
-    object made here is acyclic and kept by the caller (refcounting frees it), yet
-    every ~700 of them started a collection that walked them again, and their
-    promotions triggered full collections of the whole heap (≈ 0.6 µs per row of
-    replay; see BENCHMARKS.md). Bounding the pause by rows, not by the caller's
-    page, keeps it short even for a whole stream. If the GC is off, it stays off.
     """
-    if not gc.isenabled():
-        return _decode_rows(registry, list(rows), [])
     out: list[Recorded[Event]] = []
-    source = iter(rows)  # a cursor is read inside the pause too: its rows are tuples
-    while True:
-        gc.disable()
-        try:
-            chunk = list(islice(source, _GC_PAUSE_ROWS))
-            _decode_rows(registry, chunk, out)
-        finally:
-            gc.enable()
-        if len(chunk) < _GC_PAUSE_ROWS:
-            return out
-
-
-def _decode_rows(
-    registry: EventRegistry, rows: Sequence[Sequence[Any]], out: list[Recorded[Event]]
-) -> list[Recorded[Event]]:
-    """The loop of `decode_records`, appending to `out`."""
     builders: dict[str, tuple[int, Any]] = {}  # type name -> (current version, builder)
     meta_cache = _META_DECODED
-    twin, recorded, loads, hook = _RECORDED_TWIN, Recorded, cbor_loads, tag_hook
+    new, recorded, loads, hook = _new, Recorded, cbor_loads, tag_hook
+    set_position, set_stream_id, set_seq, set_event = (_set_position, _set_stream_id,
+                                                       _set_seq, _set_event)
+    set_recorded_at, set_metadata, set_event_id = _set_recorded_at, _set_metadata, _set_event_id
     append = out.append
     last_meta_bytes, last_meta = None, None  # rows of one append share their metadata
     for row in rows:
@@ -237,17 +195,16 @@ def _decode_rows(
         except Exception:  # noqa: BLE001  (any failure is re-raised precisely by the slow path)
             append(decode_record(registry, row))
             continue
-        record = twin()
-        record.position = position
-        record.stream_id = stream_id
-        record.seq = seq
-        record.event = event
-        record.recorded_at = recorded_at
+        record = new(recorded)
+        set_position(record, position)
+        set_stream_id(record, stream_id)
+        set_seq(record, seq)
+        set_event(record, event)
+        set_recorded_at(record, recorded_at)
         if meta != last_meta_bytes:
             last_meta_bytes, last_meta = meta, meta_cache.get(meta) or decode_metadata(meta)
-        record.metadata = last_meta
-        record.event_id = event_id
-        record.__class__ = recorded
+        set_metadata(record, last_meta)
+        set_event_id(record, event_id)
         append(record)
     return out
 

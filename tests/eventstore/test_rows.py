@@ -16,7 +16,6 @@ from eventstore import (
     EventRegistry,
     Metadata,
     UnknownEventTypeError,
-    _rows,
 )
 from eventstore._codec import BLOB_TAG, encode_payload
 from eventstore._recorder import Recorded
@@ -188,42 +187,13 @@ class GcObserved(Event):
         GC_SEEN.append(gc.isenabled())
 
 
-def test_gc_is_paused_while_rows_are_built_and_enabled_after() -> None:
-    """Rows are built with the cyclic GC off; it is back on when the page is returned."""
+def test_decoding_leaves_the_cyclic_gc_alone() -> None:
+    """Library code flips no process-wide switch: the GC stays on while rows are built."""
     rows = [row(GcObserved(n=i), i + 1) for i in range(3)]
     GC_SEEN.clear()
-    decode_records(REG, rows)
-    assert GC_SEEN == [False, False, False]
-    assert gc.isenabled()
-
-
-def test_gc_is_enabled_again_after_a_failing_row() -> None:
-    """An error while decoding still re-enables the GC."""
-    with pytest.raises(UnknownEventTypeError):
-        decode_records(REG, [row(("Vanished", 1, encode_payload({"x": 1})))])
-    assert gc.isenabled()
-
-
-def test_gc_left_off_by_the_caller_stays_off() -> None:
-    """Decoding never turns on a GC that was off."""
-    gc.disable()
-    try:
-        decode_records(REG, [row(GcObserved(n=1))])
-        assert not gc.isenabled()
-    finally:
-        gc.enable()
-
-
-def test_gc_pause_is_bounded_by_rows_not_by_the_page(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A long read re-enables the GC between chunks of rows."""
-    monkeypatch.setattr(_rows, "_GC_PAUSE_ROWS", 2)
-    toggles: list[str] = []
-    real_disable, real_enable = gc.disable, gc.enable
-    monkeypatch.setattr(gc, "disable", lambda: (toggles.append("off"), real_disable())[1])
-    monkeypatch.setattr(gc, "enable", lambda: (toggles.append("on"), real_enable())[1])
-    records = decode_records(REG, [row(GcObserved(n=i), i + 1) for i in range(5)])
-    assert [r.event.n for r in records] == [0, 1, 2, 3, 4]
-    assert toggles == ["off", "on"] * 3
+    records = decode_records(REG, rows)
+    assert [r.event.n for r in records] == [0, 1, 2]
+    assert GC_SEEN == [True, True, True]
 
 
 def test_each_row_keeps_its_own_metadata() -> None:
