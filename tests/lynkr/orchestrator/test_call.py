@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import socket
-import time
 
 import h11
 import httpx
@@ -106,14 +105,11 @@ async def test_the_circuit_breaker_answers_overloaded_fast_while_the_backend_is_
     async with running_gateway(tmp_path, script, env=env) as gw:
         for _ in range(2):
             assert (await gw.post("/v1/messages", HELLO)).status_code == 502
-        started = time.perf_counter()
         response = await gw.post("/v1/messages", HELLO)
-        elapsed = time.perf_counter() - started
         assert response.status_code == 529
         assert response.json()["error"]["type"] == "overloaded_error"
         assert "circuit open" in response.json()["error"]["message"]
-        assert len(gw.fake.requests) == 2
-        assert elapsed < 1.0  # no backend wait; typically ~20 ms, bound sized for a loaded CI box
+        assert len(gw.fake.requests) == 2  # the backend was not asked
 
 
 async def test_read_timeout_is_configurable_and_clear(tmp_path):
@@ -121,11 +117,8 @@ async def test_read_timeout_is_configurable_and_clear(tmp_path):
     env = {**NO_RETRY, "UPSTREAM_READ_TIMEOUT": "0.2"}
     script = {"responses": [{"delay": 2}]}
     async with running_gateway(tmp_path, script, env=env) as gw:
-        started = time.perf_counter()
         response = await gw.post("/v1/messages", HELLO)
-        elapsed = time.perf_counter() - started  # the request alone, not the gateway's shutdown
-    assert elapsed < 1.5  # well before the backend's 2 s delay
-    assert response.status_code == 504
+    assert response.status_code == 504  # a wait for the backend's 2 s answer would be a 200
     assert response.json()["error"]["type"] == "timeout_error"
     assert "did not answer in time" in response.json()["error"]["message"]
 
