@@ -17,6 +17,13 @@ import pykka
 from pykka import ActorRegistry
 
 from actors._dispatch import Dispatcher, default_dispatcher
+from actors._pykka_private import (
+    answer_queued_as_dead,
+    handle_message,
+    record_failure,
+    run_on_start,
+    stop_now,
+)
 from actors._trio import TrioFuture, run_in_actor_thread
 
 __all__ = ["DispatchedActor", "ask_inline"]
@@ -102,7 +109,9 @@ class DispatchedActor(pykka.Actor):
     """A pykka actor whose messages run on a `Dispatcher` (see module docstring).
 
     Its asks return `TrioFuture`s, as a `TrioActor`'s do. Set the class attribute
-    `dispatcher` to use another pool than `default_dispatcher()`.
+    `dispatcher` to use another pool than `default_dispatcher()`. It overrides pykka's
+    documented hooks for new actor types (`_create_actor_inbox`, `_create_future`,
+    `_start_actor_loop`); the loop's steps come from `actors._pykka_private`.
     """
 
     dispatcher: ClassVar[Dispatcher | None] = None
@@ -134,7 +143,7 @@ class DispatchedActor(pykka.Actor):
         """Run `on_start` if due, then up to `throughput` messages (on a worker)."""
         if not self._set_up:
             self._set_up = True
-            self._actor_loop_setup()
+            run_on_start(self)
         inbox = self.actor_inbox
         for _ in range(throughput):
             if self.actor_stopped.is_set():
@@ -154,7 +163,7 @@ class DispatchedActor(pykka.Actor):
         A message put later schedules the actor again and is answered the same way.
         """
         while True:
-            self._actor_loop_teardown()
+            answer_queued_as_dead(self)
             if self.actor_inbox.idle_if_empty():
                 return
 
@@ -162,20 +171,20 @@ class DispatchedActor(pykka.Actor):
         """One message, with `ThreadingActor`'s semantics for replies and failures."""
         reply_to = envelope.reply_to
         try:
-            response = self._handle_receive(envelope.message)
+            response = handle_message(self, envelope.message)
             if reply_to is not None:
                 reply_to.set(response)
         except Exception:  # noqa: BLE001  (the asker gets it, as from any pykka actor)
             if reply_to is not None:
                 reply_to.set_exception()
             else:  # a failed tell stops the actor; supervisors hear of it in on_failure
-                self._handle_failure(*sys.exc_info())
+                record_failure(self, sys.exc_info())
                 try:
                     self.on_failure(*sys.exc_info())
                 except Exception:  # noqa: BLE001  (as pykka: logged, the actor is stopped anyway)
-                    self._handle_failure(*sys.exc_info())
+                    record_failure(self, sys.exc_info())
         except BaseException:
-            self._stop()
+            stop_now(self)
             ActorRegistry.stop_all(block=False)
             raise
 

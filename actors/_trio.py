@@ -116,6 +116,7 @@ class TrioFuture(pykka.Future[T]):
         self._state = _PENDING
         self._value: Any = None
         self._exc_info: ExcInfo | None = None
+        self._hooked = False  # set_get_hook() was called: a derived future, never set()
         self._latch: threading.Lock | None = None  # made when a thread blocks in get()
         self._tasks: list[trio.lowlevel.Task] | None = None  # trio tasks parked on us
         self._wakeups: _Wakeups | None
@@ -162,6 +163,7 @@ class TrioFuture(pykka.Future[T]):
         with _GUARD:
             if self._state != _PENDING:
                 raise queue.Full
+            self._hooked = True
             super().set_get_hook(func)
 
     def _settle_from(self, done: concurrent.futures.Future[Any]) -> None:
@@ -177,7 +179,7 @@ class TrioFuture(pykka.Future[T]):
 
     def _resolve(self, state: int, value: Any, exc_info: ExcInfo | None) -> None:
         with _GUARD:
-            if self._state != _PENDING or self._get_hook is not None:
+            if self._state != _PENDING or self._hooked:
                 raise queue.Full
             self._value, self._exc_info, self._state = value, exc_info, state
             latch, parked = self._latch, self._tasks is not None
@@ -200,7 +202,7 @@ class TrioFuture(pykka.Future[T]):
             pykka.Timeout: nothing arrived within `timeout` seconds.
             Exception: the exception the future was resolved with.
         """
-        if self._get_hook is not None:
+        if self._hooked:
             return super().get(timeout=timeout)
         if self._state == _PENDING:
             with _GUARD:
@@ -236,7 +238,7 @@ class TrioFuture(pykka.Future[T]):
             raise RuntimeError(
                 "this future was created outside trio; call .get() from a thread instead"
             )
-        if self._get_hook is not None:
+        if self._hooked:
             # Derived futures (`ActorRef.stop(block=False)`, `join`, `map`) are never
             # `set()`: their value comes from a hook that blocks, so it runs in a worker.
             return (yield from trio.to_thread.run_sync(self.get).__await__())
@@ -260,7 +262,11 @@ class TrioFuture(pykka.Future[T]):
 
 
 class TrioActor(pykka.ThreadingActor):
-    """Base of every Lynkr actor: its asks return `TrioFuture`s, its inbox is a SimpleQueue."""
+    """Base of every Lynkr actor: its asks return `TrioFuture`s, its inbox is a SimpleQueue.
+
+    Both through pykka's documented hooks for actor implementations
+    (`_create_actor_inbox`, `_create_future`; checked by `tests/actors/test_pykka_private.py`).
+    """
 
     @staticmethod
     def _create_actor_inbox() -> Any:

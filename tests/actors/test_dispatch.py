@@ -9,10 +9,10 @@ from typing import Any
 import pykka
 import pytest
 import trio
-from pykka._envelope import Envelope
 from structlog.testing import capture_logs
 
 from actors import DispatchedActor, Dispatcher, TrioFuture
+from actors._dispatched import _Envelope
 
 
 def make_actor_class(dispatcher: Dispatcher) -> type[DispatchedActor]:
@@ -149,13 +149,13 @@ def test_on_start_runs_on_a_worker_before_the_first_message(dispatcher):
 def test_a_failed_tell_stops_the_actor_and_calls_on_failure(dispatcher):
     """A tell that raises: on_failure runs, the actor stops, later asks get ActorDeadError."""
     ref = make_actor_class(dispatcher).start()
-    actor = ref._actor_weakref()
+    failures = ref.proxy().failures.get(timeout=5)  # the actor's own list, kept by reference
     ref.proxy().fail.defer()
     deadline = time.monotonic() + 5
     while ref.is_alive() and time.monotonic() < deadline:
         time.sleep(0.005)
     assert not ref.is_alive()
-    assert actor.failures == ["bad message"]
+    assert failures == ["bad message"]
     with pytest.raises(pykka.ActorDeadError):
         ref.proxy().note(1).get(timeout=5)
 
@@ -163,7 +163,7 @@ def test_a_failed_tell_stops_the_actor_and_calls_on_failure(dispatcher):
 def test_stop_runs_on_stop_and_answers_what_was_queued_behind_it(dispatcher):
     """Asks queued behind a stop are answered with ActorDeadError, on_stop has run."""
     ref = make_actor_class(dispatcher).start()
-    actor = ref._actor_weakref()
+    on_stop_ran = ref.proxy().stopped.get(timeout=5)  # the actor's own Event
     gate = threading.Event()
     blocker = ref.proxy().wait_for(gate)  # holds the actor while we queue behind it
     stopped = ref.stop(block=False)
@@ -172,7 +172,7 @@ def test_stop_runs_on_stop_and_answers_what_was_queued_behind_it(dispatcher):
     gate.set()
     assert blocker.get(timeout=5) == "waited"
     assert stopped.get(timeout=5) is True
-    assert actor.stopped.is_set()
+    assert on_stop_ran.is_set()
     with pytest.raises(pykka.ActorDeadError):
         late.get(timeout=5)
 
@@ -181,9 +181,9 @@ def test_a_message_put_after_the_stop_is_answered_not_lost(dispatcher):
     """An envelope that races into a stopped actor's mailbox still gets ActorDeadError."""
     ref = make_actor_class(dispatcher).start()
     ref.stop()
-    future = ref._actor_weakref()._create_future()
-    ref.actor_inbox.put(Envelope(pykka.messages.ProxyCall(attr_path=("note",), args=(1,),
-                                                           kwargs={}), reply_to=future))
+    future: TrioFuture[Any] = TrioFuture()
+    ref.actor_inbox.put(_Envelope(pykka.messages.ProxyCall(attr_path=("note",), args=(1,),
+                                                            kwargs={}), reply_to=future))
     with pytest.raises(pykka.ActorDeadError):
         future.get(timeout=5)
 
