@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -133,11 +134,26 @@ class Orchestrator:
                         handle: ProviderHandle,
                         upstream: Any, info: TurnInfo) -> dict[str, Any]:
         stats = CallStats()
-        try:
+        async with self._ending_failures(ticket, handle, stats, info):
             data = await fetch_body(handle, upstream, self.settings.resilience, stats)
             unknown = UnknownParts()
             message = handle.adapter.parse(data, request.body, unknown)
             self._log_unknown(ticket, handle.name, unknown)
+        event, blobs = responded(ticket.turn, message, data, provider=handle.name,
+                                 latency_ms=(time.perf_counter() - stats.started) * 1000,
+                                 first_byte_ms=stats.first_byte_ms, unknown=unknown.counts)
+        await self.turns.finish(ticket, event, blobs)
+        info.attempts, info.usage, info.outcome = stats.attempts, usage_of(message), "ok"
+        return message
+
+    @asynccontextmanager
+    async def _ending_failures(self, ticket: TurnTicket, handle: ProviderHandle,
+                               stats: CallStats, info: TurnInfo) -> AsyncIterator[None]:
+        """Before any byte reached the client: a failure ends the turn with
+        `UpstreamFailed` (and is raised on for the HTTP status), the client leaving ends
+        it with `StreamAborted`."""
+        try:
+            yield
         except LynkrError as exc:
             info.attempts, info.outcome = stats.attempts, "upstream_failed"
             await self.turns.finish(
@@ -147,12 +163,6 @@ class Orchestrator:
             info.outcome = "client_disconnected"
             await self._abort_shielded(ticket, handle.name, "client_disconnected", None, b"")
             raise
-        event, blobs = responded(ticket.turn, message, data, provider=handle.name,
-                                 latency_ms=(time.perf_counter() - stats.started) * 1000,
-                                 first_byte_ms=stats.first_byte_ms, unknown=unknown.counts)
-        await self.turns.finish(ticket, event, blobs)
-        info.attempts, info.usage, info.outcome = stats.attempts, usage_of(message), "ok"
-        return message
 
     def _log_unknown(self, ticket: TurnTicket, provider: str, unknown: UnknownParts) -> None:
         """Log each untranslated part type once per session (type and keys, no content)."""
@@ -171,18 +181,9 @@ class Orchestrator:
                            handle: ProviderHandle, upstream: Any,
                            info: TurnInfo) -> AsyncIterator[bytes]:
         stats = CallStats()
-        try:
+        async with self._ending_failures(ticket, handle, stats, info):
             opened = await open_stream(handle, upstream, self.settings.resilience, stats,
                                        request.body)
-        except LynkrError as exc:
-            info.attempts, info.outcome = stats.attempts, "upstream_failed"
-            await self.turns.finish(
-                ticket, failed(ticket.turn, exc, provider=handle.name, attempts=stats.attempts))
-            raise
-        except trio.Cancelled:
-            info.outcome = "client_disconnected"
-            await self._abort_shielded(ticket, handle.name, "client_disconnected", None, b"")
-            raise
         info.attempts = stats.attempts
         return self._relay(ticket, handle, opened, stats, info)
 
