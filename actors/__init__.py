@@ -26,6 +26,7 @@ from actors._session_commands import (
     record_events,
     request_digest,
 )
+from actors._sessions import Sessions
 from actors._trio import TrioActor, TrioFuture, run_in_actor_thread
 from actors.indexer import IndexerActor, IndexerStatus, IndexerStoppedError, request_rebuild
 from actors.mcp_supervisor import (
@@ -53,7 +54,6 @@ from actors.registry import (
     PassivateIdle,
     RegistryStatistics,
     SessionRegistry,
-    Sessions,
     SessionTouched,
     check_session_id,
 )

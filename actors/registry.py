@@ -1,53 +1,61 @@
-"""`SessionRegistry`: spawns, passivates and supervises session actors; `Sessions`, its trio face.
+"""`SessionRegistry`: spawns, passivates and supervises session actors.
 
 The registry starts a `SessionActor` the first time a session is used (the actor
 recovers by folding its stream), stops sessions idle for longer than
-`idle_timeout` (a ticker thread it owns sends it `PassivateIdle`), and supervises:
+`idle_timeout` (a ticker thread it owns sends it `PassivateIdle`), stops the least
+recently used one whenever more than `max_live` are live (so a gateway's memory
+does not grow with the number of sessions it has served), and supervises:
 when a session actor dies of an unhandled exception, the registry appends
 `ActorCrashed` to the `system` stream, starts a fresh actor, lets it recover from
 its committed events and appends `ActorRestarted` with the recovered version.
 
-`Sessions` is what the HTTP handler holds: one `await` per session command. It
-looks the session up and calls it; if the actor was stopped between the two
-(passivation, restart), it looks it up again, once.
+`Sessions` (`actors._sessions`) is what the HTTP handler holds: one `await` per
+session command.
+
+Nothing here scans the sessions on a request: the registry keeps its children in
+least-recently-used order (a lookup or a touch moves one to the end; passivation
+takes from the front), `Sessions` keeps at most `max_live` cached proxies the same
+way, and session actors are not listed in `pykka.ActorRegistry` (a list: pykka's
+`unregister` scans it on every stop). The registry stops them itself.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import Any
 
 import pykka
 import structlog
 
-from actors._dispatched import ask_inline
-from actors._errors import InvalidSessionIdError, SessionUnavailableError
-from actors._session_commands import Blob, TurnRequest
+from actors._errors import InvalidSessionIdError
 from actors._trio import TrioActor
-from actors.session import BeginTurn, FinishTurn, Record, SessionActor, SessionCrash
+from actors.session import SessionActor, SessionCrash
 from actors.writer import EventStore
 from eventstore import ANY_VERSION, Event
 from eventstore.events.system import ActorCrashed, ActorRestarted
-from eventstore.projections.session_state import SessionState, TurnState
 
 __all__ = [
+    "MAX_LIVE_SESSIONS",
     "PassivateIdle",
     "RegistryStatistics",
     "SessionRegistry",
     "SessionTouched",
-    "Sessions",
     "check_session_id",
 ]
 
 log = structlog.get_logger()
 
-T = TypeVar("T")
 SYSTEM_STREAM = "system"
 _MAX_ID = 128
 _STOP_TIMEOUT = 10.0  # seconds a stopping registry waits for each session's last command
+MAX_LIVE_SESSIONS = 1000
+"""Default cap on live session actors: ~14 KB each for a small session, up to a few
+hundred KB for a long Claude Code one (its blob digests). A passivated session costs
+nothing and recovers from its events on its next request."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +77,7 @@ class RegistryStatistics:
 
     live: int
     spawned: int
-    passivated: int
+    passivated: int  # idle, or least recently used beyond `max_live`
     restarted: int
 
 
@@ -105,30 +113,47 @@ class SessionRegistry(TrioActor):
         idle_timeout: float = 600.0,
         tick: float | None = None,
         actor_class: type[SessionActor] = SessionActor,
+        max_live: int = MAX_LIVE_SESSIONS,
     ) -> None:
         super().__init__()
         if idle_timeout <= 0:
             raise ValueError(f"idle_timeout must be positive, not {idle_timeout}")
+        if max_live < 1:
+            raise ValueError(f"max_live must be at least 1, not {max_live}")
         self._store = store
         self._idle_timeout = idle_timeout
         self._tick = tick if tick is not None else min(max(idle_timeout / 4, 0.01), 30.0)
         self._actor_class = actor_class
-        self._children: dict[str, _Child] = {}
+        self._max_live = max_live
+        # Least recently used first: `_use` moves a child to the end.
+        self._children: OrderedDict[str, _Child] = OrderedDict()
         self._counts = {"spawned": 0, "passivated": 0, "restarted": 0}
         self._stopping = threading.Event()
         self._ticker: threading.Thread | None = None
 
     # -- asks ------------------------------------------------------------------------
-    def session(self, session_id: str) -> pykka.ActorProxy[SessionActor]:
+    def session(
+        self, session_id: str, used: Sequence[tuple[str, str]] = ()
+    ) -> pykka.ActorProxy[SessionActor]:
         """The live actor of `session_id`, started (and so recovered) if needed.
+
+        Args:
+            session_id: the session.
+            used: `(session id, actor urn)` of the sessions the caller used since its
+                last lookup, least recent first, so the least recently used order is
+                exact where it decides which session a new one displaces.
 
         Raises:
             InvalidSessionIdError: see `check_session_id`.
         """
+        for used_id, urn in used:
+            self._touched(used_id, urn)
         child = self._children.get(check_session_id(session_id))
         if child is None or not child.ref.is_alive():
             child = self._spawn(session_id)
-        child.last_used = time.monotonic()
+            self._passivate_beyond_cap()
+        else:
+            self._use(session_id, child)
         return child.proxy
 
     def live_sessions(self) -> tuple[str, ...]:
@@ -137,18 +162,39 @@ class SessionRegistry(TrioActor):
 
     def statistics(self) -> RegistryStatistics:
         """How many sessions are live, and how many were spawned, passivated, restarted."""
-        return RegistryStatistics(live=len(self.live_sessions()), **self._counts)
+        return RegistryStatistics(live=len(self._children), **self._counts)
 
     def passivate_idle(self) -> tuple[str, ...]:
         """Stop sessions unused for longer than the idle timeout; returns their ids."""
         cutoff = time.monotonic() - self._idle_timeout
-        idle = sorted(k for k, c in self._children.items() if c.last_used < cutoff)
-        for session_id in idle:
-            child = self._children.pop(session_id)
-            child.ref.stop(block=False)  # messages already queued are still served
-            self._counts["passivated"] += 1
-            log.info("session_passivated", session_id=session_id)
+        idle = []
+        while self._children:  # least recently used first: stop at the first one in use
+            session_id, child = next(iter(self._children.items()))
+            if child.last_used >= cutoff:
+                break
+            self._passivate(session_id, "idle")
+            idle.append(session_id)
         return tuple(idle)
+
+    def _passivate_beyond_cap(self) -> None:
+        """Stop the least recently used sessions while more than `max_live` are live."""
+        while len(self._children) > self._max_live:
+            self._passivate(next(iter(self._children)), "lru")
+
+    def _passivate(self, session_id: str, reason: str) -> None:
+        child = self._children.pop(session_id)
+        child.ref.stop(block=False)  # messages already queued are still served
+        self._counts["passivated"] += 1
+        log.info("session_passivated", session_id=session_id, reason=reason)
+
+    def _use(self, session_id: str, child: _Child) -> None:
+        child.last_used = time.monotonic()
+        self._children.move_to_end(session_id)
+
+    def _touched(self, session_id: str, actor_urn: str) -> None:
+        child = self._children.get(session_id)
+        if child is not None and child.ref.actor_urn == actor_urn:
+            self._use(session_id, child)
 
     def handle_crash(self, crash: SessionCrash) -> None:
         """Record a session actor's crash and restart it from its committed events."""
@@ -175,9 +221,7 @@ class SessionRegistry(TrioActor):
         if isinstance(message, PassivateIdle):
             return self.passivate_idle()
         if isinstance(message, SessionTouched):
-            child = self._children.get(message.session_id)
-            if child is not None and child.ref.actor_urn == message.actor_urn:
-                child.last_used = time.monotonic()
+            self._touched(message.session_id, message.actor_urn)
             return None
         if isinstance(message, SessionCrash):
             try:
@@ -200,9 +244,10 @@ class SessionRegistry(TrioActor):
             except pykka.ActorDeadError:
                 log.warning("session_crash_unsupervised", session_id=crash.session_id)
 
-        ref = self._actor_class.start(session_id, self._store, on_crash=report)
+        ref = self._actor_class.start_unlisted(session_id, self._store, on_crash=report)
         child = _Child(ref=ref, proxy=ref.proxy(), last_used=time.monotonic())
         self._children[session_id] = child
+        self._children.move_to_end(session_id)  # a restart replaces an entry in place
         self._counts["spawned"] += 1
         return child
 
@@ -239,152 +284,3 @@ class SessionRegistry(TrioActor):
     def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
         """Stop the ticker and the children when the registry itself dies."""
         self.on_stop()
-
-
-class Sessions:
-    """The trio side of the session registry: one `await` per session command.
-
-    Use it from one trio thread. It caches the proxies of live session actors, so
-    a call to a known session costs one actor round trip; it tells the registry
-    the session was used (a tell) to keep the idle clock honest, at most once per
-    `touch_interval` seconds per session (`start` uses a tenth of the idle timeout),
-    so busy sessions do not wake the registry's thread on every command.
-    """
-
-    _CACHE_PRUNE_AT = 1024
-
-    def __init__(self, registry: pykka.ActorRef[SessionRegistry], *,
-                 touch_interval: float = 0.0, inline: bool = True) -> None:
-        """Commands are asked inline when none is in flight (see `_command`), unless
-        `inline` is False: then the workers run every one (for comparison)."""
-        self.ref = registry
-        self._registry = registry.proxy()
-        self._proxies: dict[str, pykka.ActorProxy[SessionActor]] = {}
-        self._touched: dict[str, float] = {}
-        self._touch_interval = touch_interval
-        self._asking = 0  # commands awaiting their reply (see `_command`)
-        self._inline = inline
-
-    @classmethod
-    def start(
-        cls,
-        store: EventStore,
-        *,
-        idle_timeout: float = 600.0,
-        tick: float | None = None,
-        actor_class: type[SessionActor] = SessionActor,
-        inline: bool = True,
-    ) -> Sessions:
-        """Start a `SessionRegistry` over `store` and return its handle (`inline`: see
-        `__init__`)."""
-        return cls(SessionRegistry.start(store, idle_timeout=idle_timeout, tick=tick,
-                                         actor_class=actor_class),
-                   touch_interval=idle_timeout / 10, inline=inline)
-
-    async def call(
-        self, session_id: str, command: Callable[[pykka.ActorProxy[SessionActor]], Any]
-    ) -> Any:
-        """Run `command(proxy)` on the session's actor and await its reply.
-
-        If the actor stopped between lookup and call, it is looked up (and so
-        restarted) once more.
-
-        Raises:
-            SessionUnavailableError: the actor stopped twice, or the registry is stopped.
-            InvalidSessionIdError: see `check_session_id`.
-        """
-        try:
-            return await self._call_once(session_id, command)
-        except pykka.ActorDeadError:
-            log.info("session_lookup_retry", session_id=session_id)
-        try:
-            return await self._call_once(session_id, command)
-        except pykka.ActorDeadError as exc:
-            raise SessionUnavailableError(
-                f"session {session_id} stopped twice while being called") from exc
-
-    async def _call_once(
-        self, session_id: str, command: Callable[[pykka.ActorProxy[SessionActor]], Any]
-    ) -> Any:
-        return await command(await self.actor(session_id))
-
-    async def actor(self, session_id: str) -> pykka.ActorProxy[SessionActor]:
-        """The proxy of the session's live actor (started if needed).
-
-        Raises:
-            SessionUnavailableError: the registry is stopped.
-            InvalidSessionIdError: see `check_session_id`.
-        """
-        proxy = self._proxies.get(session_id)
-        try:
-            if proxy is not None and proxy.actor_ref.is_alive():
-                self._touch(session_id, proxy)
-                return proxy
-            proxy = cast("pykka.ActorProxy[SessionActor]",
-                         await self._registry.session(session_id))
-        except pykka.ActorDeadError as exc:
-            raise SessionUnavailableError("the session registry is stopped") from exc
-        if len(self._proxies) >= self._CACHE_PRUNE_AT:
-            self._proxies = {k: p for k, p in self._proxies.items() if p.actor_ref.is_alive()}
-            self._touched = {k: t for k, t in self._touched.items() if k in self._proxies}
-        self._proxies[session_id] = proxy
-        self._touched[session_id] = time.monotonic()  # the lookup itself reset the clock
-        return proxy
-
-    def _touch(self, session_id: str, proxy: pykka.ActorProxy[SessionActor]) -> None:
-        now = time.monotonic()
-        if now - self._touched.get(session_id, float("-inf")) >= self._touch_interval:
-            self._touched[session_id] = now
-            self.ref.tell(SessionTouched(session_id, proxy.actor_ref.actor_urn))
-
-    async def begin_turn(self, session_id: str, request: TurnRequest) -> int:
-        """See `SessionActor.begin_turn`; returns the turn number after the commit."""
-        return int(await self._command(session_id, BeginTurn(request)))
-
-    async def record(
-        self, session_id: str, turn: int, *events: Event, blobs: Sequence[Blob] = ()
-    ) -> int:
-        """See `SessionActor.record`; returns the stream version after the commit."""
-        return int(await self._command(session_id, Record(turn, events, blobs)))
-
-    async def finish_turn(
-        self, session_id: str, turn: int, outcome: Event, blobs: Sequence[Blob] = ()
-    ) -> TurnState:
-        """See `SessionActor.finish_turn`; returns the turn as committed."""
-        result: TurnState = await self._command(session_id, FinishTurn(turn, outcome, blobs))
-        return result
-
-    async def _command(self, session_id: str, message: BeginTurn | Record | FinishTurn) -> Any:
-        """Ask the session; inline (`ask_inline`) when none of our other asks is in flight.
-
-        Alone, an inline ask saves two thread hand-overs. With other asks in flight
-        the workers run it: they commit many sessions' appends at once while trio
-        serves the other requests.
-        """
-        alone = self._inline and self._asking == 0
-        self._asking += 1
-        try:
-            if alone:
-                return await self.call(session_id, lambda s: ask_inline(s.actor_ref, message))
-            return await self.call(session_id, lambda s: s.actor_ref.ask(message, block=False))
-        finally:
-            self._asking -= 1
-
-    async def state(self, session_id: str) -> SessionState | None:
-        """The session's folded state (None if it has no events)."""
-        result: SessionState | None = await self.call(session_id, lambda s: s.state())
-        return result
-
-    async def statistics(self) -> RegistryStatistics:
-        """See `SessionRegistry.statistics`."""
-        result: RegistryStatistics = await self._registry.statistics()
-        return result
-
-    async def aclose(self) -> None:
-        """Stop the registry and its sessions (waits in a worker thread)."""
-        await self.ref.stop(block=False)
-
-    def stop(self) -> None:
-        """Stop the registry and its sessions (blocks; for threads and sync code)."""
-        self.ref.stop()
-

@@ -42,11 +42,12 @@ class ServerSettings:
     durability: str  # LYNKR_DURABILITY: NORMAL (default) or FULL
     projector: str = "process"  # LYNKR_PROJECTOR: process (default) or thread
     log_format: str = "auto"  # LOG_FORMAT: auto (console on a terminal, else json), console, json
+    max_live_sessions: int = 1000  # LYNKR_MAX_LIVE_SESSIONS: beyond it, LRU sessions passivate
 
     @classmethod
     def from_env(cls, env: Env) -> ServerSettings:
         """Read HOST, PORT, LYNKR_DATA_DIR, WORKSPACE_ROOT, LOG_LEVEL, LOG_FORMAT,
-        LYNKR_DURABILITY, LYNKR_PROJECTOR."""
+        LYNKR_DURABILITY, LYNKR_PROJECTOR, LYNKR_MAX_LIVE_SESSIONS."""
         port = env.int("PORT", 8080, minimum=0)
         if port > 65535:
             env.problems.append(f"PORT: {port} is above 65535")
@@ -60,6 +61,7 @@ class ServerSettings:
             durability=env.choice("LYNKR_DURABILITY", "normal", ("normal", "full")).upper(),
             projector=env.choice("LYNKR_PROJECTOR", "process", ("process", "thread")),
             log_format=env.choice("LOG_FORMAT", "auto", ("auto", "console", "json")),
+            max_live_sessions=env.int("LYNKR_MAX_LIVE_SESSIONS", 1000, minimum=1),
         )
 
 

@@ -33,7 +33,7 @@ class SessionStarted(Event):
     """The first event of every session stream."""
 
     session_id: str
-    source: str  # where the id came from: "header", "metadata", "generated", "cli"
+    source: str  # where the id came from: "header", "metadata", "inferred", "generated", "cli"
     client: str | None = None  # User-Agent of the first request
 
 

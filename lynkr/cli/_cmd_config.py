@@ -42,6 +42,7 @@ def effective_settings(settings: Settings) -> list[tuple[str, Any]]:
         ("WORKSPACE_ROOT", server.workspace_root), ("LOG_LEVEL", server.log_level),
         ("LOG_FORMAT", server.log_format), ("LYNKR_DURABILITY", server.durability),
         ("LYNKR_PROJECTOR", server.projector),
+        ("LYNKR_MAX_LIVE_SESSIONS", server.max_live_sessions),
     ]
     rows += _provider_rows(settings) + _tool_rows(settings) + _mcp_rows(settings)
     return [(name, str(value) if isinstance(value, Path) else value) for name, value in rows]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import pykka
 import pytest
 import trio
 from structlog.testing import capture_logs
@@ -261,7 +262,7 @@ async def test_a_busy_session_touches_the_registry_once_per_interval(store, monk
     try:
         for n in (1, 2, 3):
             await sessions.begin_turn("busy", request(n))
-        assert touches == []  # the first lookup reset the clock; 60 s have not passed
+        assert touches == []  # the first lookup reset the clock; 1 s has not passed
         state = await sessions.state("busy")
         assert len(state.turns) == 3
     finally:
@@ -402,3 +403,51 @@ async def test_inline_commands_under_full_durability_commit_on_the_writer(db):
     assert inline_runs() == before + 3
     assert (await store.statistics()).batches == batches + 3
     assert (await sessions.state("f")).version == 5
+
+
+async def test_beyond_max_live_the_least_recently_used_session_is_passivated(store):
+    """Past the cap the session unused the longest stops; a recently used one stays."""
+    sessions = Sessions.start(store, max_live=3)
+    for name in ("a", "b", "c"):
+        await sessions.begin_turn(name, request(1))
+    await sessions.begin_turn("a", request(2))  # "b" is now the least recently used
+    b = await sessions.actor("b")
+    await sessions.begin_turn("a", request(3))
+    await sessions.begin_turn("d", request(1))  # one too many: "c" goes
+    stats = await sessions.statistics()
+    assert (stats.live, stats.passivated) == (3, 1)
+    assert b.actor_ref.is_alive()
+    assert await sessions.ref.proxy().live_sessions() == ("a", "b", "d")
+
+
+async def test_many_sessions_stay_within_the_cap_and_recover_from_their_events(db, store):
+    """2,000 sessions through a cap of 50: never more live; each passivated one comes back
+    with its committed turns, and none of them is listed in pykka's global registry."""
+    sessions = Sessions.start(store, max_live=50)
+    for n in range(2000):
+        await one_turn(sessions, f"s{n}", n)
+    stats = await sessions.statistics()
+    assert (stats.live, stats.spawned, stats.passivated) == (50, 2000, 1950)
+    assert not [r for r in pykka.ActorRegistry.get_all()
+                if isinstance(r, pykka.ActorRef) and issubclass(r.actor_class, SessionActor)]
+    state = await sessions.state("s7")  # passivated long ago: recovered from its stream
+    assert [(t.number, t.status) for t in state.turns] == [(1, "responded")]
+    assert state.version == 4
+    assert (await sessions.statistics()).live == 50
+
+
+async def test_a_passivated_session_continues_where_it_left_off(store):
+    """Turns after an LRU passivation continue the stream: numbers and versions follow on."""
+    sessions = Sessions.start(store, max_live=1)
+    await one_turn(sessions, "x", 1)
+    await one_turn(sessions, "y", 1)  # passivates "x"
+    await one_turn(sessions, "x", 2)
+    state = await sessions.state("x")
+    assert [t.number for t in state.turns] == [1, 2]
+    assert (await sessions.statistics()).passivated >= 2
+
+
+def test_max_live_must_be_positive(store):
+    """A cap below one is a clear error at start."""
+    with pytest.raises(ValueError, match="max_live must be at least 1"):
+        Sessions.start(store, max_live=0)
