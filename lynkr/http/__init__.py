@@ -8,11 +8,12 @@ from lynkr.http._fast import GatewayApp
 from lynkr.http._health import probe_tcp
 from lynkr.http._logline import RequestLog, new_request_id
 from lynkr.http._routes import MODEL_ALIASES
-from lynkr.http._serve import bind_listener, hypercorn_config, serve_gateway
+from lynkr.http._serve import LISTEN_BACKLOG, bind_listener, hypercorn_config, serve_gateway
 
 __all__ = [
     "BODY_LIMIT",
     "HTTP_ERROR_TYPES",
+    "LISTEN_BACKLOG",
     "MODEL_ALIASES",
     "GatewayApp",
     "RequestLog",

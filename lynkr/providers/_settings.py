@@ -96,7 +96,9 @@ class ResilienceSettings:
     retry_max_delay: float = 8.0  # UPSTREAM_RETRY_MAX_DELAY seconds
     breaker_threshold: int = 5  # CIRCUIT_BREAKER_THRESHOLD consecutive failures
     breaker_reset: float = 30.0  # CIRCUIT_BREAKER_RESET_SECONDS before a trial call
-    pool_size: int = 100  # UPSTREAM_POOL_SIZE connections per backend
+    # UPSTREAM_POOL_SIZE connections per backend: far above what one process serves at
+    # once, so no stream queues behind it (one that does is logged and counted)
+    pool_size: int = 10_000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -243,7 +245,7 @@ def _read_resilience(env: Env) -> ResilienceSettings:
         retry_max_delay=env.float("UPSTREAM_RETRY_MAX_DELAY", 8.0),
         breaker_threshold=env.int("CIRCUIT_BREAKER_THRESHOLD", 5, minimum=1),
         breaker_reset=env.float("CIRCUIT_BREAKER_RESET_SECONDS", 30.0),
-        pool_size=env.int("UPSTREAM_POOL_SIZE", 100, minimum=1),
+        pool_size=env.int("UPSTREAM_POOL_SIZE", 10_000, minimum=1),
     )
     for name, value in (("UPSTREAM_CONNECT_TIMEOUT", settings.connect_timeout),
                         ("UPSTREAM_READ_TIMEOUT", settings.read_timeout),
