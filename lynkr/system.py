@@ -45,7 +45,7 @@ from lynkr.providers import (
     ResilienceSettings,
     TransportStatistics,
     pool_statistics,
-    use_h11_transport,
+    pooled_client,
 )
 from lynkr.toolbelt import open_toolbelt
 
@@ -90,8 +90,7 @@ def make_client_factory(resilience: ResilienceSettings) -> ClientFactory:
                                 pool=resilience.connect_timeout)
         limits = httpx.Limits(max_connections=resilience.pool_size,
                               max_keepalive_connections=resilience.pool_size)
-        return use_h11_transport(
-            httpx.AsyncClient(timeout=timeout, limits=limits, follow_redirects=False))
+        return pooled_client(timeout=timeout, limits=limits)
 
     return create
 
@@ -167,7 +166,7 @@ async def open_system(
     recorder = await trio.to_thread.run_sync(
         lambda: SqliteRecorder(settings.db_path, durability=_durability(settings)))
     store = EventStore.start(recorder)
-    sessions = Sessions.start(store)
+    sessions = Sessions.start(store, max_live=settings.server.max_live_sessions)
     make = client_factory or make_client_factory(settings.providers.resilience)
     clients: dict[str, PooledClient] = {}
 

@@ -17,6 +17,13 @@ The requests are one short question (`--shape small`, the issue's benchmark) or,
 `--shape claude-code`, each session's next Claude-Code-sized turn: the CLI's three
 system blocks and 24 tools, and a history that grows by a tool round trip per request
 (~110 KB at the first turn, ~220 KB at the 300th).
+`--paced 200,1000` measures many users at once instead (`tools/bench_paced.py`).
+`--session-ids none` sends no session id (each worker its own `x-api-key` instead, as
+separate API clients: Lynkr infers one session per client and conversation);
+`--sessions-before N` also starts a second gateway that first served N one-turn sessions
+and measures each Lynkr cell on both, the fresh one first (target `lynkr+N`).
+The gateways run with `LOOP_GUARD_REPEATS=off`: the small shape resends one question,
+which the loop guard would otherwise refuse after five identical answers.
 """
 
 from __future__ import annotations
@@ -186,11 +193,14 @@ _CLAUDE_CODE = _claude_code_parts()
 
 
 async def run_load(port: int, target: str, stream: bool, concurrency: int, total: int,
-                   gateway_pid: int | None, *, shape: str = "small") -> Result:
+                   gateway_pid: int | None, *, shape: str = "small",
+                   session_ids: str = "header") -> Result:
     """`total` requests over `concurrency` keep-alive connections.
 
     `shape` "small" sends one short question every time; "claude-code" sends each
     connection's session its next Claude-Code-sized turn (`claude_code_body`).
+    `session_ids` "header" names each connection's session in `x-session-id`; "none"
+    sends no id, and a per-connection `x-api-key` instead.
     """
     result = Result(target, "stream" if stream else "json", concurrency)
     path, body = bodies(target, stream)
@@ -199,7 +209,8 @@ async def run_load(port: int, target: str, stream: bool, concurrency: int, total
     async def worker(index: int) -> None:
         conn = Connection(await trio.open_tcp_stream("127.0.0.1", port), f"127.0.0.1:{port}")
         suffix = "" if shape == "small" else f"-{shape}"
-        headers = [("x-session-id", f"bench-{target}-{stream}-{concurrency}-{index}{suffix}")]
+        name = f"bench-{target}-{stream}-{concurrency}-{index}{suffix}"
+        headers = [("x-session-id" if session_ids == "header" else "x-api-key", name)]
         turn = 0
         while remaining[0] > 0:
             remaining[0] -= 1
@@ -323,19 +334,72 @@ def stop(proc: subprocess.Popen[str]) -> None:
 
 
 async def measure(fake_port: int, lynkr_port: int, lynkr_pid: int,
-                  requests: int, shape: str = "small") -> list[Result]:
-    """Every combination, baseline first, with a warm-up for each target."""
+                  requests: int, shape: str = "small", session_ids: str = "header",
+                  filled: tuple[str, int, int] | None = None) -> list[Result]:
+    """Every combination, baseline first, with a warm-up for each target; `filled` is
+    (target name, port, pid) of a gateway measured right after the fresh one."""
     results = []
-    for target, port in (("direct", fake_port), ("lynkr", lynkr_port)):
+    targets: list[tuple[str, int, int | None]] = [
+        ("direct", fake_port, None), ("lynkr", lynkr_port, lynkr_pid)]
+    if filled is not None:
+        targets.append(filled)
+    for target, port, _ in targets:
         await run_load(port, target, False, 4, 100, None)  # warm-up
     for stream in (False, True):
         for concurrency in (1, 32):
             total = requests if concurrency == 1 else requests * 4
-            for target, port in (("direct", fake_port), ("lynkr", lynkr_port)):
-                pid = lynkr_pid if target == "lynkr" else None
+            for target, port, pid in targets:
                 results.append(await run_load(port, target, stream, concurrency, total, pid,
-                                              shape=shape))
+                                              shape=shape, session_ids=session_ids))
     return results
+
+
+async def fill_sessions(port: int, count: int, concurrency: int = 32) -> float:
+    """Serve `count` one-turn sessions (distinct `x-session-id`s); returns the seconds."""
+    result = Result("fill", "json", concurrency)
+    next_index = [0]
+    _, body = bodies("lynkr", False)
+
+    async def worker() -> None:
+        conn = Connection(await trio.open_tcp_stream("127.0.0.1", port), f"127.0.0.1:{port}")
+        while next_index[0] < count:
+            index, next_index[0] = next_index[0], next_index[0] + 1
+            if conn.closed:
+                await conn.stream.aclose()
+                conn = Connection(await trio.open_tcp_stream("127.0.0.1", port),
+                                  f"127.0.0.1:{port}")
+            await conn.post("/v1/messages", body, [("x-session-id", f"fill-{index}")], result)
+        await conn.stream.aclose()
+
+    started = time.perf_counter()
+    async with trio.open_nursery() as nursery:
+        for _ in range(concurrency):
+            nursery.start_soon(worker)
+    if result.errors:
+        raise SystemExit(f"filling the gateway: {result.errors} of {count} requests failed")
+    return time.perf_counter() - started
+
+
+def wait_quiet(pid: int, timeout: float = 600.0) -> float:
+    """Wait until the gateway and its children use under 2 % of a CPU over a second (its
+    projection worker has caught up); returns the seconds waited."""
+    started = time.monotonic()
+    before = cpu_seconds(pid)
+    while time.monotonic() - started < timeout:
+        time.sleep(1.0)
+        now = cpu_seconds(pid)
+        if now - before < 0.02:
+            break
+        before = now
+    return time.monotonic() - started
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process, in MB (VmRSS)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def table(results: list[Result]) -> str:
@@ -361,6 +425,58 @@ def table(results: list[Result]) -> str:
     return "\n".join(rows)
 
 
+def main_paced(args: argparse.Namespace, extra: dict[str, str]) -> int:
+    """`--paced`: the fake upstream, Lynkr (and ccr with `--ccr`), N paced streams each."""
+    import bench_paced as paced  # tools/ is on sys.path when run as a script
+
+    with tempfile.TemporaryDirectory() as tmp:
+        fake, fake_port, lynkr, lynkr_port = start_pair(
+            Path(tmp), [sys.executable, "-m", "lynkr", "serve"], REPO, extra)
+        ccr = None
+        try:
+            targets: list[tuple[str, int, int | None]] = [("direct", fake_port, None)]
+            if args.ccr:
+                ccr, ccr_port = paced.start_ccr(args.ccr.resolve(), Path(tmp), fake_port)
+                targets.append(("ccr", ccr_port, ccr.pid))
+            targets.append(("lynkr", lynkr_port, lynkr.pid))
+            results = trio.run(paced.measure_paced, fake_port, targets, args.paced,
+                               args.paced_timeout, args.paced_delay)
+        finally:
+            if ccr is not None:
+                paced.stop_process(ccr)
+            stop(lynkr)
+            stop(fake)
+    print(paced.paced_table(results))
+    print(f"\n{os.cpu_count()} CPUs; Python {sys.version.split()[0]}; gateway LOG_LEVEL=info; "
+          "CPU and RSS include the gateway's child processes; direct = the fake upstream alone")
+    if args.json:
+        args.json.write_text(json.dumps([r.summary() for r in results], indent=2))
+    return 0
+
+
+def start_filled(tmp: Path, fake_port: int, extra: dict[str, str], count: int
+                 ) -> tuple[subprocess.Popen[str], tuple[str, int, int], str]:
+    """A second gateway (own data directory) in front of the same upstream, after it
+    served `count` one-turn sessions: (process, (target, port, pid), a note)."""
+    home = tmp / "filled"
+    home.mkdir()
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(REPO),
+           "HOME": str(home), "PORT": "0", "MODEL_PROVIDER": "openai", "LOG_LEVEL": "info",
+           "OPENAI_BASE_URL": f"http://127.0.0.1:{fake_port}/v1", **extra}
+    proc, port = start([sys.executable, "-m", "lynkr", "serve"], home, env,
+                       "lynkr: listening on ", use_stderr=True)
+    try:
+        seconds = trio.run(fill_sessions, port, count)
+        settled = wait_quiet(proc.pid)
+    except BaseException:
+        stop(proc)
+        raise
+    note = (f"filled: {count} sessions in {seconds:.1f} s ({count / seconds:.0f} req/s), "
+            f"quiet {settled:.1f} s later (projections caught up), "
+            f"RSS {rss_mb(proc.pid):.0f} MB")
+    return proc, (f"lynkr+{count}", port, proc.pid), note
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print the table (and JSON with --json)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -372,18 +488,46 @@ def main(argv: list[str] | None = None) -> int:
                              "each session's next ~100-220 KB Claude-Code-shaped turn")
     parser.add_argument("--projector", choices=("process", "thread"),
                         help="the gateway's LYNKR_PROJECTOR (default: its own default, process)")
+    parser.add_argument("--paced", type=lambda v: [int(n) for n in v.split(",")],
+                        metavar="N[,N...]", help="instead: N concurrent paced streams "
+                        "(50 chunks 20 ms apart, one session each; tools/bench_paced.py)")
+    parser.add_argument("--paced-timeout", type=float, default=120.0,
+                        help="seconds a paced stream may take before it counts as an error")
+    parser.add_argument("--paced-delay", type=float, default=0.02,
+                        help="seconds between the upstream's chunks (0: the same streams "
+                        "in a burst, for comparison)")
+    parser.add_argument("--ccr", type=Path, metavar="CLI_JS", help="with --paced: also "
+                        "claude-code-router's dist/cli.js (an npm install), same upstream")
+    parser.add_argument("--session-ids", choices=("header", "none"), default="header",
+                        help="header: each connection's session in x-session-id; none: no "
+                             "session id, a per-connection x-api-key (sessions inferred)")
+    parser.add_argument("--sessions-before", type=int, default=0, metavar="N",
+                        help="also measure a second gateway that first served N sessions")
     args = parser.parse_args(argv)
     extra = {"LYNKR_PROJECTOR": args.projector} if args.projector else {}
+    if args.paced:
+        return main_paced(args, extra)
+    extra["LOOP_GUARD_REPEATS"] = "off"  # see the module docstring
     with tempfile.TemporaryDirectory() as tmp:
         fake, fake_port, lynkr, lynkr_port = start_pair(
             Path(tmp), [sys.executable, "-m", "lynkr", "serve"], REPO, extra)
+        filled, filled_proc = None, None
         try:
+            if args.sessions_before:
+                filled_proc, filled, fill_note = start_filled(Path(tmp), fake_port, extra,
+                                                              args.sessions_before)
+                print(fill_note, flush=True)
             results = trio.run(measure, fake_port, lynkr_port, lynkr.pid, args.requests,
-                               args.shape)
+                               args.shape, args.session_ids, filled)
+            rss = [f"{name} {rss_mb(pid):.0f} MB" for name, pid in
+                   [("lynkr", lynkr.pid), *([(filled[0], filled[2])] if filled else [])]]
         finally:
+            if filled_proc is not None:
+                stop(filled_proc)
             stop(lynkr)
             stop(fake)
     print(table(results))
+    print(f"\ngateway RSS after the runs: {', '.join(rss)}; session ids: {args.session_ids}")
     print(f"\n{os.cpu_count()} CPUs; Python {sys.version.split()[0]}; gateway LOG_LEVEL=info "
           "(one JSON log line per request, written to a file); "
           f"LYNKR_PROJECTOR={args.projector or 'process'}; gateway CPU includes its child "

@@ -6,7 +6,7 @@
 trio cost per request); `httpx` also POSTs a fixed OpenAI chat body to the upstream
 through one pooled `httpx.AsyncClient` (`client.post`) and returns the upstream's
 answer; `transport` does the same call through that client's own pooled transport
-(`client._transport.handle_async_request`, skipping the client-level layers);
+(the transport the client was given as `transport=`, called directly: no client layers);
 `h11` is `transport` over Lynkr's `H11Transport` (`lynkr.providers`);
 `relay` streams a 50-chunk answer from the upstream that way and forwards each upstream
 read to the client as it comes (one ASGI `send` per read: a minimal SSE proxy); `drain`
@@ -36,7 +36,8 @@ _CHAT_STREAM = json.dumps({**_REQUEST, "stream": True,
 _JSON_HEADERS = {"content-type": "application/json"}
 
 
-def make_app(mode: str, client: httpx.AsyncClient | None, url: str) -> Any:
+def make_app(mode: str, client: httpx.AsyncClient | None,
+             transport: httpx.AsyncBaseTransport | None, url: str) -> Any:
     """The ASGI app of `mode` (module doc)."""
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
@@ -49,16 +50,16 @@ def make_app(mode: str, client: httpx.AsyncClient | None, url: str) -> Any:
         while more:
             more = (await receive()).get("more_body", False)
         body = _FIXED
-        if client is not None and mode in ("relay", "drain"):
-            await _relay(client, url, send, batched=mode == "drain")
+        if client is not None and transport is not None and mode in ("relay", "drain"):
+            await _relay(client, transport, url, send, batched=mode == "drain")
             return
         if client is not None and mode == "httpx":
             body = (await client.post(url, content=_CHAT,
                                       headers={"content-type": "application/json"})).content
-        elif client is not None:
+        elif client is not None and transport is not None:
             request = client.build_request("POST", url, content=_CHAT,
                                            headers={"content-type": "application/json"})
-            response = await client._transport.handle_async_request(request)
+            response = await transport.handle_async_request(request)
             try:
                 body = await response.aread()
             finally:
@@ -71,9 +72,10 @@ def make_app(mode: str, client: httpx.AsyncClient | None, url: str) -> Any:
     return app
 
 
-async def _relay(client: httpx.AsyncClient, url: str, send: Any, *, batched: bool) -> None:
+async def _relay(client: httpx.AsyncClient, transport: httpx.AsyncBaseTransport, url: str,
+                 send: Any, *, batched: bool) -> None:
     request = client.build_request("POST", url, content=_CHAT_STREAM, headers=_JSON_HEADERS)
-    response = await client._transport.handle_async_request(request)
+    response = await transport.handle_async_request(request)
     try:
         await send({"type": "http.response.start", "status": 200, "headers": [
             (b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]})
@@ -97,15 +99,20 @@ async def run(mode: str, upstream: str) -> None:
     config.bind = ["127.0.0.1:0"]
     config.accesslog = None
     config.errorlog = None
+    timeout, limits = httpx.Timeout(60.0), httpx.Limits(max_connections=100)
+    transport: httpx.AsyncBaseTransport | None = None
+    if mode in ("h11", "relay", "drain"):
+        from lynkr.providers import H11Transport
+        transport = H11Transport(max_connections=limits.max_connections,
+                                 max_keepalive=limits.max_keepalive_connections,
+                                 keepalive_expiry=limits.keepalive_expiry)
+    elif mode == "transport":
+        transport = httpx.AsyncHTTPTransport(limits=limits)
     client = None if mode == "fixed" else httpx.AsyncClient(
-        timeout=httpx.Timeout(60.0), limits=httpx.Limits(max_connections=100))
-    if client is not None and mode in ("h11", "relay", "drain"):
-        from lynkr.providers import use_h11_transport
-        use_h11_transport(client)
+        timeout=timeout, limits=limits, transport=transport)
     async with trio.open_nursery() as nursery:
-        binds = await nursery.start(hypercorn.trio.serve,
-                                    make_app(mode, client, f"{upstream}/chat/completions"),
-                                    config)
+        app = make_app(mode, client, transport, f"{upstream}/chat/completions")
+        binds = await nursery.start(hypercorn.trio.serve, app, config)
         print(f"LISTENING {binds[0]}", flush=True)
 
 

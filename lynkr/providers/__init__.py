@@ -26,7 +26,7 @@ if TYPE_CHECKING:
         OpenAIAdapter,
     )
     from lynkr.providers._parts import UnknownParts
-    from lynkr.providers._pool import pool_statistics, send_pooled, use_h11_transport
+    from lynkr.providers._pool import pool_statistics, pooled_client, send_pooled
     from lynkr.providers._settings import (
         PROVIDER_KINDS,
         REQUIRED_VARIABLES,
@@ -132,12 +132,12 @@ _EXPORTS = {
     "parse_json_body": "lynkr.providers._validate",
     "parse_retry_after": "lynkr.providers._upstream",
     "pool_statistics": "lynkr.providers._pool",
+    "pooled_client": "lynkr.providers._pool",
     "send_pooled": "lynkr.providers._pool",
     "stop_reason_for": "lynkr.providers._translate",
     "strip_unsigned_thinking": "lynkr.providers._translate",
     "to_openai_request": "lynkr.providers._to_openai",
     "usage_from_openai": "lynkr.providers._translate",
-    "use_h11_transport": "lynkr.providers._pool",
     "validate_count_tokens_request": "lynkr.providers._validate",
     "validate_messages_request": "lynkr.providers._validate",
 }
@@ -193,12 +193,12 @@ __all__ = [
     "parse_json_body",
     "parse_retry_after",
     "pool_statistics",
+    "pooled_client",
     "send_pooled",
     "stop_reason_for",
     "strip_unsigned_thinking",
     "to_openai_request",
     "usage_from_openai",
-    "use_h11_transport",
     "validate_count_tokens_request",
     "validate_messages_request",
 ]

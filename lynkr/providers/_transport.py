@@ -14,8 +14,9 @@ What it does, and promises:
 * **A pool per transport**, connections keyed by origin (scheme, host, port). At most
   `max_connections` are open (busy and idle together); a request beyond that waits, up
   to the request's pool timeout (`httpx.PoolTimeout`), and an idle connection to
-  another origin is closed to make room. At most `max_keepalive` stay idle, each for
-  at most `keepalive_expiry` seconds.
+  another origin is closed to make room. Each request that waits is logged
+  (`upstream_pool_full`) and counted (`statistics().waited`, in `/health`). At most
+  `max_keepalive` stay idle, each for at most `keepalive_expiry` seconds.
 * **Reuse is last-in first-out and checked**: an idle connection whose socket is
   readable was closed by the server (or sent bytes nobody asked for) and is dropped.
   A request sent on a reused connection that the server closed before any byte of a
@@ -36,9 +37,9 @@ What it does, and promises:
   `ReadError`/`ReadTimeout`, `RemoteProtocolError`, `LocalProtocolError`, `PoolTimeout`,
   `UnsupportedProtocol`; the orchestrator maps those to Lynkr's errors.
 
-HTTP/2, Unix sockets and local addresses are not supported: `use_h11_transport`
-(`_pool`) refuses a client configured for them. Proxies mounted from the environment keep
-httpx's own transports (only the client's default transport is replaced).
+HTTP/2, Unix sockets and local addresses are not supported (`_pool.pooled_client` builds
+the client around this transport, so none of them can be asked for; when the environment
+names a proxy, that client is httpx's own instead).
 
 Everything here runs on one trio thread (the gateway's); the pool's bookkeeping
 happens between awaits, so it needs no lock.
@@ -52,12 +53,15 @@ from dataclasses import dataclass
 
 import h11
 import httpx
+import structlog
 import trio
 
 from lynkr.providers._body import BodyDecoder, Framing, framing_of
 from lynkr.providers._response import ResponseBody, says_close
 
 __all__ = ["H11Transport", "StaleConnectionError", "TransportStatistics"]
+
+log = structlog.get_logger()
 
 Origin = tuple[bytes, bytes, int]  # scheme, host, port
 _READ_SIZE = 65536
@@ -78,6 +82,7 @@ class TransportStatistics:
     waiting: int  # requests waiting for a connection
     opened: int  # connections opened since the transport was made
     reused: int  # requests sent on a connection that served one before
+    waited: int = 0  # requests that had to wait for a connection (each logged)
 
 
 class StaleConnectionError(httpx.RemoteProtocolError):
@@ -137,6 +142,7 @@ class H11Transport(httpx.AsyncBaseTransport):
         self._open = 0
         self._opened = 0
         self._reused = 0
+        self._waited = 0
         self._waiters = trio.lowlevel.ParkingLot()
         self._closed = False
 
@@ -144,7 +150,7 @@ class H11Transport(httpx.AsyncBaseTransport):
         """Connections open, idle and waited for, and the totals so far."""
         return TransportStatistics(self._open, self._idle_count,
                                    self._waiters.statistics().tasks_waiting, self._opened,
-                                   self._reused)
+                                   self._reused, self._waited)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send `request` and return the response with its body unread.
@@ -178,6 +184,7 @@ class H11Transport(httpx.AsyncBaseTransport):
                        connect_timeout: float) -> PooledConnection:
         """An idle connection to `origin` that is still good, else a new one."""
         deadline = trio.current_time() + pool_timeout
+        waited = False
         while True:
             stack = self._idle.get(origin)
             if stack:
@@ -192,6 +199,13 @@ class H11Transport(httpx.AsyncBaseTransport):
                     self._drop(connection)
             if self._open < self._max_connections or self._evict_other_than(origin):
                 break
+            if not waited:  # the pool is full: say so once per request (UPSTREAM_POOL_SIZE)
+                waited = True
+                self._waited += 1
+                log.warning("upstream_pool_full", host=origin[1].decode("ascii", "replace"),
+                            open=self._open, limit=self._max_connections,
+                            waiting=self._waiters.statistics().tasks_waiting + 1,
+                            waited_total=self._waited)
             with trio.move_on_at(deadline):
                 await self._waiters.park()
                 continue

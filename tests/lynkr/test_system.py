@@ -82,12 +82,12 @@ async def test_projections_follow_live_appends(tmp_path):
 
 def test_provider_clients_send_over_the_h11_transport():
     """The factory's client: `H11Transport` sized by UPSTREAM_POOL_SIZE, httpx's timeouts."""
-    from lynkr.providers import H11Transport, ResilienceSettings
+    from lynkr.providers import H11Transport, ResilienceSettings, _pool
     from lynkr.system import make_client_factory
 
     resilience = ResilienceSettings(connect_timeout=3.0, read_timeout=40.0, pool_size=12)
     client = make_client_factory(resilience)("openai")
-    transport = client._transport
+    transport = _pool._POOLED.get(client)
     assert isinstance(transport, H11Transport)
     assert (transport._max_connections, transport._max_keepalive) == (12, 12)
     assert (client.timeout.connect, client.timeout.read, client.timeout.pool) == (3.0, 40.0, 3.0)

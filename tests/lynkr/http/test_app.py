@@ -59,11 +59,13 @@ async def test_health_reports_the_active_providers_connection_pool(tmp_path):
     """Three turns in a row reuse one pooled upstream connection, and /health says so."""
     async with running_gateway(tmp_path) as gw:
         before = (await gw.client.get(gw.url + "/health")).json()["provider"]["pool"]
-        assert before == {"open": 0, "idle": 0, "waiting": 0, "opened": 0, "reused": 0}
+        assert before == {"open": 0, "idle": 0, "waiting": 0, "opened": 0, "reused": 0,
+                          "waited": 0}
         for _ in range(3):
             assert (await gw.post("/v1/messages", HELLO)).status_code == 200
         pool = (await gw.client.get(gw.url + "/v1/health")).json()["provider"]["pool"]
-        assert pool == {"open": 1, "idle": 1, "waiting": 0, "opened": 1, "reused": 2}
+        assert pool == {"open": 1, "idle": 1, "waiting": 0, "opened": 1, "reused": 2,
+                        "waited": 0}
 
 
 async def test_root_answers_head_and_get(tmp_path):

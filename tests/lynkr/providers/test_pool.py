@@ -1,4 +1,5 @@
-"""`send_pooled` sends as `client.send` would, over the client's pooled transport."""
+"""`send_pooled` sends as `client.send` would: straight to a `pooled_client`'s transport,
+through `client.send` for any other client or when a proxy applies."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import httpx
 import pytest
 import trio
 
-from lynkr.providers import send_pooled, use_h11_transport
+from lynkr.providers import pooled_client, send_pooled
 
 
 def _recording_client(seen: list[httpx.Request], **kwargs: object) -> httpx.AsyncClient:
@@ -83,7 +84,7 @@ async def test_send_pooled_over_the_h11_transport_reuses_one_connection():
         listeners = await nursery.start(
             functools.partial(trio.serve_tcp, serve, 0, host="127.0.0.1"))
         port = listeners[0].socket.getsockname()[1]
-        client = use_h11_transport(httpx.AsyncClient())
+        client = pooled_client()
         for _ in range(3):
             response = await send_pooled(client, "GET", f"http://127.0.0.1:{port}/",
                                          headers={}, content=b"")
@@ -92,3 +93,38 @@ async def test_send_pooled_over_the_h11_transport_reuses_one_connection():
         await client.aclose()
         nursery.cancel_scope.cancel()
     assert len(peers) == 1
+
+
+async def _serve_one_answer(seen: list[bytes], task_status=trio.TASK_STATUS_IGNORED) -> None:
+    """A socket server that records each request head and answers `ok`."""
+
+    async def serve(stream: trio.SocketStream) -> None:
+        buffer = b""
+        while b"\r\n\r\n" not in buffer:
+            data = await stream.receive_some(65536)
+            if not data:
+                return
+            buffer += data
+        seen.append(buffer.partition(b"\r\n\r\n")[0])
+        await stream.send_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+
+    await trio.serve_tcp(serve, 0, host="127.0.0.1", task_status=task_status)
+
+
+async def test_send_pooled_goes_through_a_proxy_the_environment_names(monkeypatch):
+    """With `HTTP_PROXY` set when the client was made, the request goes to the proxy."""
+    heads: list[bytes] = []
+    async with trio.open_nursery() as nursery:
+        listeners = await nursery.start(_serve_one_answer, heads)
+        port = listeners[0].socket.getsockname()[1]
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        client = pooled_client()
+        response = await send_pooled(client, "GET", "http://upstream.test/v1/x",
+                                     headers={}, content=b"")
+        assert await response.aread() == b"ok"
+        await response.aclose()
+        await client.aclose()
+        nursery.cancel_scope.cancel()
+    assert heads[0].startswith(b"GET http://upstream.test/v1/x HTTP/1.1")

@@ -23,8 +23,9 @@ from lynkr.providers import (
     H11Transport,
     StaleConnectionError,
     TransportStatistics,
+    _pool,
     pool_statistics,
-    use_h11_transport,
+    pooled_client,
 )
 
 OK = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
@@ -542,57 +543,37 @@ async def test_https_through_a_trusted_certificate(tmp_path: Path):
     """TLS to a server whose CA the client trusts; keep-alive works over TLS too."""
     server_context, ca_file = _certificates(tmp_path)
     async with serving(tls=server_context) as server:
-        client = use_h11_transport(httpx.AsyncClient(verify=ssl.create_default_context(
-            cafile=str(ca_file))))
+        client = pooled_client(verify=ssl.create_default_context(cafile=str(ca_file)))
         async with client:
             for _ in range(2):
                 assert await _get(client, server.url(scheme="https")) == b"ok"
-            assert client._transport.statistics().reused == 1  # type: ignore[attr-defined]
+            stats = pool_statistics(client)
+            assert stats is not None
+            assert stats.reused == 1
 
 
 async def test_https_to_an_untrusted_certificate_is_a_connect_error(tmp_path: Path):
     """The default trust store does not know the test CA: `ConnectError`."""
     server_context, _ = _certificates(tmp_path)
     async with (serving(tls=server_context) as server,
-                use_h11_transport(httpx.AsyncClient()) as client):
+                pooled_client() as client):
         with pytest.raises(httpx.ConnectError):
             await client.get(server.url(scheme="https"))
     assert server.requests == []
 
 
 # -- fitting it to a client ----------------------------------------------------------------
-def test_use_h11_transport_keeps_the_clients_limits():
-    """Limits and keep-alive expiry carry over from the transport httpx built."""
+def test_pooled_client_gives_its_limits_to_the_transport():
+    """Limits and keep-alive expiry are passed to `H11Transport` explicitly."""
     limits = httpx.Limits(max_connections=7, max_keepalive_connections=3, keepalive_expiry=9)
-    client = httpx.AsyncClient(limits=limits)
-    assert use_h11_transport(client) is client
-    transport = client._transport
-    assert isinstance(transport, H11Transport)
+    transport = _pool._POOLED[pooled_client(limits=limits)]
     assert (transport._max_connections, transport._max_keepalive,
             transport._keepalive_expiry) == (7, 3, 9)
 
 
-def test_use_h11_transport_leaves_proxies_from_the_environment(monkeypatch):
-    """A proxy mounted from `HTTPS_PROXY` keeps httpx's own transport."""
-    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
-    client = use_h11_transport(httpx.AsyncClient())
-    assert isinstance(client._transport, H11Transport)
-    proxied = client._transport_for_url(httpx.URL("https://example.test/"))
-    assert isinstance(proxied, httpx.AsyncHTTPTransport)
-
-
-def test_use_h11_transport_refuses_what_it_cannot_do():
-    """HTTP/2 or a foreign transport: a `TypeError`, not a silent downgrade."""
-    with pytest.raises(TypeError, match="http2"):
-        use_h11_transport(httpx.AsyncClient(http2=True))
-    client = httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(200)))
-    with pytest.raises(TypeError, match="transport"):
-        use_h11_transport(client)
-
-
 def test_pool_statistics_read_our_transport_and_nothing_else():
-    """A client fitted with `H11Transport` has pool statistics; a mock client has none."""
-    assert pool_statistics(use_h11_transport(httpx.AsyncClient())) == TransportStatistics(
+    """A `pooled_client` has pool statistics; a mock client has none."""
+    assert pool_statistics(pooled_client()) == TransportStatistics(
         open=0, idle=0, waiting=0, opened=0, reused=0)
     mocked = httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(200)))
     assert pool_statistics(mocked) is None
