@@ -3,7 +3,7 @@
 A `pykka.ThreadingActor` owns a thread, so every message to it is a thread wake-up
 and a hand-over of the GIL. Session actors are many (one per live session) and
 each command is a few microseconds of Python, so with 32 sessions busy at once
-the wake-ups cost several times the work (BENCHMARKS.md, event store). A
+the wake-ups cost several times the work (docs/benchmark-history.md, event store). A
 `DispatchedActor` keeps everything an actor is — its own mailbox, one message at
 a time, `on_start` / `on_stop` / `on_failure`, refs, proxies, `ActorRegistry` —
 but its messages run on a `Dispatcher`'s worker threads: a mailbox that receives

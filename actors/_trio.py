@@ -14,7 +14,7 @@ Why not pykka's `ThreadingFuture` plus a `trio.Event`: that future builds a
 asking 32 idle actors, the round trip cost 60-110 µs of CPU; a `TrioFuture` is one
 result slot behind a module-wide lock, a lock allocated only if a thread blocks in
 `get()`, and a trio wake-up only when a task is parked on it, and `TrioActor`'s
-inbox is a C `queue.SimpleQueue` (30-40 µs a round trip, see BENCHMARKS.md).
+inbox is a C `queue.SimpleQueue` (30-40 µs a round trip, see docs/benchmark-history.md).
 Wake-ups of one trio run are coalesced: replies that land while an earlier one is
 still waiting to be delivered share its `run_sync_soon`.
 

@@ -23,7 +23,7 @@ def tune_gc() -> None:
     process, so later full collections need not walk it; a cycle of it that becomes
     garbage later is never collected, a one-off bounded by start-up), and collect young
     objects every 10,000 allocations instead of 700. In the gateway this took ~0.2 ms off a c=1
-    request, a quarter off its CPU at c=32 and half off the p99 there (BENCHMARKS.md,
+    request, a quarter off its CPU at c=32 and half off the p99 there (docs/benchmark-history.md,
     fifth pass); the cost is up to a few MB of cyclic garbage held a little longer.
     """
     gc.collect()

@@ -5,7 +5,7 @@ a thread of the gateway, that work (reading and decoding the new events, running
 every projection, writing the rows) took the interpreter lock from the request
 path several hundred microseconds per turn, and the request path waited for it:
 at concurrency 1, 0.4 ms of added latency per request and a quarter of the
-throughput at 32 (BENCHMARKS.md, "projections in a worker process"). So by
+throughput at 32 (docs/benchmark-history.md, "projections in a worker process"). So by
 default (`LYNKR_PROJECTOR=process`) the `ProjectionRunner` actor hands each
 catch-up to a child, `python -m lynkr.projector`, which runs
 `eventstore.projections.serve_catch_ups` on its stdin and stdout: one JSON

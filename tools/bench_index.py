@@ -3,7 +3,7 @@
 Indexes the stdlib tree (site-packages and __pycache__ excluded by the crawler's
 vendored-folder rule) cold (empty catalogue) and warm (nothing changed), runs
 universal-ctags on the very same file list in the same run, and times symbol search.
-Prints a Markdown section; `--write` appends it to BENCHMARKS.md. Not run in CI.
+Prints a Markdown section; `--write` appends it to docs/benchmark-history.md. Not run in CI.
 
     .venv/bin/python tools/bench_index.py [--workers 1 2] [--queries 300] [--write]
 """
@@ -260,7 +260,7 @@ def main() -> int:
     parser.add_argument("--tree", type=Path, default=Path(sysconfig.get_paths()["stdlib"]))
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--queries", type=int, default=300)
-    parser.add_argument("--write", action="store_true", help="append to BENCHMARKS.md")
+    parser.add_argument("--write", action="store_true", help="append to docs/benchmark-history.md")
     args = parser.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(30))
     tree = args.tree.resolve()
@@ -282,7 +282,7 @@ def main() -> int:
              f"it parses, so the cold index uses worker processes instead).\n")
     print(text)
     if args.write:
-        target = ROOT / "BENCHMARKS.md"
+        target = ROOT / "docs" / "benchmark-history.md"
         prefix = "" if target.exists() else "# Lynkr benchmarks\n\n"
         with target.open("a") as handle:
             handle.write(prefix + "\n" + text)

@@ -4,7 +4,7 @@ A file whose size and mtime match the catalogue is taken as unchanged without re
 it (as git does; `IndexerSettings.verify_content` hashes it anyway); otherwise it is read
 and hashed, and only a new hash sends it to the parser. Big batches are parsed in
 worker processes next to this one (tree-sitter holds the GIL while it parses, so
-threads do not help: measured in BENCHMARKS.md). Everything lands in one
+threads do not help: measured in docs/benchmark-history.md). Everything lands in one
 transaction, so readers see the old catalogue until the new one is complete; into an
 empty catalogue that transaction is a bulk load (indexes built after the rows).
 """

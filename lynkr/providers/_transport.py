@@ -6,7 +6,7 @@ and each idle one it passes is probed with a `poll` system call (`has_expired`);
 its per-request locks, cancellation shields and nested stream wrappers, and at 32
 concurrent turns the gateway spent ~1.5 ms of CPU per request in httpcore alone
 (`tools/bench_proxy.py`, json c=32: 3.8-4.1 ms per request over httpcore, 2.4-2.6 ms over
-this transport; BENCHMARKS.md). This module does the same job with the same library
+this transport; docs/benchmark-history.md). This module does the same job with the same library
 that parses HTTP for httpcore and hypercorn (h11), in a few steps per request.
 
 What it does, and promises:
