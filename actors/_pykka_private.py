@@ -26,6 +26,7 @@ __all__ = [
     "handle_message",
     "record_failure",
     "run_on_start",
+    "start_unlisted",
     "stop_now",
 ]
 
@@ -78,3 +79,17 @@ def record_failure(actor: pykka.Actor, exc_info: ExcInfo) -> None:
 def stop_now(actor: pykka.Actor) -> None:
     """Stop without handling the rest of the inbox (runs `on_stop`)."""
     actor._stop()
+
+
+def start_unlisted(actor_class: type[pykka.Actor], *args: Any, **kwargs: Any) -> Any:
+    """Start an actor as `pykka.Actor.start` does, but without listing it in
+    `pykka.ActorRegistry`, whose list pykka scans to unregister each stopped actor:
+    with thousands of sessions that scan was on every passivation. Whoever starts it
+    must stop it (the `SessionRegistry` does); `ActorRegistry.stop_all` does not see it.
+
+    Returns:
+        The actor's `pykka.ActorRef`.
+    """
+    actor = actor_class(*args, **kwargs)
+    actor_class._start_actor_loop(actor)  # the documented hook, as `start` calls it
+    return actor.actor_ref

@@ -32,6 +32,7 @@ import pykka
 import structlog
 
 from actors._errors import InvalidSessionIdError
+from actors._pykka_private import start_unlisted
 from actors._trio import TrioActor
 from actors.session import SessionActor, SessionCrash
 from actors.writer import EventStore
@@ -244,7 +245,7 @@ class SessionRegistry(TrioActor):
             except pykka.ActorDeadError:
                 log.warning("session_crash_unsupervised", session_id=crash.session_id)
 
-        ref = self._actor_class.start_unlisted(session_id, self._store, on_crash=report)
+        ref = start_unlisted(self._actor_class, session_id, self._store, on_crash=report)
         child = _Child(ref=ref, proxy=ref.proxy(), last_used=time.monotonic())
         self._children[session_id] = child
         self._children.move_to_end(session_id)  # a restart replaces an entry in place

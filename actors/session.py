@@ -42,7 +42,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 import pykka
 import structlog
@@ -145,18 +145,6 @@ class SessionActor(DispatchedActor):
         self._known_limit = _KNOWN_BLOBS_LIMIT  # grown with the requests (`begin_turn`)
         self._blob_cache = BlobCache(self._known_blobs)
         self._inflight: InFlight | None = None  # submitted, reply waiting for the commit
-
-    @classmethod
-    def start_unlisted(cls, *args: Any, **kwargs: Any) -> pykka.ActorRef[Self]:
-        """Start an actor as `pykka.Actor.start` does, but without listing it in
-        `pykka.ActorRegistry`, whose list pykka scans to unregister each stopped actor:
-        with thousands of sessions that scan was on every passivation. Whoever starts
-        it must stop it (the `SessionRegistry` does); `ActorRegistry.stop_all` does not
-        see it.
-        """
-        actor = cls(*args, **kwargs)
-        cls._start_actor_loop(actor)  # `DispatchedActor`'s: schedules the first slice
-        return actor.actor_ref
 
     # -- commands --------------------------------------------------------------------
     def state(self) -> SessionState | None:
