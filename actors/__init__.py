@@ -1,8 +1,8 @@
 """Lynkr's pykka actors: state owners and supervisors. Imports only `eventstore`.
 
 Exceptions (see `actors._errors`): `ActorError` ⊃ `CommandRejectedError`,
-`InlineBlockingError`, `InvalidSessionIdError`, `SessionLoopStoppedError`,
-`SessionUnavailableError`.
+`InlineBlockingError`, `InvalidSessionIdError`, `McpServerExistsError`,
+`McpServerNotFoundError`, `SessionLoopStoppedError`, `SessionUnavailableError`.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from actors._errors import (
     CommandRejectedError,
     InlineBlockingError,
     InvalidSessionIdError,
+    McpServerExistsError,
+    McpServerNotFoundError,
     SessionLoopStoppedError,
     SessionUnavailableError,
 )
@@ -32,8 +34,6 @@ from actors.indexer import IndexerActor, IndexerStatus, IndexerStoppedError, req
 from actors.mcp_supervisor import (
     McpLauncher,
     McpServerActor,
-    McpServerExistsError,
-    McpServerNotFoundError,
     McpServerSpec,
     McpSupervisor,
     RestartDecision,

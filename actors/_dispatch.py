@@ -249,6 +249,7 @@ class Dispatcher:
                     if hooks and _worker.slices >= self.flush_every:
                         self._run_hooks()  # a busy worker still flushes now and then
                 finally:
+                    del actor  # asleep, a worker keeps no actor alive (a stopped one is freed)
                     lock.acquire()
         finally:  # only a BaseException out of an actor ends a worker
             self._awake -= 1

@@ -5,6 +5,8 @@ ActorError
 ├── CommandRejectedError      a session command does not fit the session's state
 ├── InlineBlockingError       an actor running inline (on trio's thread) tried to wait
 ├── InvalidSessionIdError     a session id that cannot name a stream
+├── McpServerExistsError      an MCP server of that name is already attached
+├── McpServerNotFoundError    no MCP server of that name is attached
 ├── SessionLoopStoppedError   the loop guard refused the request (`SessionLoopStopped`)
 └── SessionUnavailableError   the session (or its registry) stopped and could not be reached
 ```
@@ -20,6 +22,8 @@ __all__ = [
     "CommandRejectedError",
     "InlineBlockingError",
     "InvalidSessionIdError",
+    "McpServerExistsError",
+    "McpServerNotFoundError",
     "SessionLoopStoppedError",
     "SessionUnavailableError",
 ]
@@ -49,3 +53,11 @@ class SessionUnavailableError(ActorError):
 class SessionLoopStoppedError(ActorError):
     """The loop guard refused the request; `SessionLoopStopped` was appended and no turn
     started. The message is the sentence for the client."""
+
+
+class McpServerExistsError(ActorError):
+    """A server with that name is already attached."""
+
+
+class McpServerNotFoundError(ActorError):
+    """No server with that name is attached."""

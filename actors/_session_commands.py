@@ -19,11 +19,17 @@ from actors._errors import CommandRejectedError
 from actors._loop_guard import LoopGuard, loop_verdict
 from eventstore import BlobRef, Event, decode_value, encode_value, make_blob
 from eventstore.events.session import (
+    CacheEvicted,
+    CacheHit,
+    CacheStored,
+    LoopStepResponded,
     ModelResponded,
     PolicyDecided,
     RouteChosen,
     SessionStarted,
     StreamAborted,
+    ToolCallInterrupted,
+    ToolCallStarted,
     ToolCompleted,
     TurnStarted,
     UpstreamFailed,
@@ -40,7 +46,10 @@ __all__ = [
 ]
 
 Blob = tuple[BlobRef, bytes]
-_RECORDABLE = (RouteChosen, PolicyDecided, ToolCompleted)
+_RECORDABLE = (RouteChosen, PolicyDecided, ToolCallStarted, ToolCompleted, ToolCallInterrupted,
+               LoopStepResponded, CacheHit, CacheStored, CacheEvicted)
+_Recordable = (RouteChosen | PolicyDecided | ToolCallStarted | ToolCompleted | ToolCallInterrupted
+               | LoopStepResponded | CacheHit | CacheStored | CacheEvicted)
 _OUTCOMES = (ModelResponded, UpstreamFailed, StreamAborted)
 
 
@@ -69,6 +78,7 @@ class TurnRequest:
     route_reason: str = ""
     loop_guard: LoopGuard | None = None  # None: no loop guard
     received_at: float = 0.0  # epoch seconds: the loop guard's "now" (commands read no clock)
+    key_id: str | None = None  # the gateway key's public id: TurnStarted's Metadata.key_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +168,8 @@ def request_digest(model: str, system: Sequence[BlobRef], tools: BlobRef | None,
 def record_events(
     state: SessionState | None, turn: int, events: Sequence[Event], blobs: Sequence[Blob] = ()
 ) -> Decision:
-    """Record what happened within an open turn: routing, policy decisions, tool results.
+    """Record what happened within an open turn: routing, policy decisions, tool calls,
+    agent-loop steps and prompt-cache events (`_RECORDABLE`).
 
     Events whose `turn` is None are given `turn`.
 
@@ -173,7 +184,7 @@ def record_events(
     for event in events:
         if not isinstance(event, _RECORDABLE):
             raise CommandRejectedError(
-                f"record takes RouteChosen, PolicyDecided or ToolCompleted, "
+                f"record takes {', '.join(c.__name__ for c in _RECORDABLE)}, "
                 f"not {type(event).__name__}")
         placed.append(_for_turn(event, turn))
     return Decision(tuple(placed), _unique(blobs))
@@ -213,7 +224,7 @@ def _require_open(state: SessionState | None, turn: int) -> TurnState:
     return found
 
 
-def _for_turn(event: RouteChosen | PolicyDecided | ToolCompleted, turn: int) -> Event:
+def _for_turn(event: _Recordable, turn: int) -> Event:
     if event.turn is None:
         return dataclasses.replace(event, turn=turn)
     if event.turn != turn:

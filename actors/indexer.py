@@ -29,11 +29,11 @@ import structlog
 
 from actors._errors import ActorError
 from actors._trio import TrioActor, TrioFuture
-from eventstore import ANY_VERSION, Event, Metadata
+from actors.writer import EventStore
+from eventstore import ANY_VERSION, Metadata
 from eventstore.events.system import IndexRebuilt
 
 __all__ = [
-    "EventSink",
     "IndexerActor",
     "IndexerStatus",
     "IndexerStoppedError",
@@ -88,14 +88,6 @@ class RebuildablePort(Protocol):
         """Bring the catalogue up to date, calling `progress` after each file."""
 
 
-class EventSink(Protocol):
-    """Where `IndexRebuilt` goes: a `Recorder`, or anything with its `append`."""
-
-    def append(self, stream_id: str, expected_version: int, events: Sequence[Event], *,
-               metadata: Metadata | None = None) -> Any:
-        """Append and return when durable (or return a future that resolves then)."""
-
-
 @dataclass(frozen=True, slots=True)
 class RebuildRequested:
     """A caller waiting for the next rebuild: its reply and its progress callback."""
@@ -144,12 +136,12 @@ def request_rebuild(ref: pykka.ActorRef[Any],
 
 
 class IndexerActor(TrioActor):
-    """Owns the catalogue through `indexer`; records each rebuild in `sink`."""
+    """Owns the catalogue through `indexer`; records each rebuild in `store`."""
 
-    def __init__(self, indexer: RebuildablePort, sink: EventSink) -> None:
+    def __init__(self, indexer: RebuildablePort, store: EventStore) -> None:
         super().__init__()
         self._indexer = indexer
-        self._sink = sink
+        self._store = store
         self._running: list[RebuildRequested] | None = None
         self._next: list[RebuildRequested] = []
         self._worker: threading.Thread | None = None
@@ -243,10 +235,8 @@ class IndexerActor(TrioActor):
             duration_s=round(report.duration_s, 6),
         )
         started = time.perf_counter()
-        result = self._sink.append("system", ANY_VERSION, [event],
-                                   metadata=Metadata(actor="indexer"))
-        if isinstance(result, pykka.Future):
-            result.get()
+        self._store.submit_append("system", ANY_VERSION, [event],
+                                  metadata=Metadata(actor="indexer")).result()
         log.debug("index_rebuilt_recorded", seconds=round(time.perf_counter() - started, 4))
 
     @staticmethod

@@ -31,19 +31,11 @@ from typing import Any, Literal, Protocol
 import pykka
 import structlog
 
-from actors._errors import ActorError
+from actors._errors import McpServerExistsError, McpServerNotFoundError
 from actors._trio import TrioActor
 from actors.writer import EventStore
-from eventstore import AppendResult, Event
-from eventstore.events.mcp import (
-    ServerAttached,
-    ServerDetached,
-    ServerExited,
-    ServerGaveUp,
-    ServerRestarting,
-    ServerStarted,
-    ToolsListed,
-)
+from eventstore import Event
+from eventstore.events import mcp as mcp_events
 from eventstore.projections.mcp_catalogue import (
     McpCatalogue,
     McpServerView,
@@ -54,8 +46,6 @@ from eventstore.projections.mcp_catalogue import (
 __all__ = [
     "McpLauncher",
     "McpServerActor",
-    "McpServerExistsError",
-    "McpServerNotFoundError",
     "McpServerSpec",
     "McpSupervisor",
     "RestartDecision",
@@ -64,14 +54,6 @@ __all__ = [
 ]
 
 log = structlog.get_logger()
-
-
-class McpServerExistsError(ActorError):
-    """A server with that name is already attached."""
-
-
-class McpServerNotFoundError(ActorError):
-    """No server with that name is attached."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -162,11 +144,7 @@ class McpServerActor(TrioActor):
     def _append(self, *events: Event) -> None:
         if self._version < 0:
             self._version = self._store.stream_version(self._stream).get()
-        result = self._store.append(self._stream, self._version, events).get()
-        if not isinstance(result, AppendResult):
-            # A deferred reply the bridge did not settle (a group-commit pending append):
-            # wait for the commit here, on this actor's thread.
-            result = result.result(timeout=60)
+        result = self._store.submit_append(self._stream, self._version, events).result()
         self._version = result.version
         for event in events:
             self._view = apply_mcp_event(self._view, event)
@@ -175,7 +153,7 @@ class McpServerActor(TrioActor):
     def attach(self) -> McpServerView:
         """Record `ServerAttached`; the supervisor launches the connection next."""
         spec = self.spec
-        self._append(ServerAttached(
+        self._append(mcp_events.ServerAttached(
             server=spec.name, transport=spec.transport, command=spec.command, url=spec.url,
             env_names=tuple(sorted(spec.env)), sandbox=spec.sandbox, source=spec.source))
         log.info("mcp_server_attached", server=spec.name, transport=spec.transport)
@@ -200,11 +178,11 @@ class McpServerActor(TrioActor):
         digest = tools_digest(facts.tools)
         self._ever_started = True
         self._append(
-            ServerStarted(server=self.spec.name, attempt=self._attempt, pid=facts.pid,
-                          protocol_version=facts.protocol_version,
-                          server_name=facts.server_name, server_version=facts.server_version,
-                          tools_digest=digest),
-            ToolsListed(server=self.spec.name, tools=facts.tools, digest=digest))
+            mcp_events.ServerStarted(
+                server=self.spec.name, attempt=self._attempt, pid=facts.pid,
+                protocol_version=facts.protocol_version, server_name=facts.server_name,
+                server_version=facts.server_version, tools_digest=digest),
+            mcp_events.ToolsListed(server=self.spec.name, tools=facts.tools, digest=digest))
         log.info("mcp_server_ready", server=self.spec.name, attempt=self._attempt,
                  protocol_version=facts.protocol_version, tools=len(facts.tools))
 
@@ -214,7 +192,7 @@ class McpServerActor(TrioActor):
         digest = tools_digest(tools)
         if not self._current(generation) or (self._view and self._view.tools_digest == digest):
             return
-        self._append(ToolsListed(server=self.spec.name, tools=tools, digest=digest))
+        self._append(mcp_events.ToolsListed(server=self.spec.name, tools=tools, digest=digest))
         log.info("mcp_tools_changed", server=self.spec.name, tools=len(tools))
 
     def report_exited(
@@ -228,8 +206,8 @@ class McpServerActor(TrioActor):
         if not self._current(generation):
             return None
         name = self.spec.name
-        exited = ServerExited(server=name, exit_code=exit_code, reason=reason,
-                              stderr_tail=stderr_tail)
+        exited = mcp_events.ServerExited(server=name, exit_code=exit_code, reason=reason,
+                                         stderr_tail=stderr_tail)
         log.warning("mcp_server_exited", server=name, exit_code=exit_code, reason=reason)
         if not spawned and not self._ever_started:
             self._give_up(exited, f"{reason}; fix the command and attach it again")
@@ -245,16 +223,17 @@ class McpServerActor(TrioActor):
         self._restarts.append(now)
         self._attempt += 1
         self._generation += 1
-        self._append(ServerRestarting(server=name, attempt=self._attempt, delay=delay,
-                                      restarts_in_window=len(self._restarts)))
+        self._append(mcp_events.ServerRestarting(
+            server=name, attempt=self._attempt, delay=delay,
+            restarts_in_window=len(self._restarts)))
         log.info("mcp_server_restarting", server=name, attempt=self._attempt, delay=delay)
         return RestartDecision(delay=delay, generation=self._generation, attempt=self._attempt)
 
-    def _give_up(self, exited: ServerExited | None, why: str) -> None:
+    def _give_up(self, exited: mcp_events.ServerExited | None, why: str) -> None:
         """Record `ServerGaveUp` (after `exited`, in the same append) and ignore later reports."""
         name = self.spec.name
-        gave_up = ServerGaveUp(server=name, restarts=len(self._restarts),
-                               window=self._policy.window, reason=why)
+        gave_up = mcp_events.ServerGaveUp(server=name, restarts=len(self._restarts),
+                                          window=self._policy.window, reason=why)
         self._append(*([exited] if exited else []), gave_up)
         log.error("mcp_server_gave_up", server=name, restarts=len(self._restarts), reason=why)
         self._generation += 1
@@ -265,7 +244,7 @@ class McpServerActor(TrioActor):
             return
         self._detached = True
         self._generation += 1
-        self._append(ServerDetached(server=self.spec.name, reason=reason))
+        self._append(mcp_events.ServerDetached(server=self.spec.name, reason=reason))
         log.info("mcp_server_detached", server=self.spec.name, reason=reason)
 
 

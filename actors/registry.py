@@ -253,7 +253,7 @@ class SessionRegistry(TrioActor):
         return child
 
     def _append_system(self, event: Event) -> None:
-        self._store.append(SYSTEM_STREAM, ANY_VERSION, [event]).get()
+        self._store.submit_append(SYSTEM_STREAM, ANY_VERSION, [event]).result()
 
     def _tick_loop(self) -> None:
         ref = self.actor_ref

@@ -178,7 +178,8 @@ class SessionActor(DispatchedActor):
         make = self._blob_cache.make
         return self._execute(lambda s: begin_turn(s, self.session_id, request, blob=make),
                              request.request_id, None,
-                             lambda state: _started_turn(state, request.request_id))
+                             lambda state: _started_turn(state, request.request_id),
+                             key_id=request.key_id)
 
     def record(self, turn: int, *events: Event, blobs: Sequence[Blob] = ()) -> Future[int]:
         """Append `RouteChosen` / `PolicyDecided` / `ToolCompleted` events of an open turn.
@@ -258,6 +259,8 @@ class SessionActor(DispatchedActor):
         request_id: str | None,
         turn: int | None,
         answer: Answer,
+        *,
+        key_id: str | None = None,
     ) -> Future[Any]:
         """Decide and submit; the reply resolves after the commit (see `_session_commit`)."""
         try:
@@ -265,7 +268,7 @@ class SessionActor(DispatchedActor):
             decision = command(state)
             expected = self._version(state)
             metadata = Metadata(request_id=request_id or _request_of(state, turn),
-                                actor=f"session:{self.session_id}")
+                                actor=f"session:{self.session_id}", key_id=key_id)
             blobs = [b for b in decision.blobs if b[0].digest not in self._known_blobs]
             inflight = InFlight(self.stream_id, state, expected, decision, metadata, command,
                                 answer, self.actor_ref)

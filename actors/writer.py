@@ -1,20 +1,23 @@
-"""`EventStoreWriter`: the actor that owns the event store, and `EventStore`, its handle.
+"""`EventStore`: the one way the gateway appends, and `EventStoreWriter`, the actor behind it.
 
-The writer owns one `Recorder` (normally a `SqliteRecorder` opened from a path and
-a durability level) and closes it when it stops. `append` hands each request to
-the recorder's group commit and returns the commit future as a deferred reply
-(see `actors._trio`): the actor is free for the next message at once, so appends
-from many actors and trio tasks share one transaction, and each asker's reply is
-set only after its batch is committed. Reads run on the actor's thread, so the
-process keeps one reader connection for them however many sessions come and go.
+The writer actor owns one `Recorder` (normally a `SqliteRecorder` opened from a
+path and a durability level): it keeps the recorder's lifecycle (closing it when
+it stops), answers reads on its own thread (so the process keeps one reader
+connection for them however many sessions come and go) and reports statistics.
 
-Other actors append with `EventStore.submit_append` (or `append_and_wait`, which
-also waits), which submits to the recorder's group commit from their own thread
-(the writer's statistics still count it, and the recorder's commit thread is still
-the only writer): two thread hops fewer than asking the actor.
+Appends do not pass through the actor's mailbox. `EventStore` has one append
+method per side:
 
-`EventStore` is the typed handle everyone else holds. Its methods return
-`TrioFuture`s: `await` them from trio, `.get()` them from threads (other actors).
+- `submit_append` for actor threads: the request goes straight into the
+  recorder's group commit from the caller's thread and a future resolves once it
+  is committed (`.result()` waits for it; the session actors reply through it);
+- `await append(...)` for trio code appending to streams other than sessions
+  (`tasks-`, `workspace-`, a CLI session outside any turn): the same submission,
+  awaited without blocking trio. Session streams within a turn go through
+  `actors.Sessions` instead.
+
+Nothing else in the code base calls a recorder's `append`: the recorder's
+commit thread is the only writer, and the writer's statistics count every request.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import pykka
 import structlog
@@ -38,7 +41,6 @@ from eventstore import (
     Event,
     EventRegistry,
     Metadata,
-    PendingAppend,
     Recorded,
     Recorder,
     SqliteRecorder,
@@ -72,41 +74,12 @@ class WriterHealth:
 
 
 class EventStoreWriter(TrioActor):
-    """Owns the recorder; the only component that appends (see module docstring)."""
+    """Owns the recorder: its lifecycle, its reads, its statistics (see module docstring)."""
 
     def __init__(self, recorder: Recorder, tally: _Tally | None = None) -> None:
         super().__init__()
         self._recorder = recorder
         self._tally = tally if tally is not None else _Tally()
-
-    def append(
-        self,
-        stream_id: str,
-        expected_version: int,
-        events: Sequence[Event],
-        *,
-        metadata: Metadata | None = None,
-        event_ids: Sequence[str] | None = None,
-        blobs: Iterable[tuple[BlobRef, bytes]] = (),
-    ) -> Future[AppendResult] | AppendResult:
-        """Queue an append for the next group commit (see `Recorder.append`).
-
-        Returns:
-            The commit future (a deferred reply: the asker sees the `AppendResult`
-            once committed), or the result itself for a recorder without group commit.
-        """
-        recorder = self._recorder
-        if isinstance(recorder, SqliteRecorder):
-            return _submit(recorder, self._tally, stream_id, expected_version, events,
-                           metadata=metadata, event_ids=event_ids, blobs=blobs)
-        try:
-            result = recorder.append(stream_id, expected_version, events, metadata=metadata,
-                                     event_ids=event_ids, blobs=blobs)
-        except Exception as exc:
-            self._tally.add(stream_id, events, exc)
-            raise
-        self._tally.add(stream_id, events, None)
-        return result
 
     # -- asks ----------------------------------------------------------------------
     def read_stream(
@@ -152,12 +125,13 @@ class EventStoreWriter(TrioActor):
 class EventStore:
     """Handle on a running `EventStoreWriter`; safe to share between trio and threads."""
 
-    def __init__(
-        self, ref: pykka.ActorRef[EventStoreWriter], *, direct: _Direct | None = None
-    ) -> None:
+    def __init__(self, ref: pykka.ActorRef[EventStoreWriter], recorder: Recorder,
+                 tally: _Tally) -> None:
         self.ref = ref
         self._proxy = ref.proxy()
-        self._direct = direct  # the writer's recorder and counters, when it group-commits
+        self._recorder = recorder  # appended to from the callers' threads (module docstring)
+        self._tally = tally
+        self._group_commit = isinstance(recorder, SqliteRecorder)
 
     @classmethod
     def open(
@@ -181,117 +155,69 @@ class EventStore:
     def start(cls, recorder: Recorder) -> EventStore:
         """Start a writer owning an already open `recorder` (e.g. a `MemoryRecorder`)."""
         tally = _Tally()
-        ref = EventStoreWriter.start(recorder, tally)
-        direct = _Direct(recorder, tally) if isinstance(recorder, SqliteRecorder) else None
-        return cls(ref, direct=direct)
+        return cls(EventStoreWriter.start(recorder, tally), recorder, tally)
 
-    def append(
-        self,
-        stream_id: str,
-        expected_version: int,
-        events: Sequence[Event],
-        *,
-        metadata: Metadata | None = None,
-        event_ids: Sequence[str] | None = None,
-        blobs: Iterable[tuple[BlobRef, bytes]] = (),
-    ) -> TrioFuture[AppendResult]:
-        """Append through the writer; the future resolves after the commit.
+    def submit_append(
+        self, stream_id: str, expected_version: int, events: Sequence[Event], *,
+        metadata: Metadata | None = None, event_ids: Sequence[str] | None = None,
+        blobs: Iterable[tuple[BlobRef, bytes]] = (), defer: bool = False,
+    ) -> Future[AppendResult]:
+        """Queue an append and return its commit future: the append of actor threads.
 
-        The arguments are those of `Recorder.append`. The future fails with
-        `ConcurrencyError` on a version conflict and `StoreClosedError` once the
-        writer has stopped (`pykka.ActorDeadError` if it stopped while this append
-        was queued behind the stop).
+        The arguments are those of `Recorder.submit_append`. With a `SqliteRecorder`
+        the request goes into its group commit from the calling thread and the future
+        resolves on the committing thread (conflicts arrive on it as
+        `ConcurrencyError`); `.result()` waits for it. With `defer` the request waits
+        for the caller's `commit_deferred()` instead of waking the writer thread. A
+        recorder without group commit appends at once and returns a resolved future.
+
+        Raises:
+            StoreClosedError: the writer has stopped.
+            EventStoreError: the request itself is invalid.
         """
         if not self.ref.is_alive():
-            return _failed(StoreClosedError("the event store writer is stopped"))
-        return self._proxy.append(  # type: ignore[no-any-return]
-            stream_id, expected_version, tuple(events), metadata=metadata,
-            event_ids=tuple(event_ids) if event_ids is not None else None, blobs=tuple(blobs))
+            raise StoreClosedError("the event store writer is stopped")
+        tally = self._tally
+        try:
+            pending = self._recorder.submit_append(
+                stream_id, expected_version, events, metadata=metadata, event_ids=event_ids,
+                blobs=blobs, defer=defer)
+        except Exception as exc:
+            tally.add(stream_id, events, exc)
+            raise
+        if not self._group_commit:  # a SqliteRecorder counts what its commits answer
+            pending.add_done_callback(lambda done: tally.add(stream_id, events,
+                                                             done.exception()))
+        return pending
 
-    def append_and_wait(
-        self,
-        stream_id: str,
-        expected_version: int,
-        events: Sequence[Event],
-        *,
-        metadata: Metadata | None = None,
-        blobs: Iterable[tuple[BlobRef, bytes]] = (),
-    ) -> AppendResult:
-        """Append and block until committed: for other actors' threads, never for trio.
+    async def append(self, stream_id: str, expected_version: int, events: Sequence[Event], *,
+                     metadata: Metadata | None = None,
+                     blobs: Iterable[tuple[BlobRef, bytes]] = ()) -> AppendResult:
+        """`submit_append` for trio code: returns once the events are committed.
 
-        When the writer owns a `SqliteRecorder` the request goes straight into its
-        group commit from the calling thread (the writer actor keeps the recorder's
-        lifecycle and counts the append); otherwise it is asked of the writer.
+        For streams other than sessions (`tasks-`, `workspace-`, a CLI session outside
+        any turn); session events within a turn go through `actors.Sessions`. The
+        request is encoded on the calling thread; the wait does not block trio.
 
         Raises:
             ConcurrencyError: `expected_version` is not the stream's version.
             StoreClosedError: the writer has stopped.
         """
-        if not self.ref.is_alive():
-            raise StoreClosedError("the event store writer is stopped")
-        if self._direct is None:
-            try:
-                result: AppendResult = self.append(stream_id, expected_version, events,
-                                                   metadata=metadata, blobs=blobs).get()
-            except pykka.ActorDeadError as exc:
-                raise StoreClosedError("the event store writer is stopped") from exc
-            return result
-        recorder, tally = self._direct
-        return _submit(recorder, tally, stream_id, expected_version, events,
-                       metadata=metadata, blobs=blobs).result()
-
-    def submit_append(
-        self,
-        stream_id: str,
-        expected_version: int,
-        events: Sequence[Event],
-        *,
-        metadata: Metadata | None = None,
-        blobs: Iterable[tuple[BlobRef, bytes]] = (),
-        defer: bool = False,
-    ) -> Future[AppendResult]:
-        """Queue an append and return its commit future: for other actors' threads.
-
-        The non-blocking form of `append_and_wait`: with a `SqliteRecorder` the
-        request goes straight into its group commit from the calling thread and the
-        future resolves on the commit thread (conflicts arrive on it); otherwise the
-        writer is asked, blocking, and the returned future is already resolved.
-        With `defer` (and a `SqliteRecorder`) the request waits for the caller's
-        `commit_deferred()` instead of waking the writer thread.
-
-        Raises:
-            StoreClosedError: the writer has stopped.
-            EventStoreError: the request itself is invalid (see `submit_append` of
-                `SqliteRecorder`).
-        """
-        if not self.ref.is_alive():
-            raise StoreClosedError("the event store writer is stopped")
-        if self._direct is not None:
-            recorder, tally = self._direct
-            return _submit(recorder, tally, stream_id, expected_version, events,
-                           metadata=metadata, blobs=blobs, defer=defer)
-        done: PendingAppend[AppendResult] = PendingAppend()
-        try:
-            done.set_result(self.append_and_wait(stream_id, expected_version, events,
-                                                 metadata=metadata, blobs=blobs))
-        except StoreClosedError:
-            raise
-        except Exception as exc:  # noqa: BLE001  (the append's failure travels on its future)
-            done.set_exception(exc)
-        return done
+        committed: TrioFuture[AppendResult] = TrioFuture()
+        committed.set(self.submit_append(stream_id, expected_version, events,
+                                         metadata=metadata, blobs=blobs))
+        return await committed
 
     @property
     def submits_directly(self) -> bool:
         """True if `submit_append` queues into the recorder's group commit without
-        waiting (a `SqliteRecorder`); False if it asks the writer and waits."""
-        return self._direct is not None
+        waiting (a `SqliteRecorder`); False if it appends before it returns."""
+        return self._group_commit
 
     def commit_deferred(self, *, wait: bool = True) -> int:
         """Commit the appends submitted with `defer=True`, on this thread (see
         `SqliteRecorder.commit_deferred`, also for `wait`); returns how many there were."""
-        if self._direct is None:
-            return 0  # nothing is ever deferred without a SqliteRecorder
-        return self._direct.recorder.commit_deferred(wait=wait)
+        return self._recorder.commit_deferred(wait=wait)
 
     def commit_deferred_nowait(self) -> int:
         """`commit_deferred(wait=False)`: for a thread that must never block."""
@@ -350,39 +276,3 @@ class _Tally:
         """A copy of the counters."""
         with self._lock:
             return dict(self._counts)
-
-
-class _Direct(NamedTuple):
-    recorder: SqliteRecorder
-    tally: _Tally
-
-
-def _submit(
-    recorder: SqliteRecorder,
-    tally: _Tally,
-    stream_id: str,
-    expected_version: int,
-    events: Sequence[Event],
-    *,
-    metadata: Metadata | None = None,
-    event_ids: Sequence[str] | None = None,
-    blobs: Iterable[tuple[BlobRef, bytes]] = (),
-    defer: bool = False,
-) -> Future[AppendResult]:
-    """Queue one append on the recorder's group commit.
-
-    The recorder counts what its commits answer (`SqliteRecorder.append_counts`);
-    `tally` counts the requests refused before they were queued.
-    """
-    try:
-        return recorder.submit_append(stream_id, expected_version, events, metadata=metadata,
-                                      event_ids=event_ids, blobs=blobs, defer=defer)
-    except Exception as exc:
-        tally.add(stream_id, events, exc)
-        raise
-
-
-def _failed(exc: BaseException) -> TrioFuture[Any]:
-    future: TrioFuture[Any] = TrioFuture()
-    future.set_exception((type(exc), exc, None))
-    return future

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import queue
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
 import apsw
@@ -28,17 +28,9 @@ import structlog
 
 from eventstore._checkpoint import DEFAULT_CHECKPOINT_PAGES, Checkpointer
 from eventstore._codec import BlobRef
-from eventstore._errors import (
-    EventStoreError,
-    StoreBrokenError,
-    StoreClosedError,
-)
+from eventstore._errors import StoreBrokenError, StoreClosedError
 from eventstore._pending import PendingAppend
-from eventstore._recorder import (
-    AppendResult,
-    Metadata,
-    Recorder,
-)
+from eventstore._recorder import AppendResult, Metadata, Recorder
 from eventstore._registry import Event, EventRegistry
 from eventstore._rows import encode_events, encode_metadata
 from eventstore._schema import migrate
@@ -86,7 +78,6 @@ class SqliteRecorder(SqliteReads, Recorder):
         self._deferred: list[AppendRequest] = []  # see submit_append(defer=True)
         self._submit_lock = threading.Lock()
         self._cond = threading.Condition()
-        self._listeners: list[Callable[[int], None]] = []
         self._closed = False
         try:
             conn = self._connect()
@@ -139,48 +130,17 @@ class SqliteRecorder(SqliteReads, Recorder):
         return int(rows[0][0])
 
     # -- writing -----------------------------------------------------------------
-    def append(
-        self,
-        stream_id: str,
-        expected_version: int,
-        events: Sequence[Event],
-        *,
-        metadata: Metadata | None = None,
-        event_ids: Sequence[str] | None = None,
-        blobs: Iterable[tuple[BlobRef, bytes]] = (),
-    ) -> AppendResult:
-        """See `Recorder.append`."""
-        return self.submit_append(
-            stream_id, expected_version, events, metadata=metadata, event_ids=event_ids,
-            blobs=blobs,
-        ).result()
+    def _submit(self, stream_id: str, expected_version: int, events: Sequence[Event],
+                metadata: Metadata | None, event_ids: Sequence[str] | None,
+                blobs: Iterable[tuple[BlobRef, bytes]], defer: bool) -> PendingAppend[AppendResult]:
+        """Queue the request for the next group commit (see `Recorder.submit_append`).
 
-    def submit_append(
-        self,
-        stream_id: str,
-        expected_version: int,
-        events: Sequence[Event],
-        *,
-        metadata: Metadata | None = None,
-        event_ids: Sequence[str] | None = None,
-        blobs: Iterable[tuple[BlobRef, bytes]] = (),
-        defer: bool = False,
-    ) -> PendingAppend[AppendResult]:
-        """Queue an append for the next group commit; the future resolves after commit.
-
-        The events are encoded here, in the caller's thread; errors in the request
-        itself (unregistered class, bad field value, wrong number of event ids) raise
-        at once. Conflicts arrive on the future as `ConcurrencyError`.
-
-        With `defer`, the writer thread is not woken: the request waits until some
-        thread calls `commit_deferred` (a caller that submits many appends in a row
-        commits them itself, in one transaction, without two thread hand-overs per
-        batch), or until `close`. Whoever defers must see that it is called.
+        The events are encoded here, in the caller's thread. With `defer`, the writer
+        thread is not woken: the request waits until some thread calls
+        `commit_deferred` (a caller that submits many appends in a row commits them
+        itself, in one transaction, without two thread hand-overs per batch), or until
+        `close`. Whoever defers must see that it is called.
         """
-        if event_ids is not None and (
-            len(event_ids) != len(events) or len(set(event_ids)) != len(event_ids)
-        ):
-            raise EventStoreError("event_ids must give one distinct id per event")
         encoded = encode_events(self.registry, events)
         meta, meta_digest = encode_metadata(metadata)
         known = self._writer.known_blobs
@@ -251,15 +211,6 @@ class SqliteRecorder(SqliteReads, Recorder):
             self._last_position = max(self._last_position, last_position)
             self._cond.notify_all()
 
-    def _announce(self, last_position: int) -> None:
-        with self._cond:
-            listeners = list(self._listeners)
-        for callback in listeners:
-            try:
-                callback(last_position)
-            except Exception:  # a listener's bug must not stop the only writer
-                log.exception("eventstore_listener_failed", listener=repr(callback))
-
     def _write_loop(self) -> None:
         try:
             self._writer.run(self._queue)
@@ -285,18 +236,6 @@ class SqliteRecorder(SqliteReads, Recorder):
             self._cond.wait_for(lambda: self._last_position > after_position or self._closed,
                                 timeout)
             return self._last_position
-
-    def add_commit_listener(self, callback: Callable[[int], None]) -> Callable[[], None]:
-        """See `Recorder.add_commit_listener`."""
-        with self._cond:
-            self._listeners.append(callback)
-
-        def remove() -> None:
-            with self._cond:
-                if callback in self._listeners:
-                    self._listeners.remove(callback)
-
-        return remove
 
     # -- lifecycle ---------------------------------------------------------------
     def close(self) -> None:

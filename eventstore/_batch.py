@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from hashlib import sha256
 from typing import TYPE_CHECKING
 
@@ -43,31 +44,21 @@ _INSERT_EVENT = (
 Outcome = AppendResult | EventStoreError
 
 
+@dataclass(slots=True, eq=False)
 class AppendRequest:
-    """One caller's append, already encoded, waiting for a group commit."""
+    """One caller's append, already encoded, waiting for a group commit.
 
-    __slots__ = ("blobs", "encoded", "event_ids", "expected_version", "future", "metadata",
-                 "metadata_digest", "stream_id")
+    The writer resolves `future` after the commit (compared by identity, not value).
+    """
 
-    def __init__(
-        self,
-        stream_id: str,
-        expected_version: int,
-        encoded: list[EncodedEvent],
-        metadata: bytes,
-        metadata_digest: bytes,
-        event_ids: Sequence[str] | None,
-        blobs: list[tuple[BlobRef, bytes]],
-    ) -> None:
-        """A request whose `future` the writer resolves after its commit."""
-        self.stream_id = stream_id
-        self.expected_version = expected_version
-        self.encoded = encoded
-        self.metadata = metadata
-        self.metadata_digest = metadata_digest
-        self.event_ids = event_ids
-        self.blobs = blobs
-        self.future: PendingAppend[AppendResult] = PendingAppend()
+    stream_id: str
+    expected_version: int
+    encoded: list[EncodedEvent]
+    metadata: bytes
+    metadata_digest: bytes
+    event_ids: Sequence[str] | None
+    blobs: list[tuple[BlobRef, bytes]]
+    future: PendingAppend[AppendResult] = field(default_factory=PendingAppend, init=False)
 
 
 class Batch:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
 import structlog
@@ -16,6 +16,7 @@ from eventstore._errors import (
     EventStoreError,
     StoreClosedError,
 )
+from eventstore._pending import PendingAppend
 from eventstore._recorder import (
     ANY_VERSION,
     AppendResult,
@@ -43,25 +44,30 @@ class MemoryRecorder(Recorder):
         self._streams: dict[str, list[RawEvent]] = {}
         self._ids: dict[str, RawEvent] = {}
         self._blobs: dict[bytes, bytes] = {}
-        self._listeners: list[Callable[[int], None]] = []
         self._closed = False
 
-    def append(
-        self,
-        stream_id: str,
-        expected_version: int,
-        events: Sequence[Event],
-        *,
-        metadata: Metadata | None = None,
-        event_ids: Sequence[str] | None = None,
-        blobs: Iterable[tuple[BlobRef, bytes]] = (),
-    ) -> AppendResult:
-        """See `Recorder.append`."""
-        blobs = list(blobs)
+    def _submit(self, stream_id: str, expected_version: int, events: Sequence[Event],
+                metadata: Metadata | None, event_ids: Sequence[str] | None,
+                blobs: Iterable[tuple[BlobRef, bytes]], defer: bool) -> PendingAppend[AppendResult]:
+        """Append at once, on the caller's thread (see `Recorder.submit_append`); the
+        future is resolved when it is returned. `defer` changes nothing here."""
+        if self._closed:
+            raise StoreClosedError("recorder is closed")
+        done: PendingAppend[AppendResult] = PendingAppend()
+        try:
+            done.set_result(self._append(stream_id, expected_version, events, metadata,
+                                         event_ids, list(blobs)))
+        except EventStoreError as exc:  # conflicts and the like travel on the future
+            done.set_exception(exc)
+        return done
+
+    def _append(self, stream_id: str, expected_version: int, events: Sequence[Event],
+                metadata: Metadata | None, event_ids: Sequence[str] | None,
+                blobs: list[tuple[BlobRef, bytes]]) -> AppendResult:
         with self._lock:
             if self._closed:
                 raise StoreClosedError("recorder is closed")
-            replay = self._replayed(stream_id, event_ids, len(events))
+            replay = self._replayed(stream_id, event_ids)
             if replay is not None:
                 return replay
             stream = self._streams.get(stream_id, [])
@@ -85,24 +91,15 @@ class MemoryRecorder(Recorder):
                 self._blobs.setdefault(ref.digest, data)
             last = len(self._log)
             self._lock.notify_all()
-            listeners = list(self._listeners)
-        for callback in listeners:
-            try:
-                callback(last)
-            except Exception:  # as in SqliteRecorder: a listener's bug is not the append's
-                log.exception("eventstore_listener_failed", listener=repr(callback))
+        self._announce(last)
         if not placed:
             return AppendResult(stream_id, current, last, last)
         return AppendResult(stream_id, placed[-1].seq, placed[0].position, placed[-1].position,
                             placed[-1].recorded_at)
 
-    def _replayed(
-        self, stream_id: str, event_ids: Sequence[str] | None, count: int
-    ) -> AppendResult | None:
+    def _replayed(self, stream_id: str, event_ids: Sequence[str] | None) -> AppendResult | None:
         if not event_ids:
             return None
-        if len(event_ids) != count or len(set(event_ids)) != count:
-            raise EventStoreError("event_ids must give one distinct id per event")
         found = [self._ids.get(i) for i in event_ids]
         if all(r is None for r in found):
             return None
@@ -176,18 +173,6 @@ class MemoryRecorder(Recorder):
             self._lock.wait_for(lambda: len(self._log) > after_position or self._closed,
                                 timeout)
             return len(self._log)
-
-    def add_commit_listener(self, callback: Callable[[int], None]) -> Callable[[], None]:
-        """See `Recorder.add_commit_listener`."""
-        with self._lock:
-            self._listeners.append(callback)
-
-        def remove() -> None:
-            with self._lock:
-                if callback in self._listeners:
-                    self._listeners.remove(callback)
-
-        return remove
 
     def close(self) -> None:
         """See `Recorder.close`."""

@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+import structlog
+
 from eventstore._codec import BlobRef, decode_value, encode_value, make_blob
+from eventstore._errors import EventStoreError
 from eventstore._registry import EVENTS, Event, EventRegistry
 
 __all__ = [
@@ -27,6 +32,8 @@ __all__ = [
     "Recorder",
     "StreamInfo",
 ]
+
+log = structlog.get_logger()
 
 ANY_VERSION = -1
 """Pass as `expected_version` to append whatever the stream's current version."""
@@ -152,23 +159,22 @@ class Damage:
 
 
 class Recorder(abc.ABC):
-    """Storage contract for events and blobs (see module docstring)."""
+    """Storage contract for events and blobs (see module docstring).
+
+    The append signature is defined here once: `append` and `submit_append` check
+    the request and hand it to the backend's `_submit`. Outside the store, only the
+    event store's writer (`actors.EventStore`) appends; everything else reads.
+    """
 
     def __init__(self, registry: EventRegistry | None = None) -> None:
         self.registry = registry or EVENTS
+        self._listeners: list[Callable[[int], None]] = []
+        self._listeners_lock = threading.Lock()
 
     # -- writing -------------------------------------------------------------------
-    @abc.abstractmethod
-    def append(
-        self,
-        stream_id: str,
-        expected_version: int,
-        events: Sequence[Event],
-        *,
-        metadata: Metadata | None = None,
-        event_ids: Sequence[str] | None = None,
-        blobs: Iterable[tuple[BlobRef, bytes]] = (),
-    ) -> AppendResult:
+    def append(self, stream_id: str, expected_version: int, events: Sequence[Event], *,
+               metadata: Metadata | None = None, event_ids: Sequence[str] | None = None,
+               blobs: Iterable[tuple[BlobRef, bytes]] = ()) -> AppendResult:
         """Append `events` to `stream_id` if it is at `expected_version`; block until durable.
 
         Args:
@@ -190,6 +196,42 @@ class Recorder(abc.ABC):
             ConcurrencyError: the stream is not at `expected_version`.
             StoreClosedError: the recorder was closed.
         """
+        return self.submit_append(stream_id, expected_version, events, metadata=metadata,
+                                  event_ids=event_ids, blobs=blobs).result()
+
+    def submit_append(
+        self, stream_id: str, expected_version: int, events: Sequence[Event], *,
+        metadata: Metadata | None = None, event_ids: Sequence[str] | None = None,
+        blobs: Iterable[tuple[BlobRef, bytes]] = (), defer: bool = False,
+    ) -> Future[AppendResult]:
+        """`append` without waiting: the future resolves once the events are durable.
+
+        Errors in the request itself (unregistered class, bad field value, event ids
+        not one distinct id per event) raise at once; conflicts arrive on the future.
+        With `defer` a backend with group commit queues the request until some thread
+        calls `commit_deferred` (or `close`); a backend without one ignores it.
+
+        Raises:
+            EventStoreError: the request is invalid.
+            StoreClosedError: the recorder was closed.
+        """
+        if event_ids is not None and (
+            len(event_ids) != len(events) or len(set(event_ids)) != len(event_ids)
+        ):
+            raise EventStoreError("event_ids must give one distinct id per event")
+        return self._submit(stream_id, expected_version, events, metadata, event_ids, blobs,
+                            defer)
+
+    @abc.abstractmethod
+    def _submit(self, stream_id: str, expected_version: int, events: Sequence[Event],
+                metadata: Metadata | None, event_ids: Sequence[str] | None,
+                blobs: Iterable[tuple[BlobRef, bytes]], defer: bool) -> Future[AppendResult]:
+        """The backend's part of `submit_append`, with the request checked."""
+
+    def commit_deferred(self, *, wait: bool = True) -> int:
+        """Commit the appends submitted with `defer=True`; how many there were (0 here:
+        a backend without group commit never defers)."""
+        return 0
 
     # -- reading -------------------------------------------------------------------
     @abc.abstractmethod
@@ -280,13 +322,31 @@ class Recorder(abc.ABC):
     def wait_for_position(self, after_position: int, timeout: float | None) -> int:
         """Block until the log passes `after_position` or `timeout` ends; the last position."""
 
-    @abc.abstractmethod
     def add_commit_listener(self, callback: Callable[[int], None]) -> Callable[[], None]:
         """Call `callback(last_position)` after every commit; returns the remover.
 
         The callback runs on the committing thread before the appends of that commit
         return, so it must only hand the news on. An exception in it is logged.
         """
+        with self._listeners_lock:
+            self._listeners.append(callback)
+
+        def remove() -> None:
+            with self._listeners_lock:
+                if callback in self._listeners:
+                    self._listeners.remove(callback)
+
+        return remove
+
+    def _announce(self, last_position: int) -> None:
+        """Tell every commit listener that the log now ends at `last_position`."""
+        with self._listeners_lock:
+            listeners = list(self._listeners)
+        for callback in listeners:
+            try:
+                callback(last_position)
+            except Exception:  # a listener's bug is not the commit's
+                log.exception("eventstore_listener_failed", listener=repr(callback))
 
     # -- lifecycle -----------------------------------------------------------------
     @abc.abstractmethod

@@ -14,19 +14,32 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from lynkr._env import Env
 from lynkr.errors import ConfigError
+from lynkr.gateway import AuthSettings, LimitSettings, PriceTable, RoutingSettings
 from lynkr.indexer._settings import IndexerSettings
 from lynkr.mcp._settings import McpSettings
 from lynkr.providers._settings import ProviderSettings
 from lynkr.tools._settings import PolicySettings
 
-__all__ = ["SECRET_NAMES", "ServerSettings", "Settings", "is_loopback", "load_settings", "mask"]
+__all__ = [
+    "GROUPS",
+    "SECRET_NAMES",
+    "PromptCacheSettings",
+    "ServerSettings",
+    "ServerToolSettings",
+    "Settings",
+    "is_loopback",
+    "load_settings",
+    "mask",
+]
 
 SECRET_NAMES = frozenset({
     "DATABRICKS_API_KEY", "AZURE_ANTHROPIC_API_KEY", "OPENAI_API_KEY",
     "ANTHROPIC_UPSTREAM_API_KEY", "ANTHROPIC_API_KEY", "LYNKR_ADMIN_TOKEN",
+    "LYNKR_JWT_SECRET",
 })
 
 
@@ -65,6 +78,90 @@ class ServerSettings:
         )
 
 
+GROUPS = ("index", "fs", "git", "tests", "tasks", "web", "mcp")
+"""The tool groups `LYNKR_SERVER_TOOLS` may name (a tool's group is its policy family)."""
+
+@dataclass(frozen=True, slots=True)
+class ServerToolSettings:
+    """`LYNKR_SERVER_TOOLS`: the groups and single tools offered to the model."""
+
+    groups: frozenset[str] = frozenset()
+    names: frozenset[str] = frozenset()
+
+    @property
+    def enabled(self) -> bool:
+        """False for `off`: no server tool is offered and the loop never runs."""
+        return bool(self.groups or self.names)
+
+    @classmethod
+    def from_env(cls, env: Env) -> ServerToolSettings:
+        """Read `LYNKR_SERVER_TOOLS` (`off` by default)."""
+        raw = (env.str("LYNKR_SERVER_TOOLS", "off") or "off").strip()
+        return cls.parse(raw, env.problems)
+
+    @classmethod
+    def parse(cls, raw: str, problems: list[str] | None = None) -> ServerToolSettings:
+        """`off`, `all`, or a comma list of groups and tool names (a bad item is a
+        problem appended to `problems`)."""
+        items = [item.strip() for item in raw.split(",") if item.strip()]
+        if not items or items == ["off"]:
+            return cls()
+        if "all" in items:
+            return cls(groups=frozenset(GROUPS))
+        groups, names = set(), set()
+        for item in items:
+            if item in GROUPS:
+                groups.add(item)
+            elif item == "off":
+                if problems is not None:
+                    problems.append("LYNKR_SERVER_TOOLS: 'off' cannot be combined with "
+                                    "other items")
+            elif item.replace("_", "").replace("-", "").isalnum():
+                names.add(item)
+            elif problems is not None:
+                problems.append(f"LYNKR_SERVER_TOOLS: {item!r} is neither a group "
+                                f"({', '.join(GROUPS)}) nor a tool name")
+        return cls(groups=frozenset(groups), names=frozenset(names))
+
+    def describe(self) -> str:
+        """The setting as `lynkr config` prints it."""
+        if not self.enabled:
+            return "off"
+        if self.groups == frozenset(GROUPS) and not self.names:
+            return "all"
+        return ",".join([g for g in GROUPS if g in self.groups] + sorted(self.names))
+
+    def selects(self, spec: Any) -> bool:
+        """True if `spec` (a `lynkr.tools.ToolSpec`) is offered: its name is listed, or
+        its group is enabled."""
+        if spec.name in self.names:
+            return True
+        if spec.policy == "mcp":  # the group is the catalogue's tools, not the generic call
+            return "mcp" in self.groups and spec.name.startswith("mcp_")
+        return spec.policy in self.groups
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PromptCacheSettings:
+    """The prompt cache (`lynkr/orchestrator/_cache.py`). Kept here rather than beside the
+    cache: every CLI command reads the settings, and the orchestrator package is heavy to
+    import."""
+
+    enabled: bool = True  # PROMPT_CACHE_ENABLED
+    ttl_ms: int = 300_000  # PROMPT_CACHE_TTL_MS: an entry answers this long after it was stored
+    max_entries: int = 64  # PROMPT_CACHE_MAX_ENTRIES: beyond it, the least recently used goes
+    nondeterministic: bool = False  # PROMPT_CACHE_NONDETERMINISTIC: cache temperature > 0 too
+
+    @classmethod
+    def from_env(cls, env: Env) -> PromptCacheSettings:
+        """Read PROMPT_CACHE_ENABLED, PROMPT_CACHE_TTL_MS, PROMPT_CACHE_MAX_ENTRIES and
+        PROMPT_CACHE_NONDETERMINISTIC."""
+        return cls(enabled=env.bool("PROMPT_CACHE_ENABLED", True),
+                   ttl_ms=env.int("PROMPT_CACHE_TTL_MS", 300_000, minimum=1),
+                   max_entries=env.int("PROMPT_CACHE_MAX_ENTRIES", 64, minimum=1),
+                   nondeterministic=env.bool("PROMPT_CACHE_NONDETERMINISTIC", False))
+
+
 def is_loopback(host: str) -> bool:
     """True for `localhost` and loopback addresses (127.0.0.0/8, ::1)."""
     if host == "localhost":
@@ -76,13 +173,17 @@ def is_loopback(host: str) -> bool:
 
 
 def _host(env: Env) -> str:
-    """HOST, which must be a loopback address until API keys / JWT exist."""
+    """HOST; a non-loopback one needs LYNKR_AUTH on (Lynkr can run tools on this machine).
+
+    LYNKR_AUTH's value is checked by `AuthSettings`; here only "off or not" matters.
+    """
     host = env.str("HOST", "127.0.0.1") or "127.0.0.1"
-    if not is_loopback(host):
+    auth_on = (env.str("LYNKR_AUTH", "off") or "off").strip().lower() != "off"
+    if not auth_on and not is_loopback(host):
         env.problems.append(
-            f"HOST: {host!r} is not a loopback address; binding it needs API keys or JWT, "
-            "which are not configured (Lynkr can run tools on this machine). Use "
-            "HOST=127.0.0.1 (with Docker: --network host)")
+            f"HOST: {host!r} is not a loopback address and LYNKR_AUTH is off; set "
+            "LYNKR_AUTH=keys (or jwt, keys,jwt) to serve other machines, or "
+            "HOST=127.0.0.1")
     return host
 
 
@@ -95,6 +196,12 @@ class Settings:
     policy: PolicySettings = field(default_factory=PolicySettings.defaults)
     indexer: IndexerSettings = field(default_factory=IndexerSettings)
     mcp: McpSettings = field(default_factory=McpSettings)
+    cache: PromptCacheSettings = field(default_factory=PromptCacheSettings)
+    server_tools: ServerToolSettings = field(default_factory=ServerToolSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)  # tiers, LYNKR_LIMITS_*
+    routing: RoutingSettings = field(default_factory=RoutingSettings)  # ROUTER_*
+    prices: PriceTable = field(default_factory=PriceTable)  # lynkr.toml [prices]
+    auth: AuthSettings = field(default_factory=AuthSettings)  # LYNKR_AUTH, LYNKR_JWT_*
 
     @property
     def db_path(self) -> Path:
@@ -115,7 +222,13 @@ def load_settings(
                         providers=ProviderSettings.from_env(env),
                         policy=PolicySettings.from_env(env),
                         indexer=IndexerSettings.from_env(env),
-                        mcp=McpSettings.from_env(env))
+                        mcp=McpSettings.from_env(env),
+                        cache=PromptCacheSettings.from_env(env),
+                        server_tools=ServerToolSettings.from_env(env),
+                        limits=LimitSettings.from_env(env),
+                        routing=RoutingSettings.from_env(env),
+                        prices=PriceTable.from_env(env),
+                        auth=AuthSettings.from_env(env))
     if env.problems:
         raise ConfigError(env.problems)
     return settings

@@ -30,6 +30,8 @@ LynkrError                              status  Anthropic type
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "AuthenticationError",
     "ConfigError",
@@ -59,10 +61,23 @@ __all__ = [
 
 
 class LynkrError(Exception):
-    """Root of Lynkr's application errors."""
+    """Root of Lynkr's application errors.
+
+    A subclass names its HTTP status and Anthropic error type in its class statement
+    (``class NotFoundError(LynkrError, status=404, error_type="not_found_error")``);
+    what it leaves out it inherits.
+    """
 
     status: int = 500
     error_type: str = "api_error"
+
+    def __init_subclass__(cls, *, status: int | None = None, error_type: str | None = None,
+                          **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if status is not None:
+            cls.status = status
+        if error_type is not None:
+            cls.error_type = error_type
 
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
@@ -87,60 +102,36 @@ class StartupError(LynkrError):
     directory. The message is one line a user can act on."""
 
 
-class InvalidRequestError(LynkrError):
+class InvalidRequestError(LynkrError, status=400, error_type="invalid_request_error"):
     """The client sent something we cannot accept."""
 
-    status = 400
-    error_type = "invalid_request_error"
 
-
-class RequestTooLargeError(InvalidRequestError):
+class RequestTooLargeError(InvalidRequestError, status=413, error_type="request_too_large"):
     """The body is over the size limit."""
 
-    status = 413
-    error_type = "request_too_large"
 
-
-class AuthenticationError(LynkrError):
+class AuthenticationError(LynkrError, status=401, error_type="authentication_error"):
     """No or a wrong credential."""
 
-    status = 401
-    error_type = "authentication_error"
 
-
-class PermissionDeniedError(LynkrError):
+class PermissionDeniedError(LynkrError, status=403, error_type="permission_error"):
     """A valid credential without the right to do this."""
 
-    status = 403
-    error_type = "permission_error"
 
-
-class NotFoundError(LynkrError):
+class NotFoundError(LynkrError, status=404, error_type="not_found_error"):
     """The thing asked for does not exist."""
 
-    status = 404
-    error_type = "not_found_error"
 
-
-class RateLimitedError(LynkrError):
+class RateLimitedError(LynkrError, status=429, error_type="rate_limit_error"):
     """A limit was hit; `retry_after` says when to come back."""
 
-    status = 429
-    error_type = "rate_limit_error"
 
-
-class ProviderNotConfiguredError(LynkrError):
+class ProviderNotConfiguredError(LynkrError, status=503):
     """No backend is configured for this request."""
 
-    status = 503
-    error_type = "api_error"
 
-
-class UpstreamError(LynkrError):
+class UpstreamError(LynkrError, status=502):
     """The backend failed (the peer broke, not us)."""
-
-    status = 502
-    error_type = "api_error"
 
 
 class UpstreamStatusError(UpstreamError):
@@ -161,11 +152,8 @@ class UpstreamStatusError(UpstreamError):
         self.upstream_status = upstream_status
 
 
-class ProviderTimeoutError(UpstreamError):
+class ProviderTimeoutError(UpstreamError, status=504, error_type="timeout_error"):
     """The backend did not answer in time."""
-
-    status = 504
-    error_type = "timeout_error"
 
 
 class ProviderConnectError(UpstreamError):
@@ -177,47 +165,32 @@ class ProviderStaleConnectionError(ProviderConnectError):
     keep-alive race): the request may be sent again at once, as a counted retry."""
 
 
-class ProviderOverloadedError(UpstreamError):
+class ProviderOverloadedError(UpstreamError, status=529, error_type="overloaded_error"):
     """The backend is overloaded, or its circuit breaker is open."""
-
-    status = 529
-    error_type = "overloaded_error"
 
 
 class StreamBrokenError(UpstreamError):
     """The upstream stream was cut, malformed, or ended without a finish reason."""
 
 
-class ToolError(LynkrError):
+class ToolError(LynkrError, status=400, error_type="invalid_request_error"):
     """A tool call failed; the model sees it as a tool result with is_error."""
-
-    status = 400
-    error_type = "invalid_request_error"
 
 
 class ToolInputError(ToolError):
     """The tool input does not match the tool's JSON schema."""
 
 
-class PolicyDeniedError(ToolError):
+class PolicyDeniedError(ToolError, status=403, error_type="permission_error"):
     """A policy rule denied the call; the message names the setting that would allow it."""
 
-    status = 403
-    error_type = "permission_error"
 
-
-class ToolNotFoundError(ToolError):
+class ToolNotFoundError(ToolError, status=404, error_type="not_found_error"):
     """No tool is registered under that name."""
 
-    status = 404
-    error_type = "not_found_error"
 
-
-class McpError(LynkrError):
+class McpError(LynkrError, status=502):
     """An MCP server failed, timed out, or is not attached."""
-
-    status = 502
-    error_type = "api_error"
 
 
 class IndexerError(LynkrError):

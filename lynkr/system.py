@@ -5,10 +5,12 @@ registry, the projection runner (following live appends; its catch-ups run in a
 child process, `lynkr.projector`, unless LYNKR_PROJECTOR=thread), the toolbelt (workspace
 and indexer tools, with the indexer actor), MCP supervision, and the provider
 supervisor with one actor per configured backend, each owning a pooled
-`httpx.AsyncClient`. On exit it closes the clients (async I/O, on the trio side),
-then stops the actors in reverse order. The `System` it yields is what the HTTP app
-and the CLI use. Callers may bring their own `tools`, `mcp`, `indexer` and
-`blueprints` (extra Quart blueprints, e.g. `/admin/mcp/...`).
+`httpx.AsyncClient`. Before it yields, the server tool calls a killed gateway left
+open are closed as interrupted (`lynkr.tools.recover_interrupted_calls`). On exit it
+closes the clients (async I/O, on the trio side), then stops the actors in reverse
+order. The `System` it yields is what the HTTP app and the CLI use. Callers may bring
+their own `tools`, `mcp`, `indexer` and `blueprints` (extra Quart blueprints, e.g.
+`/admin/mcp/...`).
 """
 
 from __future__ import annotations
@@ -30,10 +32,19 @@ from actors import (
     ProviderSupervisor,
     Sessions,
 )
-from eventstore import Durability, Recorder, SqliteRecorder
+from eventstore import BlobRef, Durability, Recorder, SqliteRecorder
 from lynkr.config import Settings
+from lynkr.gateway import Limiter, TaskRouter
 from lynkr.mcp import admin_blueprint, mcp_call_spec, mcp_tool_specs, open_mcp
-from lynkr.orchestrator import Orchestrator, ProviderHandle, SessionRecorder
+from lynkr.orchestrator import (
+    AgentLoop,
+    LoopHistory,
+    Orchestrator,
+    PromptCache,
+    ProviderHandle,
+    ServerTools,
+    SessionRecorder,
+)
 from lynkr.projector import ProjectorProcess
 from lynkr.providers import (
     Adapter,
@@ -44,10 +55,17 @@ from lynkr.providers import (
     ProviderSettings,
     ResilienceSettings,
     TransportStatistics,
+    count_request_tokens,
     pool_statistics,
     pooled_client,
 )
 from lynkr.toolbelt import open_toolbelt
+from lynkr.tools import (
+    StoreSessionSink,
+    ToolRegistry,
+    ToolRunner,
+    recover_interrupted_calls,
+)
 
 __all__ = ["System", "make_adapter", "make_client_factory", "open_system"]
 
@@ -67,12 +85,14 @@ class System:
     providers: Any  # pykka.ActorProxy[ProviderSupervisor]
     handles: dict[str, ProviderHandle]
     orchestrator: Orchestrator
-    tools: Any | None = None
+    tools: Any | None = None  # lynkr.tools.ToolRegistry
+    runner: Any | None = None  # lynkr.tools.ToolRunner: every in-gateway tool call goes here
     mcp: Any | None = None
     indexer: Any | None = None
     projections: Projections | None = None
     blueprints: list[Any] = field(default_factory=list)
     clients: dict[str, PooledClient] = field(default_factory=dict)  # latest per provider
+    limiter: Limiter | None = None  # the tiers' rate limits (lynkr.gateway._limits)
 
     def pool_statistics(self, provider: str) -> TransportStatistics | None:
         """The connection pool of `provider`'s client (None: none made yet, or not ours).
@@ -147,6 +167,29 @@ async def _open_mcp(
         yield mcp, [admin_blueprint()]
 
 
+def _agent_loop(settings: Settings, store: EventStore, recorder: Recorder, sessions: Sessions,
+                orchestrator: Orchestrator, tools: Any) -> ToolRunner | None:
+    """The gateway's one `ToolRunner`, and the agent loop on the orchestrator when
+    `LYNKR_SERVER_TOOLS` offers any tool.
+
+    The agent loop's calls record through the session actors (within their turn), the
+    admin API's through the store (no turn; their sessions start with source "admin").
+    """
+    if not isinstance(tools, ToolRegistry):
+        return None
+    runner = ToolRunner(tools, settings.policy, store=store, recorder=recorder,
+                        sink=StoreSessionSink(store, sessions, source="admin"))
+
+    async def load_blob(ref: BlobRef) -> Any:
+        return await trio.to_thread.run_sync(recorder.load_blob, ref)
+
+    if settings.server_tools.enabled:
+        orchestrator.loop = AgentLoop(ServerTools(settings.server_tools, tools), runner,
+                                      LoopHistory(load_blob), orchestrator.turns)
+        log.info("server_tools_offered", tools=settings.server_tools.describe())
+    return runner
+
+
 @asynccontextmanager
 async def open_system(
     settings: Settings,
@@ -177,7 +220,14 @@ async def open_system(
         return client
 
     supervisor, handles = await _start_providers(settings.providers, factory)
-    orchestrator = Orchestrator(settings.providers, handles, SessionRecorder(sessions))
+    cache = await trio.to_thread.run_sync(PromptCache.warmed, settings.cache, recorder)
+    orchestrator = Orchestrator(settings.providers, handles, SessionRecorder(sessions),
+                                cache=cache)
+    orchestrator.router = TaskRouter(settings.routing, frozenset(handles),
+                                     count_request_tokens)
+    orchestrator.tiers = settings.limits
+    limiter = Limiter(settings.limits)
+    await trio.to_thread.run_sync(limiter.warm, recorder)  # counters survive restarts
     log.info("system_started", db=str(settings.db_path), providers=list(handles),
              active=settings.providers.provider if settings.providers.active else None)
     projections_db = settings.server.data_dir / "projections.db"
@@ -188,16 +238,20 @@ async def open_system(
               if settings.server.projector == "process" else None)
     projections = Projections.start(recorder, projections_db, worker=worker)
     try:
+        # Before anything serves: the calls a killed gateway left open are closed.
+        await recover_interrupted_calls(sessions, projections, store, recorder)
         with ExitStack() as stack:
             if tools is None:
                 belt = stack.enter_context(open_toolbelt(settings, store))
                 tools, indexer = belt.registry, indexer or belt.indexer_ref
             async with _open_mcp(settings, store, mcp, tools) as (mcp, mcp_blueprints):
+                runner = _agent_loop(settings, store, recorder, sessions, orchestrator, tools)
                 yield System(settings=settings, recorder=recorder, store=store,
                              sessions=sessions, providers=supervisor, handles=handles,
-                             orchestrator=orchestrator, tools=tools, mcp=mcp, indexer=indexer,
-                             projections=projections,
-                             blueprints=[*blueprints, *mcp_blueprints], clients=clients)
+                             orchestrator=orchestrator, tools=tools, runner=runner, mcp=mcp,
+                             indexer=indexer, projections=projections,
+                             blueprints=[*blueprints, *mcp_blueprints], clients=clients,
+                             limiter=limiter)
     finally:
         with trio.CancelScope(shield=True):
             await projections.aclose()

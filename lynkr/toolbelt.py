@@ -1,6 +1,6 @@
 """The server toolbelt, assembled: workspace tools plus the indexer and its actor.
 
-`open_toolbelt(settings, sink)` is used by the gateway (`lynkr.system.open_system`) and
+`open_toolbelt(settings, store)` is used by the gateway (`lynkr.system.open_system`) and
 by `lynkr tool …` on the command line, so both see the same tools. MCP tools are added
 by the gateway only, where the MCP supervisor runs (`lynkr.system`).
 """
@@ -14,7 +14,7 @@ from typing import Any
 
 import pykka
 
-from actors import IndexerActor
+from actors import EventStore, IndexerActor
 from lynkr.config import Settings
 from lynkr.indexer import Indexer, indexer_tool_specs
 from lynkr.tools import ToolRegistry
@@ -33,17 +33,17 @@ class Toolbelt:
 
 
 @contextmanager
-def open_toolbelt(settings: Settings, sink: Any) -> Iterator[Toolbelt]:
+def open_toolbelt(settings: Settings, store: EventStore) -> Iterator[Toolbelt]:
     """Build the registry and start the indexer actor; stop it on exit.
 
     Args:
         settings: the effective settings (workspace root, data dir, indexer section).
-        sink: where the indexer records `IndexRebuilt`: a `Recorder` or `actors.EventStore`.
+        store: where the indexer records `IndexRebuilt` (the gateway's, or the CLI's own).
     """
     settings.server.data_dir.mkdir(parents=True, exist_ok=True)
     indexer = Indexer(settings.server.workspace_root, settings.server.data_dir / "index.db",
                       settings.indexer)
-    ref = IndexerActor.start(indexer, sink)
+    ref = IndexerActor.start(indexer, store)
     try:
         registry = ToolRegistry(workspace_tools())
         registry.register_all(indexer_tool_specs(indexer, ref))

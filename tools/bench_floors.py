@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
                 ports[mode] = (port, proc.pid)
             lynkr, port = start([sys.executable, "-m", "lynkr", "serve"], Path(tmp),
                                 {**env, "PORT": "0", "MODEL_PROVIDER": "openai",
-                                 "LOG_LEVEL": "info", "OPENAI_BASE_URL": upstream},
+                                 "LOG_LEVEL": "info", "OPENAI_BASE_URL": upstream,
+                                 "PROMPT_CACHE_ENABLED": "false"},  # time the proxy path
                                 "lynkr: listening on ", use_stderr=True)
             procs.append(lynkr)
             ports["lynkr"] = (port, lynkr.pid)

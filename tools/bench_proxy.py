@@ -32,6 +32,7 @@ import argparse
 import json
 import os
 import random
+import re
 import signal
 import string
 import subprocess
@@ -47,6 +48,9 @@ import trio
 
 REPO = Path(__file__).resolve().parents[1]
 CHUNKS = 50
+UNSAFE_IN_SESSION_ID = re.compile(r"[^A-Za-z0-9._:-]")
+"""Characters Lynkr does not accept in `x-session-id`: it ignores such an id and infers
+the session from the request instead (`lynkr/orchestrator/_session.py`)."""
 
 
 @dataclass
@@ -192,6 +196,17 @@ def _claude_code_parts() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
 _CLAUDE_CODE = _claude_code_parts()
 
 
+def session_name(target: str, stream: bool, concurrency: int, index: int, shape: str) -> str:
+    """The session id (or client key) of one connection of a run.
+
+    Only characters Lynkr accepts in `x-session-id`: with another one (the `+` of
+    `lynkr+10000`) the gateway would ignore the id and put all of a run's connections
+    in one inferred session, as the "after 10,000 sessions" cells did until 2026-12-06.
+    """
+    suffix = "" if shape == "small" else f"-{shape}"
+    return UNSAFE_IN_SESSION_ID.sub("_", f"bench-{target}-{stream}-{concurrency}-{index}{suffix}")
+
+
 async def run_load(port: int, target: str, stream: bool, concurrency: int, total: int,
                    gateway_pid: int | None, *, shape: str = "small",
                    session_ids: str = "header") -> Result:
@@ -208,8 +223,7 @@ async def run_load(port: int, target: str, stream: bool, concurrency: int, total
 
     async def worker(index: int) -> None:
         conn = Connection(await trio.open_tcp_stream("127.0.0.1", port), f"127.0.0.1:{port}")
-        suffix = "" if shape == "small" else f"-{shape}"
-        name = f"bench-{target}-{stream}-{concurrency}-{index}{suffix}"
+        name = session_name(target, stream, concurrency, index, shape)
         headers = [("x-session-id" if session_ids == "header" else "x-api-key", name)]
         turn = 0
         while remaining[0] > 0:
@@ -299,6 +313,11 @@ def start(args: list[str], cwd: Path, env: dict[str, str], marker: str,
     raise SystemExit(f"{args} did not say {marker!r} within 60 s")
 
 
+NO_PROMPT_CACHE = {"PROMPT_CACHE_ENABLED": "false"}
+"""The proxy benchmarks resend identical requests: with the prompt cache on they would time
+its hits, not the proxy (tools/bench_cache.py measures the cache)."""
+
+
 def start_pair(tmp: Path, gateway: list[str], repo: Path, extra_env: dict[str, str] | None = None
                ) -> tuple[subprocess.Popen[str], int, subprocess.Popen[str], int]:
     """Start the fake upstream, then `gateway` (a `lynkr serve` of `repo`) in front of it,
@@ -313,7 +332,8 @@ def start_pair(tmp: Path, gateway: list[str], repo: Path, extra_env: dict[str, s
                              "--port", "0", "--no-record", "--chunks", str(CHUNKS)],
                             tmp, env, "LISTENING", use_stderr=False)
     lynkr_env = {**env, "PORT": "0", "MODEL_PROVIDER": "openai", "LOG_LEVEL": "info",
-                 "OPENAI_BASE_URL": f"http://127.0.0.1:{fake_port}/v1", **(extra_env or {})}
+                 "OPENAI_BASE_URL": f"http://127.0.0.1:{fake_port}/v1",
+                 **NO_PROMPT_CACHE, **(extra_env or {})}
     try:
         lynkr, lynkr_port = start(gateway, tmp, lynkr_env, "lynkr: listening on ",
                                   use_stderr=True)
@@ -462,7 +482,7 @@ def start_filled(tmp: Path, fake_port: int, extra: dict[str, str], count: int
     home.mkdir()
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(REPO),
            "HOME": str(home), "PORT": "0", "MODEL_PROVIDER": "openai", "LOG_LEVEL": "info",
-           "OPENAI_BASE_URL": f"http://127.0.0.1:{fake_port}/v1", **extra}
+           "OPENAI_BASE_URL": f"http://127.0.0.1:{fake_port}/v1", **NO_PROMPT_CACHE, **extra}
     proc, port = start([sys.executable, "-m", "lynkr", "serve"], home, env,
                        "lynkr: listening on ", use_stderr=True)
     try:

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from eventstore.events import mcp, session, system, tasks, workspace
+from eventstore.events import gateway, limits, mcp, session, system, tasks, workspace
 
-__all__ = ["mcp", "session", "system", "tasks", "workspace"]
+__all__ = ["gateway", "limits", "mcp", "session", "system", "tasks", "workspace"]

@@ -1,7 +1,11 @@
 """Events of `session-<id>` streams: one Claude Code (or API client) conversation.
 
-A turn is `TurnStarted` → `RouteChosen` → (`PolicyDecided` → `ToolCompleted`)* →
-one of `ModelResponded` / `UpstreamFailed` / `StreamAborted`. Large, repeated parts
+A turn is `TurnStarted` → `RouteChosen` → [`CacheHit` | `CacheEvicted`] →
+(`LoopStepResponded` → (`PolicyDecided` → `ToolCallStarted` → `ToolCompleted` |
+`ToolCallInterrupted`)*)* → [`CacheStored` → `CacheEvicted`*] → one of `ModelResponded` /
+`UpstreamFailed` / `StreamAborted` (cache events are recorded while the turn is open). `LoopStepResponded` is a model answer inside the agent loop that asked
+for server tools (the client never sees it whole); the turn's `ModelResponded` carries
+what the client saw. Large, repeated parts
 of a request (system blocks, tool list, messages) are `BlobRef`s. A request refused by
 the loop guard is `SessionLoopStopped` and starts no turn.
 """
@@ -15,12 +19,18 @@ from eventstore._codec import BlobRef
 from eventstore._registry import EVENTS, Event, Payload
 
 __all__ = [
+    "CacheEvicted",
+    "CacheHit",
+    "CacheStored",
+    "LoopStepResponded",
     "ModelResponded",
     "PolicyDecided",
     "RouteChosen",
     "SessionLoopStopped",
     "SessionStarted",
     "StreamAborted",
+    "ToolCallInterrupted",
+    "ToolCallStarted",
     "ToolCompleted",
     "TurnStarted",
     "UpstreamFailed",
@@ -154,7 +164,9 @@ class StreamAborted(Event):
 @EVENTS.register
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PolicyDecided(Event):
-    """A policy rule allowed or denied a tool call."""
+    """A policy rule allowed or denied a tool call (v2 names the caller)."""
+
+    class_version = 2
 
     tool: str
     policy: str  # e.g. "git", "fs", "web", "mcp"
@@ -166,6 +178,13 @@ class PolicyDecided(Event):
     config_hash: str  # sha256 hex of the policy configuration in force
     tool_call_id: str | None = None
     turn: int | None = None
+    caller: str | None = None  # v2: "session", "cli:<user>", "admin:<key id>"; None before
+
+
+@EVENTS.upcaster("PolicyDecided", from_version=1)
+def _policy_decided_v1_v2(payload: Payload) -> Payload:
+    payload.update(caller=None)
+    return payload
 
 
 @EVENTS.register
@@ -178,4 +197,85 @@ class ToolCompleted(Event):
     result: BlobRef
     duration_ms: float
     tool_call_id: str | None = None
+    turn: int | None = None
+
+
+@EVENTS.register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoopStepResponded(Event):
+    """One model answer inside the agent loop that asked for server tools. The loop ran
+    them and called the model again; the client sees only this step's visible part
+    (text, client tool calls) inside the turn's one message."""
+
+    turn: int
+    step: int  # 1 for the first model call of the turn
+    message: BlobRef  # the whole Anthropic message of this step, server tool calls included
+    stop_reason: str | None
+    usage: dict[str, int]
+    latency_ms: float
+    first_byte_ms: float | None = None
+    upstream: BlobRef | None = None  # raw upstream response for replay
+    provider: str | None = None
+
+
+@EVENTS.register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolCallStarted(Event):
+    """A server tool's handler is about to run (after its policy decisions). A call
+    started and neither completed nor interrupted was in flight when the process died."""
+
+    tool: str
+    inputs_digest: str  # sha256 hex of the canonical tool input
+    effects: bool  # the tool may change things outside the log (files, git, a remote)
+    tool_call_id: str | None = None
+    turn: int | None = None
+    caller: str | None = None  # "session", "cli:<user>", "admin:<key id>"
+
+
+@EVENTS.register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolCallInterrupted(Event):
+    """A started tool call that will never complete: the client left (the call was
+    cancelled) or the gateway stopped while it ran (appended by recovery). It is never
+    re-run blindly; the model is told, and whether its effects may have happened."""
+
+    tool: str
+    reason: str  # "client_disconnected", "gateway_restarted", "cancelled"
+    effects_possible: bool  # the call may have changed things before it stopped
+    tool_call_id: str | None = None
+    turn: int | None = None
+
+
+@EVENTS.register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CacheHit(Event):
+    """The prompt cache answered this turn without calling the upstream."""
+
+    turn: int
+    key: str  # sha256 hex of everything that decides the answer
+    message: BlobRef  # the stored answer that was served
+    input_tokens: int  # the prompt's input tokens, reported as cache reads
+    stored_at: float  # epoch seconds the answer was stored
+
+
+@EVENTS.register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CacheStored(Event):
+    """A tool-free answer was stored in the prompt cache (a later identical request within
+    the TTL is a hit, also after a restart)."""
+
+    turn: int
+    key: str
+    message: BlobRef  # the answer, as the client got it
+    input_tokens: int
+    expires_at: float  # epoch seconds
+
+
+@EVENTS.register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CacheEvicted(Event):
+    """An entry left the prompt cache: LRU (over `PROMPT_CACHE_MAX_ENTRIES`) or TTL."""
+
+    key: str
+    reason: str  # "lru" or "ttl"
     turn: int | None = None

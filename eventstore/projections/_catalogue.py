@@ -20,6 +20,8 @@ MODULES: tuple[str, ...] = (
     "tasks",
     "test_runs",
     "mcp_catalogue",
+    "open_tool_calls",
+    "keys",
 )
 
 

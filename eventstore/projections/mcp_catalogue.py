@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from eventstore._codec import freeze
 from eventstore._recorder import Recorded
 from eventstore._registry import Event
 from eventstore.events.mcp import (
@@ -195,17 +196,9 @@ def catalogue_entries(catalogue: McpCatalogue) -> tuple[McpCatalogueEntry, ...]:
     return tuple(entries)
 
 
-def _frozen(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _frozen(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return tuple(_frozen(v) for v in value)
-    return value
-
-
 def _view_from_json(text: str) -> McpServerView:
     data = json.loads(text)
-    data["tools"] = tuple(_frozen(tool) for tool in data["tools"])
+    data["tools"] = tuple(freeze(tool) for tool in data["tools"])
     return McpServerView(**data)
 
 

@@ -2,9 +2,15 @@
 
 Pure: `audit_row(recorded)` maps one recorded event to a row (or None), and
 `project_policy_audit(rows, recorded)` extends the rows. `filter_audit` applies the
-`lynkr audit` filters (session, tool, decision, time range) in memory; `PROJECTION`
+`lynkr audit` filters (session, tool, decision, caller, time range) in memory; `PROJECTION`
 keeps the same rows in the `policy_audit` table of the `ProjectionStore`, queried by
 `query_audit` and `find_audit_row`.
+
+The caller (`PolicyDecided.caller`, v2) names the door a call came in by: ``session``
+(the agent loop of a client's turn), ``cli:<os user>`` (`lynkr tool call`, `lynkr mcp
+call`) or ``admin:<key id or local>`` (the admin API). Decisions recorded before v2 have
+none. A caller filter is either a whole caller (``cli:alice``) or a family without the
+colon (``cli`` matches every ``cli:<user>``).
 """
 
 from __future__ import annotations
@@ -54,6 +60,7 @@ class AuditRow:
     config_hash: str
     tool_call_id: str | None
     turn: int | None
+    caller: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -68,6 +75,7 @@ class AuditFilter:
     session_id: str | None = None
     tool: str | None = None
     decision: str | None = None
+    caller: str | None = None  # a caller, or a family ("cli") matching "cli:<anyone>"
     since: float | None = None
     until: float | None = None
 
@@ -76,8 +84,16 @@ class AuditFilter:
         return ((self.session_id is None or row.session_id == self.session_id)
                 and (self.tool is None or row.tool == self.tool)
                 and (self.decision is None or row.decision == self.decision)
+                and (self.caller is None or _caller_matches(row.caller, self.caller))
                 and (self.since is None or row.recorded_at >= self.since)
                 and (self.until is None or row.recorded_at <= self.until))
+
+
+def _caller_matches(caller: str | None, wanted: str) -> bool:
+    """Whether `caller` is `wanted`, or belongs to the family `wanted` (no colon in it)."""
+    if caller is None:
+        return False
+    return caller == wanted or (":" not in wanted and caller.startswith(wanted + ":"))
 
 
 def audit_row(recorded: Recorded[Event]) -> AuditRow | None:
@@ -92,6 +108,7 @@ def audit_row(recorded: Recorded[Event]) -> AuditRow | None:
         rule=event.rule, decision=event.decision, reason=event.reason,
         inputs_digest=event.inputs_digest, fields=event.fields,
         config_hash=event.config_hash, tool_call_id=event.tool_call_id, turn=event.turn,
+        caller=event.caller,
     )
 
 
@@ -116,7 +133,7 @@ def filter_audit(rows: Iterable[AuditRow], flt: AuditFilter) -> list[AuditRow]:
 
 _COLUMNS = ("position", "event_id", "session_id", "recorded_at", "tool", "policy", "rule",
             "decision", "reason", "inputs_digest", "fields", "config_hash", "tool_call_id",
-            "turn")
+            "turn", "caller")
 
 
 def project_audit_rows(recorded: Recorded[Event], context: ProjectionContext) -> list[RowOp]:
@@ -132,7 +149,7 @@ def project_audit_rows(recorded: Recorded[Event], context: ProjectionContext) ->
 
 PROJECTION = Projection(
     name="policy_audit",
-    version=1,
+    version=2,  # 2: the caller column (PolicyDecided v2)
     tables={"policy_audit": """
         CREATE TABLE IF NOT EXISTS policy_audit (
             position      INTEGER PRIMARY KEY,
@@ -148,7 +165,8 @@ PROJECTION = Projection(
             fields        TEXT NOT NULL,
             config_hash   TEXT NOT NULL,
             tool_call_id  TEXT,
-            turn          INTEGER
+            turn          INTEGER,
+            caller        TEXT
         )"""},
     project=project_audit_rows,
     types=frozenset({"PolicyDecided"}),
@@ -181,6 +199,13 @@ def query_audit(store: ProjectionStore, flt: AuditFilter, limit: int | None = No
         if value is not None:
             where.append(f"{column} {op} ?")
             args.append(value)
+    if flt.caller is not None:
+        if ":" in flt.caller:
+            where.append("caller = ?")
+            args.append(flt.caller)
+        else:  # a family: the bare word ("session") or any "family:<who>"
+            where.append("(caller = ? OR substr(caller, 1, ?) = ?)")
+            args.extend([flt.caller, len(flt.caller) + 1, flt.caller + ":"])
     sql = f"SELECT {', '.join(_COLUMNS)} FROM policy_audit"
     if where:
         sql += " WHERE " + " AND ".join(where)

@@ -19,17 +19,21 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal, NoReturn, TypeVar, cast
 
+from eventstore._codec import BlobRef
 from eventstore._errors import EventStoreError
 from eventstore._recorder import Recorded
 from eventstore._registry import Event
 from eventstore.events import session as session_events
 from eventstore.events.session import (
+    LoopStepResponded,
     ModelResponded,
     PolicyDecided,
     RouteChosen,
     SessionLoopStopped,
     SessionStarted,
     StreamAborted,
+    ToolCallInterrupted,
+    ToolCallStarted,
     ToolCompleted,
     TurnStarted,
     UpstreamFailed,
@@ -39,6 +43,8 @@ from eventstore.projections._turns import Turns
 __all__ = [
     "SessionFoldError",
     "SessionState",
+    "ToolCallState",
+    "ToolCallStatus",
     "TurnState",
     "TurnStatus",
     "Turns",
@@ -48,6 +54,7 @@ __all__ = [
 
 _T = TypeVar("_T")
 TurnStatus = Literal["open", "responded", "failed", "aborted"]
+ToolCallStatus = Literal["started", "completed", "interrupted"]
 _EMPTY: Mapping[str, int] = MappingProxyType({})
 _NO_TURNS: Turns[Any] = Turns()
 
@@ -60,6 +67,24 @@ class SessionFoldError(EventStoreError):
         self.stream_id = stream_id
         self.seq = seq
         self.reason = reason
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolCallState:
+    """One server tool call of a turn, as its events left it.
+
+    "started" with no end means the call was in flight when the process died (recovery
+    closes it); a call refused before it ran (a deny, a bad input) is "completed" with
+    ``ok=False`` and was never "started".
+    """
+
+    tool_call_id: str | None
+    tool: str
+    status: ToolCallStatus
+    ok: bool | None = None  # completed: the result's ok
+    result: BlobRef | None = None  # completed: what the caller got
+    effects_possible: bool = False  # started/interrupted: the tool may have changed things
+    reason: str | None = None  # interrupted: why
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -84,6 +109,9 @@ class TurnState:
     request_digest: str | None = None  # what the client sent (TurnStarted v2)
     answer_digest: str | None = None  # what it got (ModelResponded v2)
     visible_blocks: int | None = None  # 0: an empty answer; None: not known
+    tool_calls: tuple[ToolCallState, ...] = ()  # server tool calls, in start order
+    steps: tuple[BlobRef, ...] = ()  # LoopStepResponded messages, in order
+    last_message: BlobRef | None = None  # the request's last message (the agent loop's anchor)
 
     @property
     def is_open(self) -> bool:
@@ -202,7 +230,8 @@ def _changes(state: SessionState, recorded: Recorded[Event]) -> dict[str, Any]:
                 _reject(recorded, f"TurnStarted for turn {event.turn}, expected {state.next_turn}")
             turn = TurnState(number=event.turn, request_id=event.request_id, model=event.model,
                              stream=event.stream, started_at=recorded.recorded_at,
-                             request_digest=event.request_digest)
+                             request_digest=event.request_digest,
+                             last_message=event.messages[-1] if event.messages else None)
             return {"turns": state.turns.appended(turn), "model": event.model}
         case RouteChosen():
             turn = _replace_turn(_open_turn(state, recorded, event.turn),
@@ -211,6 +240,14 @@ def _changes(state: SessionState, recorded: Recorded[Event]) -> dict[str, Any]:
                     "backend_model": event.backend_model}
         case PolicyDecided() | ToolCompleted():
             return _tool_changes(state, recorded, event)
+        case ToolCallStarted() | ToolCallInterrupted():
+            if event.turn is None:  # a call outside any turn (CLI, admin)
+                return {}
+            turn = _open_turn(state, recorded, event.turn)
+            return {"turns": _put(state, _with_call(turn, event))}
+        case LoopStepResponded():
+            turn = _open_turn(state, recorded, event.turn)
+            return {"turns": _put(state, _replace_turn(turn, steps=(*turn.steps, event.message)))}
         case ModelResponded() | UpstreamFailed() | StreamAborted():
             return _outcome_changes(state, recorded, event)
         case SessionLoopStopped():
@@ -240,8 +277,37 @@ def _tool_changes(
     if event.turn is not None:
         turn = _open_turn(state, recorded, event.turn)
         turn = _replace_turn(turn, **{k: getattr(turn, k) + v for k, v in bump.items()})
+        if isinstance(event, ToolCompleted):
+            turn = _with_call(turn, event)
         changes["turns"] = _put(state, turn)
     return changes
+
+
+def _with_call(
+    turn: TurnState, event: ToolCallStarted | ToolCompleted | ToolCallInterrupted
+) -> TurnState:
+    """`turn` with `event` applied to its tool calls: a start adds one; an end replaces
+    the latest started call with the same id (scanning back from the newest, so the
+    usual case costs one step), or adds one if none started (a refused call)."""
+    calls = turn.tool_calls
+    if isinstance(event, ToolCallStarted):
+        call = ToolCallState(tool_call_id=event.tool_call_id, tool=event.tool,
+                             status="started", effects_possible=event.effects)
+        return _replace_turn(turn, tool_calls=(*calls, call))
+    for index in range(len(calls) - 1, -1, -1):
+        found = calls[index]
+        if found.status == "started" and found.tool_call_id == event.tool_call_id:
+            ended = _ended_call(found, event)
+            return _replace_turn(turn, tool_calls=(*calls[:index], ended, *calls[index + 1:]))
+    fresh = ToolCallState(tool_call_id=event.tool_call_id, tool=event.tool, status="started")
+    return _replace_turn(turn, tool_calls=(*calls, _ended_call(fresh, event)))
+
+
+def _ended_call(call: ToolCallState, event: ToolCompleted | ToolCallInterrupted) -> ToolCallState:
+    if isinstance(event, ToolCompleted):
+        return dataclasses.replace(call, status="completed", ok=event.ok, result=event.result)
+    return dataclasses.replace(call, status="interrupted", reason=event.reason,
+                               effects_possible=event.effects_possible)
 
 
 def _outcome_changes(
@@ -321,7 +387,15 @@ def _add_usage(total: Mapping[str, int], usage: Mapping[str, int]) -> Mapping[st
 
 
 def _plain(value: object) -> object:
-    return dict(value) if isinstance(value, Mapping) else value
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, ToolCallState):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, BlobRef):
+        return value.hex
+    return value
 
 
 def _reject(recorded: Recorded[Event], reason: str) -> NoReturn:

@@ -4,6 +4,17 @@ From `TurnStarted` (model, the latest user text: see `_latest_user`),
 `ModelResponded` (the assistant's text, tool_use names, stop reason, usage,
 latency), `UpstreamFailed` and `StreamAborted` (status and error). Message content
 is read through the blob lookup of the context, so the function stays pure.
+
+What happens inside a turn (and outside any, e.g. `lynkr tool call`, the admin API,
+a request the loop guard refused) is one `transcript_events` row per event, keyed by
+the session and the event's sequence number: the agent loop's steps
+(`LoopStepResponded`: its text and server tool calls), policy decisions, tool calls
+started, completed (with a short preview of the result) or interrupted, prompt-cache
+hits, stores and evictions, and `SessionLoopStopped`. Each such row is built from its
+own event (and at most one blob: the step's message or the tool's result), so the
+work per event does not grow with the session (see `_transcript_events`). A turn row
+keeps the sequence number of its `TurnStarted` (`started_seq`) so a reader can put the
+events outside turns in order between the turns.
 """
 
 from __future__ import annotations
@@ -23,20 +34,26 @@ from eventstore.events.session import (
 )
 from eventstore.projections._model import Projection, ProjectionContext, RowOp, Upsert
 from eventstore.projections._store import ProjectionStore
+from eventstore.projections._transcript_events import EVENT_TYPES, event_values, preview
 
 __all__ = [
     "PROJECTION",
     "assistant_parts",
+    "preview",
     "project_transcript",
+    "transcript_events",
     "transcript_rows",
     "user_text",
 ]
 
 _SESSION = "session-"
 _TABLE = "transcript"
+_EVENTS = "transcript_events"
+_EVENT_COLUMNS = ("seq, turn, kind, step, name, tool_call_id, caller, status, text, detail, "
+                  "recorded_at, position")
 _SHOWN = ("session_id, turn, model, request_id, user_text, assistant_text, tool_uses, "
           "stop_reason, input_tokens, output_tokens, status, error, latency_ms, started_at, "
-          "ended_at, position")  # not the history bookkeeping of `_latest_user`
+          "ended_at, position, started_seq")  # not the history bookkeeping of `_latest_user`
 
 
 def _blob(context: ProjectionContext, ref: Any) -> Any:
@@ -112,6 +129,8 @@ def project_transcript(record: Recorded[Event], context: ProjectionContext) -> l
     """Row operations for one event (pure: reads only its arguments)."""
     if not record.stream_id.startswith(_SESSION):
         return []
+    if type(record.event).type_name in EVENT_TYPES:
+        return _event_row(record, context)
     key = {"session_id": record.stream_id[len(_SESSION):], "turn": getattr(record.event, "turn", 0)}
     match record.event:
         case TurnStarted() as ev:
@@ -119,7 +138,8 @@ def project_transcript(record: Recorded[Event], context: ProjectionContext) -> l
             values: dict[str, Any] = {
                 "model": ev.model, "request_id": ev.request_id, "status": "open",
                 "user_text": text, "message_count": count, "messages_digest": digest,
-                "started_at": record.recorded_at, "position": record.position}
+                "started_at": record.recorded_at, "position": record.position,
+                "started_seq": record.seq}
         case ModelResponded() as ev:
             text, tools = assistant_parts(_blob(context, ev.message))
             values = {
@@ -140,9 +160,22 @@ def project_transcript(record: Recorded[Event], context: ProjectionContext) -> l
     return [Upsert(_TABLE, key, set=values)]
 
 
+def _event_row(record: Recorded[Event], context: ProjectionContext) -> list[RowOp]:
+    """The `transcript_events` row of one event inside (or outside) a turn."""
+    values = event_values(record.event, lambda ref: _blob(context, ref))
+    if values is None:
+        return []
+    values.update(turn=getattr(record.event, "turn", None), recorded_at=record.recorded_at,
+                  position=record.position)
+    return [Upsert(_EVENTS, {"session_id": record.stream_id[len(_SESSION):], "seq": record.seq},
+                   set=values)]
+
+
 PROJECTION = Projection(
     name="transcript",
-    version=2,  # 2: message_count and messages_digest, for `_latest_user`
+    # 2: message_count and messages_digest, for `_latest_user`; 3: transcript_events
+    # (agent-loop steps, tool calls, prompt cache, loop stops) and started_seq
+    version=3,
     tables={_TABLE: """
         CREATE TABLE IF NOT EXISTS transcript (
             session_id     TEXT    NOT NULL,
@@ -163,10 +196,28 @@ PROJECTION = Projection(
             position       INTEGER,
             message_count  INTEGER,
             messages_digest TEXT,
+            started_seq    INTEGER,
             PRIMARY KEY (session_id, turn)
+        ) WITHOUT ROWID""", _EVENTS: """
+        CREATE TABLE IF NOT EXISTS transcript_events (
+            session_id   TEXT    NOT NULL,
+            seq          INTEGER NOT NULL,
+            turn         INTEGER,
+            kind         TEXT    NOT NULL,
+            step         INTEGER,
+            name         TEXT,
+            tool_call_id TEXT,
+            caller       TEXT,
+            status       TEXT,
+            text         TEXT,
+            detail       TEXT,
+            recorded_at  REAL,
+            position     INTEGER,
+            PRIMARY KEY (session_id, seq)
         ) WITHOUT ROWID"""},
     project=project_transcript,
-    types=frozenset({"TurnStarted", "ModelResponded", "UpstreamFailed", "StreamAborted"}),
+    types=frozenset({"TurnStarted", "ModelResponded", "UpstreamFailed", "StreamAborted",
+                     *EVENT_TYPES}),
 )
 
 
@@ -174,3 +225,9 @@ def transcript_rows(store: ProjectionStore, session_id: str) -> list[dict[str, A
     """The session's turns in order, as stored by the projection."""
     return store.query(f"SELECT {_SHOWN} FROM transcript WHERE session_id = ? ORDER BY turn",
                        (session_id,))
+
+
+def transcript_events(store: ProjectionStore, session_id: str) -> list[dict[str, Any]]:
+    """The session's in-turn (and turn-less) events in log order (`_transcript_events`)."""
+    return store.query(f"SELECT {_EVENT_COLUMNS} FROM transcript_events WHERE session_id = ? "
+                       "ORDER BY seq", (session_id,))

@@ -42,10 +42,33 @@ def effective_settings(settings: Settings) -> list[tuple[str, Any]]:
         ("WORKSPACE_ROOT", server.workspace_root), ("LOG_LEVEL", server.log_level),
         ("LOG_FORMAT", server.log_format), ("LYNKR_DURABILITY", server.durability),
         ("LYNKR_PROJECTOR", server.projector),
-        ("LYNKR_MAX_LIVE_SESSIONS", server.max_live_sessions),
+        ("LYNKR_MAX_LIVE_SESSIONS", server.max_live_sessions), *_auth_rows(settings),
     ]
-    rows += _provider_rows(settings) + _tool_rows(settings) + _mcp_rows(settings)
+    rows += _provider_rows(settings) + _cache_rows(settings) + _tool_rows(settings)
+    rows += _mcp_rows(settings) + _gateway_rows(settings)
     return [(name, str(value) if isinstance(value, Path) else value) for name, value in rows]
+
+
+def _auth_rows(settings: Settings) -> list[tuple[str, Any]]:
+    """The team gateway's authentication section, in README order."""
+    from lynkr.config import mask
+
+    auth, jwt = settings.auth, settings.auth.jwt
+    return [
+        ("LYNKR_AUTH", auth.describe()),
+        ("LYNKR_KEYS_ROTATION_GRACE", auth.rotation_grace),
+        ("LYNKR_KEYS_REFRESH", auth.refresh),
+        ("LYNKR_JWT_SECRET", mask("LYNKR_JWT_SECRET", jwt.secret)),
+        ("LYNKR_JWT_PUBLIC_KEY_FILE", jwt.public_key_file),
+        ("LYNKR_JWT_JWKS_FILE", jwt.jwks_file), ("LYNKR_JWT_JWKS_URL", jwt.jwks_url),
+        ("LYNKR_JWT_JWKS_TTL", jwt.jwks_ttl),
+        ("LYNKR_JWT_ISSUER", jwt.issuer), ("LYNKR_JWT_AUDIENCE", jwt.audience),
+        ("LYNKR_JWT_LEEWAY", jwt.leeway),
+        ("LYNKR_JWT_USER_CLAIM", jwt.user_claim), ("LYNKR_JWT_TIER_CLAIM", jwt.tier_claim),
+        ("LYNKR_JWT_SCOPES_CLAIM", jwt.scopes_claim),
+        ("LYNKR_JWT_DEFAULT_TIER", jwt.default_tier),
+        ("LYNKR_JWT_DEFAULT_SCOPES", ",".join(jwt.default_scopes)),
+    ]
 
 
 def _backend_rows(kind: str, backend: BackendSettings | None) -> list[tuple[str, Any]]:
@@ -91,6 +114,14 @@ def _provider_rows(settings: Settings) -> list[tuple[str, Any]]:
     ]
 
 
+def _cache_rows(settings: Settings) -> list[tuple[str, Any]]:
+    """The prompt cache section, in README order."""
+    cache = settings.cache
+    return [("PROMPT_CACHE_ENABLED", cache.enabled), ("PROMPT_CACHE_TTL_MS", cache.ttl_ms),
+            ("PROMPT_CACHE_MAX_ENTRIES", cache.max_entries),
+            ("PROMPT_CACHE_NONDETERMINISTIC", cache.nondeterministic)]
+
+
 def _off(limit: int | None) -> int | str:
     return "off" if limit is None else limit
 
@@ -103,7 +134,9 @@ def _tool_rows(settings: Settings) -> list[tuple[str, Any]]:
     """The policy and indexer sections, in README order."""
     pol, idx = settings.policy, settings.indexer
     return [
-        ("POLICY_MAX_STEPS", pol.max_steps), ("POLICY_GIT_ALLOW_PUSH", pol.git_allow_push),
+        ("LYNKR_SERVER_TOOLS", settings.server_tools.describe()),
+        ("POLICY_MAX_STEPS", pol.max_steps), ("TOOL_RESULT_MAX_BYTES", pol.result_max_bytes),
+        ("POLICY_GIT_ALLOW_PUSH", pol.git_allow_push),
         ("POLICY_GIT_REQUIRE_TESTS", pol.git_require_tests),
         ("POLICY_GIT_TEST_COMMAND", pol.git_test_command),
         ("POLICY_GIT_TIMEOUT_MS", pol.git_timeout_ms),
@@ -148,6 +181,20 @@ def _mcp_rows(settings: Settings) -> list[tuple[str, Any]]:
         ("MCP_SANDBOX_ENV_ALLOW", _joined(box.env_allow)),
         ("MCP_SANDBOX_RO_PATHS", _joined(box.ro_paths, ";")),
         ("LYNKR_ADMIN_TOKEN", mask("LYNKR_ADMIN_TOKEN", mcp.admin_token)),
+    ]
+
+
+def _gateway_rows(settings: Settings) -> list[tuple[str, Any]]:
+    """Rate limits and routing by task, in README order."""
+    limits, routing = settings.limits, settings.routing
+    return [
+        ("LYNKR_LIMITS_BY", limits.by), ("LYNKR_LIMITS_TZ", limits.tz),
+        ("LYNKR_LIMITS_COUNT_FREE_ROUTES", limits.count_free_routes),
+        ("ROUTER_BACKGROUND_MODEL", routing.background_model),
+        ("ROUTER_THINK_MODEL", routing.think_model),
+        ("ROUTER_LONG_CONTEXT_MODEL", routing.long_context_model),
+        ("ROUTER_LONG_CONTEXT_THRESHOLD", routing.long_context_threshold),
+        ("ROUTER_TASK_MODELS", routing.describe_tasks() or None),
     ]
 
 

@@ -113,18 +113,18 @@ class _Progress:
 
 
 def _rebuild(args: argparse.Namespace) -> int:
-    from actors import IndexerActor, request_rebuild
-    from eventstore import SqliteRecorder
+    from actors import EventStore, IndexerActor, request_rebuild
     settings, indexer = _open(args)
-    recorder = SqliteRecorder(settings.db_path, durability=settings.server.durability)  # type: ignore[arg-type]
+    # The gateway's append path, in this process (docs/INTERNALS.md, "the CLI appends").
+    store = EventStore.open(settings.db_path, durability=settings.server.durability)  # type: ignore[arg-type]
     progress = _Progress(sys.stderr)
-    ref = IndexerActor.start(indexer, recorder)
+    ref = IndexerActor.start(indexer, store)
     try:
         report: RebuildReport = request_rebuild(ref, progress).get()
     finally:
         progress.close()
         ref.stop()
-        recorder.close()
+        store.stop()
         indexer.close()
     lines = [f"indexed {report.files} files ({report.symbols} symbols) in "
              f"{report.duration_s:.2f}s: {report.added} added, {report.modified} modified, "

@@ -15,11 +15,17 @@ A server's command is resolved here, the way the user's shell would from where
 `lynkr` runs (this PATH, then the directory of this Python, where `lynkr` and the
 servers installed beside it live), and sent as an absolute path: the gateway's
 PATH is not the user's. The chosen binary is printed on stderr.
+
+`call` names its caller, ``cli:<os user>``, in the ``x-lynkr-caller`` header: the
+gateway runs the call through its policy engine and audits it under that caller in
+the session ``admin-<who>`` (see `lynkr.mcp._admin`); the session and the call's id
+are printed on stderr, for `lynkr audit --session` and `lynkr transcript`.
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import os
 import shutil
@@ -34,6 +40,7 @@ __all__ = ["register", "resolve_command"]
 # httpx and the settings are imported inside the functions that use them: `lynkr --help`
 # and the other commands never pay for them (tools/bench_cli_startup.py).
 _TIMEOUT = {"connect": 5.0, "read": 300.0, "write": 30.0, "pool": 5.0}  # seconds
+CALLER_HEADER = "x-lynkr-caller"  # lynkr.mcp._admin.CALLER_HEADER (not imported: Quart)
 
 
 def _base_url(args: argparse.Namespace) -> tuple[str, dict[str, str]]:
@@ -49,10 +56,12 @@ def _base_url(args: argparse.Namespace) -> tuple[str, dict[str, str]]:
     return f"http://{host}:{settings.server.port}", headers
 
 
-def _request(args: argparse.Namespace, method: str, path: str, body: Any = None) -> Any:
+def _request(args: argparse.Namespace, method: str, path: str, body: Any = None,
+             extra_headers: dict[str, str] | None = None) -> Any:
     import httpx
 
     base, headers = _base_url(args)
+    headers.update(extra_headers or {})
     try:
         response = httpx.request(method, f"{base}/admin/mcp{path}", json=body,
                                  headers=headers, timeout=httpx.Timeout(**_TIMEOUT))
@@ -165,7 +174,10 @@ def _call(args: argparse.Namespace) -> int:
     body: dict[str, Any] = {"arguments": arguments}
     if args.timeout is not None:
         body["timeout"] = args.timeout
-    result = _request(args, "POST", f"/servers/{args.server}/tools/{args.tool}/call", body)
+    result = _request(args, "POST", f"/servers/{args.server}/tools/{args.tool}/call", body,
+                      {CALLER_HEADER: f"cli:{getpass.getuser()}"})
+    print(f"session: {result.get('session_id')} · call {result.get('tool_call_id')}",
+          file=sys.stderr)
     if args.json:
         print(json.dumps(result, indent=2))
     else:

@@ -1,7 +1,8 @@
 """`lynkr serve`: start the gateway (`lynkr config`, in `_cmd_config`, shows the settings).
 
 `serve` validates every setting first, `--host`/`--port`/`--data-dir` overriding the
-environment (one line per problem, exit code 2; a non-loopback HOST is one of them), takes
+environment (one line per problem, exit code 2; a non-loopback HOST with LYNKR_AUTH off
+is one of them; with auth on, one line says how clients authenticate), takes
 the data directory's gateway lock and binds the port (either taken: one line, exit code
 2), then runs the system and the HTTP server until SIGINT or SIGTERM.
 """
@@ -43,6 +44,7 @@ async def _run(settings: Settings, listener: socket.socket) -> None:
         # The receiver is open before the line that tells a supervisor we are up, so a
         # SIGTERM sent right after it still shuts down cleanly.
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            print(f"lynkr: {app.extensions['lynkr.auth'].describe()}", file=sys.stderr)
             print(f"lynkr: listening on {' '.join(binds)}", file=sys.stderr, flush=True)
             log.info("gateway_listening", binds=binds, provider=settings.providers.provider,
                      configured=settings.providers.active is not None)
@@ -82,7 +84,8 @@ def _serve(args: argparse.Namespace) -> int:
 _SERVE_ENVIRONMENT = """\
 environment (read from the environment, then ./.env, then lynkr.toml's [env]; the flags
 above win; `lynkr config` prints every effective setting, README "Settings" explains each):
-  HOST, PORT          where to listen (127.0.0.1:8080); HOST must be a loopback address
+  HOST, PORT          where to listen (127.0.0.1:8080); another HOST needs LYNKR_AUTH
+  LYNKR_AUTH          off (loopback only), keys, jwt or keys,jwt (see `lynkr keys`)
   LYNKR_DATA_DIR      event log, projections, index (./data); one gateway per directory
   WORKSPACE_ROOT      the tree the file, git, test and index tools are confined to
   MODEL_PROVIDER      databricks (default), azure-anthropic, openai or anthropic; then its
@@ -107,8 +110,8 @@ def register(subparsers: Any) -> None:
         description="Start the gateway: the event log, the actors and the HTTP API, until "
                     "SIGINT or SIGTERM.",
         epilog=_SERVE_ENVIRONMENT, formatter_class=argparse.RawDescriptionHelpFormatter)
-    serve.add_argument("--host", help="bind address, loopback only (overrides HOST; "
-                                      "default 127.0.0.1)")
+    serve.add_argument("--host", help="bind address (overrides HOST; default 127.0.0.1; "
+                                      "a non-loopback one needs LYNKR_AUTH)")
     serve.add_argument("--port", type=int, help="TCP port, 0 for any free one (overrides "
                                                 "PORT; default 8080)")
     serve.add_argument("--data-dir", metavar="DIR", help="event log, projections and index "

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from lynkr.cli._progress import ProgressBar
 from lynkr.cli._session import session_arg
 from lynkr.cli._setup import load_cli_settings
+from lynkr.cli._timeline import event_line, print_state, print_turn, timeline, when
 from lynkr.errors import LynkrError, NotFoundError
 
 if TYPE_CHECKING:
@@ -46,38 +46,31 @@ def register(subparsers: Any) -> None:
     sessions = subparsers.add_parser(
         "sessions", help="sessions with event counts, turns and last activity",
         description="List recorded sessions, most recently active first.")
-    sessions.add_argument("--json", action="store_true", help="print JSON")
-    sessions.set_defaults(handler=_sessions)
     transcript = subparsers.add_parser(
         "transcript", help="one session's transcript", description="Show a session turn by turn.")
-    transcript.add_argument("session", metavar="SESSION", type=session_arg,
-                            help="session id, X or session-X")
-    transcript.add_argument("--json", action="store_true", help="print JSON")
-    transcript.set_defaults(handler=_transcript)
     replay = subparsers.add_parser(
         "replay", help="fold a session's events step by step (time travel)",
         description="Fold a session stream event by event and show the state at a point.")
-    replay.add_argument("session", metavar="SESSION", type=session_arg,
-                        help="session id, X or session-X")
-    replay.add_argument("--until", metavar="SEQ", type=int, help="stop after this event")
-    replay.add_argument("--json", action="store_true", help="print JSON")
-    replay.set_defaults(handler=_replay)
     verify = subparsers.add_parser(
         "verify", help="check every stream's contiguity and hash chain",
         description="Walk every stream; print the first damaged event of each; exit 1 on damage.")
-    verify.add_argument("--json", action="store_true", help="print JSON")
-    verify.set_defaults(handler=_verify)
     projections = subparsers.add_parser(
         "projections", help="projection status and rebuilds",
         description="Inspect or rebuild the projections in projections.db.")
     actions = projections.add_subparsers(dest="projections_action", metavar="ACTION",
                                          required=True)
     rebuild = actions.add_parser("rebuild", help="drop projections and replay from position 0")
+    status = actions.add_parser("status", help="each projection's offset and last error")
+    for parser in (transcript, replay):
+        parser.add_argument("session", metavar="SESSION", type=session_arg,
+                            help="session id, X or session-X")
+    replay.add_argument("--until", metavar="SEQ", type=int, help="stop after this event")
     rebuild.add_argument("name", metavar="NAME", nargs="?", help="one projection (default: all)")
     rebuild.set_defaults(handler=_rebuild)
-    status = actions.add_parser("status", help="each projection's offset and last error")
-    status.add_argument("--json", action="store_true", help="print JSON")
-    status.set_defaults(handler=_status)
+    for parser, handler in ((sessions, _sessions), (transcript, _transcript), (replay, _replay),
+                            (verify, _verify), (status, _status)):
+        parser.add_argument("--json", action="store_true", help="print JSON")
+        parser.set_defaults(handler=handler)
 
 
 # -- opening -----------------------------------------------------------------------------
@@ -114,12 +107,6 @@ def _projections(settings: Settings, recorder: SqliteRecorder) -> Iterator[Proje
         store.close()
 
 
-def _when(timestamp: float | None) -> str:
-    if timestamp is None:
-        return "-"
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(timestamp))
-
-
 def _table(headers: list[str], rows: list[list[Any]]) -> None:
     cells = [headers, *[["-" if v is None else str(v) for v in row] for row in rows]]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
@@ -141,48 +128,40 @@ def _sessions(args: argparse.Namespace) -> int:
         return 0
     _table(["SESSION", "EVENTS", "TURNS", "FAILED", "MODEL", "LAST ACTIVITY (UTC)"],
            [[r["session_id"], r["events"], r["turns"], r["failures"], r["model"],
-             _when(r["last_at"])] for r in rows])
+             when(r["last_at"])] for r in rows])
     return 0
 
 
 def _transcript(args: argparse.Namespace) -> int:
-    from eventstore.projections.transcript import transcript_rows
+    from eventstore.projections.transcript import transcript_events, transcript_rows
     settings = load_cli_settings()
     with _recorder(settings) as recorder, _projections(settings, recorder) as store:
         rows = transcript_rows(store, args.session)
-        if not rows and recorder.stream_version(_SESSION + args.session) == 0:
+        events = transcript_events(store, args.session)
+        if not rows and not events and recorder.stream_version(_SESSION + args.session) == 0:
             raise NotFoundError(f"no session {args.session!r} in the log")
+    by_turn: dict[int, list[dict[str, Any]]] = {}
+    loose = []  # events outside any turn: CLI and admin tool calls, loop-guard refusals
+    for event in events:
+        if event["turn"] is None:
+            loose.append(event)
+        else:
+            by_turn.setdefault(event["turn"], []).append(event)
     if args.json:
-        print(json.dumps(rows, indent=2))
+        turns = [{**row, "events": by_turn.get(row["turn"], [])} for row in rows]
+        print(json.dumps({"session_id": args.session, "turns": turns, "events": loose},
+                         indent=2))
         return 0
-    if not rows:
+    if not rows and not loose:
         print(f"session {args.session} has no turns yet")
-    for row in rows:
-        _print_turn(row)
+    for kind, item in timeline(rows, loose):
+        if kind == "turn":
+            print_turn(item, by_turn.get(item["turn"], []))
+        else:
+            print(f"── {event_line(item)} · {when(item['recorded_at'])}")
+    if loose:
+        print()
     return 0
-
-
-def _print_turn(row: dict[str, Any]) -> None:
-    head = [f"turn {row['turn']}", row["model"] or "?", row["status"] or "?"]
-    if row["stop_reason"]:
-        head.append(row["stop_reason"])
-    if row["latency_ms"] is not None:
-        head.append(f"{row['latency_ms']:.0f} ms")
-    if row["input_tokens"] is not None:
-        head.append(f"in {row['input_tokens']} / out {row['output_tokens']} tokens")
-    print(f"── {' · '.join(head)} · {_when(row['started_at'])}")
-    print(f"user:      {_indent(row['user_text'])}")
-    if row["assistant_text"]:
-        print(f"assistant: {_indent(row['assistant_text'])}")
-    if row["tool_uses"]:
-        print(f"tools:     {row['tool_uses'].replace(',', ', ')}")
-    if row["error"]:
-        print(f"error:     {row['error']}")
-    print()
-
-
-def _indent(text: str | None) -> str:
-    return (text or "").replace("\n", "\n           ")
 
 
 # -- replay ------------------------------------------------------------------------------
@@ -196,14 +175,14 @@ def _replay(args: argparse.Namespace) -> int:
         if args.until is not None and not 1 <= args.until <= len(rows):
             raise StoreCommandError(f"--until must be between 1 and {len(rows)}")
         steps, state = _fold(recorder, rows[: args.until or len(rows)], stream)
-    if args.json:
-        print(json.dumps({"stream_id": stream, "until": state.version, "steps": steps,
-                          "state": state.as_dict()}, indent=2, default=str))
-        return 0
-    _table(["SEQ", "POSITION", "TYPE", "RECORDED (UTC)"],
-           [[s["seq"], s["position"], s["type"], _when(s["recorded_at"])] for s in steps])
-    print()
-    _print_state(state)
+        if args.json:
+            print(json.dumps({"stream_id": stream, "until": state.version, "steps": steps,
+                              "state": state.as_dict()}, indent=2, default=str))
+            return 0
+        _table(["SEQ", "POSITION", "TYPE", "RECORDED (UTC)"],
+               [[s["seq"], s["position"], s["type"], when(s["recorded_at"])] for s in steps])
+        print()
+        print_state(state, recorder.load_blob)  # reads step messages and tool results
     return 0
 
 
@@ -231,18 +210,6 @@ def _fold(
                       "recorded_at": row.recorded_at})
     assert state is not None  # rows is not empty
     return steps, state
-
-
-def _print_state(state: SessionState) -> None:
-    usage = ", ".join(f"{k} {v}" for k, v in sorted(state.usage.items())) or "none"
-    print(f"state of session {state.session_id} at seq {state.version}: "
-          f"{state.event_count} events, {len(state.turns)} turns, "
-          f"last activity {_when(state.last_activity)}")
-    print(f"usage: {usage}")
-    for turn in state.turns:
-        route = f" → {turn.provider}/{turn.backend_model}" if turn.provider else ""
-        detail = turn.stop_reason or turn.error or ""
-        print(f"  turn {turn.number}: {turn.status:9} {turn.model}{route} {detail}".rstrip())
 
 
 # -- verify and projections --------------------------------------------------------------

@@ -1,17 +1,21 @@
 """`lynkr tool list|call`, `lynkr tasks` and `lynkr audit`: the toolbelt from the shell.
 
 `tool call NAME 'JSON' [--session S] [--raw]` runs one call through the policy engine in
-this process and records its `PolicyDecided`/`ToolCompleted` events in ``session-S`` (by
-default the workspace's one CLI session, `cli-<workspace id>`: see `lynkr.cli._session`) of
-`$LYNKR_DATA_DIR/lynkr.db` (appended directly with optimistic concurrency: a CLI
-call belongs to no turn, and the session actor records only within turns). `tasks`
-and `audit` read the `tasks` and `policy_audit` projections (caught up from the log
-into `$LYNKR_DATA_DIR/projections.db`), so they work offline.
+this process, as caller ``cli:<os user>``, and records its events (`PolicyDecided`,
+`ToolCallStarted`, `ToolCompleted`) in ``session-S`` (by default the workspace's one CLI
+session, `cli-<workspace id>`: see `lynkr.cli._session`) of `$LYNKR_DATA_DIR/lynkr.db`
+(through this process's own `EventStore` and the same `StoreSessionSink` as the
+gateway's runner, without session actors: a CLI call belongs to no turn, so its events
+are appended at the stream's version, re-read after a lost race). `tasks` and `audit`
+read the `tasks` and `policy_audit` projections (caught up from the log into
+`$LYNKR_DATA_DIR/projections.db`), so they work offline; `audit --caller` filters by
+who called (`session`, `cli:<user>`, `admin:<who>`, or a family such as `cli`).
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import re
 import sys
@@ -24,6 +28,7 @@ from lynkr.cli._setup import load_cli_settings
 from lynkr.errors import InvalidRequestError
 
 if TYPE_CHECKING:
+    from actors import EventStore
     from eventstore import SqliteRecorder
     from eventstore.projections import ProjectionStore
     from eventstore.projections.policy_audit import AuditRow
@@ -65,6 +70,8 @@ def register(subparsers: Any) -> None:
     audit.add_argument("--session", type=session_arg, help="X or session-X")
     audit.add_argument("--tool")
     audit.add_argument("--decision", choices=("allow", "deny"))
+    audit.add_argument("--caller", help="who called: session, cli:<user>, admin:<key id>; "
+                                        "or a family (cli, admin) for all of its callers")
     audit.add_argument("--since", help="ISO time (UTC) or an age such as 30m, 2h, 7d")
     audit.add_argument("--until", help="ISO time (UTC) or an age such as 30m, 2h, 7d")
     audit.add_argument("--limit", type=int, default=None, help="only the last N decisions")
@@ -99,12 +106,12 @@ def _settings() -> Settings:
 def _tool_list(args: argparse.Namespace) -> int:
     from lynkr.toolbelt import open_toolbelt
     settings = _settings()
-    recorder = _open_log(settings)
+    _, store = _open_log(settings)
     try:
-        with open_toolbelt(settings, recorder) as belt:
+        with open_toolbelt(settings, store) as belt:
             specs = belt.registry.specs()
     finally:
-        recorder.close()
+        store.stop()
     if args.json:
         print(json.dumps([{**s.definition(), "policy": s.policy, "read_only": s.read_only}
                           for s in specs], indent=2))
@@ -115,32 +122,40 @@ def _tool_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _open_log(settings: Settings) -> SqliteRecorder:
+def _open_log(settings: Settings) -> tuple[SqliteRecorder, EventStore]:
+    """The log (for reads) and the gateway's append path over it, in this process: the
+    CLI appends as the gateway does, with optimistic concurrency, whether or not a
+    gateway runs on the same data directory (docs/INTERNALS.md, "the CLI appends").
+    `EventStore.stop()` closes both."""
+    from actors import EventStore
     from eventstore import SqliteRecorder
     settings.server.data_dir.mkdir(parents=True, exist_ok=True)
-    return SqliteRecorder(settings.db_path,
-                          durability=settings.server.durability)  # type: ignore[arg-type]
+    recorder = SqliteRecorder(settings.db_path,
+                              durability=settings.server.durability)  # type: ignore[arg-type]
+    return recorder, EventStore.start(recorder)
 
 
 def _tool_call(args: argparse.Namespace) -> int:
     import trio
 
     from lynkr.toolbelt import open_toolbelt
-    from lynkr.tools import RecorderSessionSink, ToolRunner
+    from lynkr.tools import StoreSessionSink, ToolRunner
     try:
         inputs = json.loads(args.input)
     except json.JSONDecodeError as exc:
         raise InvalidRequestError(f"the tool input is not JSON: {exc}") from None
     settings = _settings()
     session = args.session or cli_session_id(settings.policy.workspace_id)
-    recorder = _open_log(settings)
+    recorder, store = _open_log(settings)
     try:
-        with open_toolbelt(settings, recorder) as belt:
-            runner = ToolRunner(belt.registry, settings.policy,
-                                sink=RecorderSessionSink(recorder), recorder=recorder)
-            result = trio.run(lambda: runner.call(args.name, inputs, session_id=session))
+        with open_toolbelt(settings, store) as belt:
+            runner = ToolRunner(belt.registry, settings.policy, store=store,
+                                recorder=recorder, sink=StoreSessionSink(store, source="cli"))
+            caller = f"cli:{getpass.getuser()}"
+            result = trio.run(lambda: runner.call(args.name, inputs, session_id=session,
+                                                  caller=caller))
     finally:
-        recorder.close()
+        store.stop()
     print(f"session: {session}", file=sys.stderr)
     if args.raw and result.ok:
         text = raw_text(result.content)
@@ -193,9 +208,9 @@ def _when(timestamp: float) -> str:
 
 
 def _table(rows: list[AuditRow]) -> None:
-    header = ("POS", "TIME (UTC)", "SESSION", "TOOL", "RULE", "DECISION", "REASON")
-    lines = [header] + [(str(r.position), _when(r.recorded_at), r.session_id, r.tool, r.rule,
-                         r.decision, r.reason) for r in rows]
+    header = ("POS", "TIME (UTC)", "SESSION", "CALLER", "TOOL", "RULE", "DECISION", "REASON")
+    lines = [header] + [(str(r.position), _when(r.recorded_at), r.session_id, r.caller or "-",
+                         r.tool, r.rule, r.decision, r.reason) for r in rows]
     widths = [min(max(len(line[i]) for line in lines), 40) for i in range(len(header) - 1)]
     for line in lines:
         cells = [cell[:w].ljust(w) for cell, w in zip(line, widths, strict=False)]
@@ -205,7 +220,8 @@ def _table(rows: list[AuditRow]) -> None:
 def _explain(row: AuditRow, current_hash: str) -> None:
     same = "the same as now" if row.config_hash == current_hash else "differs from now"
     pairs = [("position", row.position), ("event id", row.event_id),
-             ("session", row.session_id), ("time (UTC)", _when(row.recorded_at)),
+             ("session", row.session_id), ("caller", row.caller),
+             ("time (UTC)", _when(row.recorded_at)),
              ("tool", row.tool), ("policy", row.policy), ("rule", row.rule),
              ("decision", row.decision), ("reason", row.reason),
              ("inputs digest", row.inputs_digest),
@@ -220,6 +236,7 @@ def _audit(args: argparse.Namespace) -> int:
     from eventstore.projections.policy_audit import AuditFilter, find_audit_row, query_audit
     settings = _settings()
     flt = AuditFilter(session_id=args.session, tool=args.tool, decision=args.decision,
+                      caller=args.caller.strip() if args.caller else None,
                       since=parse_time(args.since) if args.since else None,
                       until=parse_time(args.until) if args.until else None)
     store = _projections(settings, "policy_audit")

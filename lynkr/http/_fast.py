@@ -2,10 +2,13 @@
 
 `GatewayApp` sits in front of the Quart app that `create_app` builds and serves
 `/v1/messages` (POST, with any query string, e.g. `?beta=true`; any other method is a
-405 in Anthropic's error JSON) itself — it is the one handler of that route; every other
-request goes to Quart unchanged. Measured on hypercorn's trio worker, a trivial Quart
-route costs ~3 ms of CPU and a bare ASGI handler ~0.3 ms, which is most of the
-gateway's budget per turn.
+405 in Anthropic's error JSON) itself — it is the one handler of that route, and of its
+alias `/v1/messages/stream` (the same with `stream: true` forced); every other request
+goes to Quart unchanged. Each request is authenticated by the app's `Authenticator`
+(the `anthropic-proxy` scope) once its body is in, before its limits are checked or
+anything is recorded; the `Principal` travels on `MessagesRequest.principal`.
+Measured on hypercorn's trio worker, a trivial Quart route costs ~3 ms of CPU and a
+bare ASGI handler ~0.3 ms, which is most of the gateway's budget per turn.
 
 It keeps what the Quart route does: a `request-id` header on every answer, structlog's
 `request_id` binding, the 32 MB body limit (413 `request_too_large`, checked on
@@ -28,6 +31,8 @@ from quart_trio import QuartTrio
 
 from lynkr import _json
 from lynkr.errors import LynkrError
+from lynkr.gateway import ANONYMOUS, Admission, Authenticator, Principal, record_refusal
+from lynkr.http._api_keys import AUTH_EXTENSION
 from lynkr.http._errors import (
     BODY_LIMIT,
     HTTP_ERROR_TYPES,
@@ -51,6 +56,9 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 BODY_TIMEOUT = 120.0  # seconds to receive a request body (Quart's BODY_TIMEOUT here)
 _JSON = (b"content-type", b"application/json")
 _SSE = ((b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"))
+_STREAM_ALIAS = "/v1/messages/stream"  # `/v1/messages` with `stream: true` forced
+_PATHS = frozenset({"/v1/messages", _STREAM_ALIAS})
+_SCOPE = "anthropic-proxy"
 
 
 class _HttpFailure(Exception):
@@ -72,11 +80,12 @@ class GatewayApp:
     def __init__(self, app: QuartTrio) -> None:
         self.app = app
         self.system = app.extensions["lynkr"]
+        self.auth: Authenticator = app.extensions[AUTH_EXTENSION]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one ASGI connection scope."""
-        if scope["type"] == "http" and scope["path"] == "/v1/messages":
-            exchange = _Exchange(self.system, scope, receive, send)
+        if scope["type"] == "http" and scope["path"] in _PATHS:
+            exchange = _Exchange(self.system, self.auth, scope, receive, send)
             if scope["method"] == "POST":
                 await exchange.run()
             else:
@@ -88,8 +97,10 @@ class GatewayApp:
 class _Exchange:
     """One `/v1/messages` request and its answer."""
 
-    def __init__(self, system: Any, scope: Scope, receive: Receive, send: Send) -> None:
+    def __init__(self, system: Any, auth: Authenticator, scope: Scope, receive: Receive,
+                 send: Send) -> None:
         self.system = system
+        self.auth = auth
         self.receive = receive
         self.send = send
         self.headers = {k.decode("latin-1").lower(): v.decode("latin-1")
@@ -97,6 +108,8 @@ class _Exchange:
         self.record = RequestLog(request_id=new_request_id(), method="POST",
                                  path=scope["path"])
         self.started = False
+        self.principal: Principal = ANONYMOUS  # set by authentication
+        self.limit_headers: list[tuple[bytes, bytes]] = []  # anthropic-ratelimit-*
 
     async def run(self) -> None:
         """Read, run the turn, answer; the client leaving cancels whatever is under way."""
@@ -110,16 +123,46 @@ class _Exchange:
             await self._error(exc.status, HTTP_ERROR_TYPES.get(exc.status, "api_error"),
                               exc.message)
             return
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._watch_disconnect, nursery.cancel_scope)
-            await self._answer(body)
-            nursery.cancel_scope.cancel()
+        try:
+            self.principal = await self.auth.authenticate(self.headers, _SCOPE)
+        except LynkrError as exc:  # 401 / 403: nothing recorded, nothing counted
+            await self._error(*lynkr_error_parts(exc))
+            return
+        admission = await self._admit()
+        if admission is None:
+            return
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._watch_disconnect, nursery.cancel_scope)
+                await self._answer(body)
+                nursery.cancel_scope.cancel()
+        finally:  # every exit: the slot comes back; a turn's tokens or an unused request
+            info = self.record.turn
+            admission.release(started=info.turn is not None,
+                              usage=info.usage if info.outcome in ("ok", "cache_hit") else None)
+
+    async def _admit(self) -> Admission | None:
+        """The caller's tier limits, checked once the body is in (so a refused client is
+        not cut off mid-send): the admission, or None after answering 429 (with
+        `retry-after`, the `anthropic-ratelimit-*` headers and a `RateLimited` event)."""
+        limiter = self.system.limiter
+        decided = Admission.unlimited() if limiter is None else limiter.admit(self.principal)
+        if isinstance(decided, Admission):
+            self.limit_headers = decided.headers
+            return decided
+        self.limit_headers = decided.headers
+        await record_refusal(self.system.store, decided, request_id=self.record.request_id,
+                             key_id=self.principal.key_id, route=self.record.path)
+        error = decided.error()
+        await self._error(error.status, error.error_type, error.message, error.retry_after)
+        return None
 
     async def refuse_method(self, method: str) -> None:
         """405 in Anthropic's error JSON: this path only takes POST."""
         self.record.method = method
         await self._respond(405, error_json("invalid_request_error",
-                                            f"{method} is not allowed on /v1/messages; use POST"),
+                                            f"{method} is not allowed on {self.record.path}; "
+                                            "use POST"),
                             [(b"allow", b"POST")])
 
     async def _read_body(self) -> bytes:
@@ -154,10 +197,12 @@ class _Exchange:
         record = self.record
         try:
             body = parse_json_body(data)
+            if record.path == _STREAM_ALIAS and isinstance(body, dict):
+                body["stream"] = True
             validate_messages_request(body)
             record.model, record.stream = str(body.get("model")), bool(body.get("stream"))
             turn = MessagesRequest(request_id=record.request_id, headers=self.headers, body=body,
-                               request_bytes=len(data))
+                                   request_bytes=len(data), principal=self.principal)
             result = await self.system.orchestrator.run_turn(turn, record.turn)
         except LynkrError as exc:
             status, error_type, message, retry_after = lynkr_error_parts(exc)
@@ -177,7 +222,8 @@ class _Exchange:
     async def _respond(self, status: int, body: bytes,
                        extra: list[tuple[bytes, bytes]]) -> None:
         headers = [_JSON, (b"content-length", str(len(body)).encode()),
-                   (b"request-id", self.record.request_id.encode()), *extra]
+                   (b"request-id", self.record.request_id.encode()), *self.limit_headers,
+                   *extra]
         try:
             await self.send({"type": "http.response.start", "status": status,
                              "headers": headers})
@@ -193,7 +239,8 @@ class _Exchange:
 
     async def _stream(self, frames: AsyncIterator[bytes],
                       extra: list[tuple[bytes, bytes]]) -> None:
-        headers = [*_SSE, (b"request-id", self.record.request_id.encode()), *extra]
+        headers = [*_SSE, (b"request-id", self.record.request_id.encode()),
+                   *self.limit_headers, *extra]
         try:
             await self.send({"type": "http.response.start", "status": 200, "headers": headers})
             async with trio.open_nursery() as nursery:

@@ -12,9 +12,9 @@ registry there would add about half a second to each worker's start.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from lynkr._lazy import lazy_exports
 from lynkr.indexer._model import (
     OutlineEntry,
     Problem,
@@ -42,17 +42,7 @@ __all__ = [
     "indexer_tool_specs",
 ]
 
-_LAZY = {
-    "Indexer": "lynkr.indexer._indexer",
-    "SCHEMAS": "lynkr.indexer._tools",
-    "indexer_tool_specs": "lynkr.indexer._tools",
-}
-
-
-def __getattr__(name: str) -> Any:
-    """Import the heavier public names on first use (see the module docstring)."""
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, globals(), {
+    "_indexer": ("Indexer",),
+    "_tools": ("SCHEMAS", "indexer_tool_specs"),
+})

@@ -122,19 +122,20 @@ def indexer_tool_specs(indexer: Indexer, actor_ref: pykka.ActorRef[Any]) -> tupl
                              "refresh the project summary in an existing CLAUDE.md. Returns "
                              "counts and the files that were skipped.",
                  input_schema=SCHEMAS["workspace_index_rebuild"], policy="index",
-                 read_only=False, tags=("indexer",)),
+                 read_only=False, effects=True, tags=("indexer",)),
         ToolSpec(name="workspace_symbol_search", handler=partial(_search, indexer),
                  description="Find symbol definitions (classes, functions, methods, types…) "
                              "by name: exact, prefix, or fuzzy-ranked.",
                  input_schema=SCHEMAS["workspace_symbol_search"], policy="index",
-                 tags=("indexer",)),
+                 effects=False, tags=("indexer",)),
         ToolSpec(name="workspace_symbol_references", handler=partial(_references, indexer),
                  description="Where a symbol is defined and every place it is used "
                              "across the workspace (definition sites excluded).",
                  input_schema=SCHEMAS["workspace_symbol_references"], policy="index",
-                 tags=("indexer",)),
+                 effects=False, tags=("indexer",)),
         ToolSpec(name="project_summary", handler=partial(_summary, indexer),
                  description="Languages, frameworks, lint/format/test configs, dependency "
                              "manifests, the detected test command and test coverage.",
-                 input_schema=SCHEMAS["project_summary"], policy="index", tags=("indexer",)),
+                 input_schema=SCHEMAS["project_summary"], policy="index", effects=False,
+                 tags=("indexer",)),
     )

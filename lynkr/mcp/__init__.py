@@ -35,33 +35,18 @@ if TYPE_CHECKING:
 
 # The SDK and Quart are heavy to import (seconds on a loaded machine), and every CLI
 # command loads the MCP settings: names are imported on first use (PEP 562).
-_EXPORTS = {
-    "MCP_CALL_SCHEMA": "lynkr.mcp._tools",
-    "ManifestLoad": "lynkr.mcp._manifest",
-    "ManifestProblem": "lynkr.mcp._manifest",
-    "McpRuntime": "lynkr.mcp._runtime",
-    "McpSettings": "lynkr.mcp._settings",
-    "RestartSettings": "lynkr.mcp._settings",
-    "SandboxSettings": "lynkr.mcp._sandbox",
-    "SandboxedCommand": "lynkr.mcp._sandbox",
-    "StdioTransport": "lynkr.mcp._stdio",
-    "ToolCallResult": "lynkr.mcp._client",
-    "admin_allowed": "lynkr.mcp._admin",
-    "admin_blueprint": "lynkr.mcp._admin",
-    "build_bwrap": "lynkr.mcp._sandbox",
-    "build_docker": "lynkr.mcp._sandbox",
-    "discover_manifests": "lynkr.mcp._manifest",
-    "mcp_call_spec": "lynkr.mcp._tools",
-    "mcp_tool_specs": "lynkr.mcp._tools",
-    "open_mcp": "lynkr.mcp._runtime",
-    "parse_manifest": "lynkr.mcp._manifest",
-    "parse_server": "lynkr.mcp._manifest",
-    "sandbox_command": "lynkr.mcp._sandbox",
-    "serve_mcp": "lynkr.mcp._runtime",
-}
-
-
-__getattr__ = lazy_exports(__name__, _EXPORTS, globals())
+__getattr__ = lazy_exports(__name__, globals(), {
+    "_admin": ("admin_allowed", "admin_blueprint"),
+    "_client": ("ToolCallResult",),
+    "_manifest": ("ManifestLoad", "ManifestProblem", "discover_manifests", "parse_manifest",
+                  "parse_server"),
+    "_runtime": ("McpRuntime", "open_mcp", "serve_mcp"),
+    "_sandbox": ("SandboxSettings", "SandboxedCommand", "build_bwrap", "build_docker",
+                 "sandbox_command"),
+    "_settings": ("McpSettings", "RestartSettings"),
+    "_stdio": ("StdioTransport",),
+    "_tools": ("MCP_CALL_SCHEMA", "mcp_call_spec", "mcp_tool_specs"),
+})
 
 
 __all__ = [

@@ -51,7 +51,7 @@ def mcp_tool_specs(runtime: McpRuntime) -> list[ToolSpec]:
         ToolSpec(name=entry.name, description=entry.description or f"{entry.tool} "
                  f"(MCP server {entry.server})", input_schema=thaw(entry.input_schema),
                  handler=_handler(runtime, entry.server, entry.tool), policy="mcp",
-                 read_only=False, tags=("mcp", f"mcp:{entry.server}"))
+                 read_only=False, effects=True, tags=("mcp", f"mcp:{entry.server}"))
         for entry in runtime.entries()
     ]
 
@@ -69,4 +69,4 @@ def mcp_call_spec(runtime: McpRuntime) -> ToolSpec:
     return ToolSpec(name="workspace_mcp_call",
                     description="Call a tool of an attached MCP server by server and tool name.",
                     input_schema=MCP_CALL_SCHEMA, handler=handle, policy="mcp", read_only=False,
-                    tags=("mcp",))
+                    effects=True, tags=("mcp",))

@@ -67,9 +67,10 @@ class TurnTicket:
 
 def turn_request(request_id: str, body: Mapping[str, Any], headers: Mapping[str, str],
                  request_bytes: int, session: SessionRef,
-                 loop_guard: LoopGuard | None = None) -> TurnRequest:
+                 loop_guard: LoopGuard | None = None, key_id: str | None = None) -> TurnRequest:
     """The session command's input for one `/v1/messages` body (`loop_guard`: the limits
-    the session checks before it starts the turn)."""
+    the session checks before it starts the turn; `key_id`: the caller's key, recorded in
+    the turn's `Metadata`)."""
     system = body.get("system")
     if isinstance(system, str):
         system = [{"type": "text", "text": system}]
@@ -79,7 +80,7 @@ def turn_request(request_id: str, body: Mapping[str, Any], headers: Mapping[str,
         params={k: v for k, v in body.items() if k not in _BODY_PARTS},
         headers={n: headers[n] for n in RECORDED_HEADERS if n in headers},
         request_bytes=request_bytes, source=session.source, client=headers.get("user-agent"),
-        loop_guard=loop_guard, received_at=time.time())
+        loop_guard=loop_guard, received_at=time.time(), key_id=key_id)
 
 
 async def _mapped(call: Awaitable[T]) -> T:
@@ -107,6 +108,11 @@ class SessionRecorder:
                                      route_reason=route.reason)
         turn = await _mapped(self.sessions.begin_turn(session.session_id, routed))
         return TurnTicket(session, turn, request.request_id)
+
+    async def record(self, ticket: TurnTicket, *events: Event, blobs: Blobs = ()) -> None:
+        """Append events of the open turn (agent-loop steps, tool calls, cache events)."""
+        await _mapped(self.sessions.record(ticket.session.session_id, ticket.turn, *events,
+                                           blobs=blobs))
 
     async def finish(self, ticket: TurnTicket, outcome: Event, blobs: Blobs = ()) -> None:
         """Append the turn's outcome (`ModelResponded`, `UpstreamFailed`, `StreamAborted`)."""

@@ -56,7 +56,14 @@ def visible_blocks(content: object) -> int:
 
 def answer_digest(content: object) -> str:
     """SHA-256 (hex) of an answer's content blocks, keys sorted: the same answer twice has
-    the same digest whatever its message id and usage."""
+    the same digest whatever its message id and usage, and so does the same answer as a
+    client resends it (a string content is one text block; `cache_control` markers,
+    which clients move from turn to turn, are ignored)."""
+    if isinstance(content, str):
+        content = [{"type": "text", "text": content}]
+    if isinstance(content, list | tuple):
+        content = [{k: v for k, v in b.items() if k != "cache_control"}
+                   if isinstance(b, Mapping) else b for b in content]
     return hashlib.sha256(_json.dumps_sorted(content)).hexdigest()
 
 

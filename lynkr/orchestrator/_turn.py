@@ -25,6 +25,8 @@ import trio
 
 from actors import LoopGuard
 from lynkr.errors import LynkrError, StreamBrokenError
+from lynkr.gateway import ANONYMOUS, LimitSettings, Principal, TaskRouter
+from lynkr.orchestrator._cache import CacheProbe, PromptCache, cache_frames
 from lynkr.orchestrator._call import (
     CallStats,
     OpenedStream,
@@ -33,6 +35,7 @@ from lynkr.orchestrator._call import (
     map_httpx_errors,
     open_stream,
 )
+from lynkr.orchestrator._loop import AgentLoop
 from lynkr.orchestrator._record import (
     LoopStoppedError,
     SessionRecorder,
@@ -46,6 +49,7 @@ from lynkr.providers import (
     ProviderSettings,
     StreamOutcome,
     UnknownParts,
+    count_request_tokens,
 )
 
 __all__ = ["MessagesRequest", "Orchestrator", "TurnInfo", "TurnResult"]
@@ -65,6 +69,7 @@ class MessagesRequest:
     headers: Mapping[str, str]  # lower-case names
     body: dict[str, Any]
     request_bytes: int
+    principal: Principal = ANONYMOUS  # who sent it (`lynkr.gateway`; ANONYMOUS: auth off)
 
 
 @dataclass(slots=True)
@@ -78,6 +83,7 @@ class TurnInfo:
     attempts: int = 0
     usage: dict[str, int] = field(default_factory=dict)
     outcome: str = "rejected"
+    cache_key: str | None = None  # the prompt cache's key of the request (None: not cached)
 
 
 @dataclass(slots=True)
@@ -93,11 +99,16 @@ class Orchestrator:
     """Runs turns against the configured providers, recording each one."""
 
     def __init__(self, settings: ProviderSettings, handles: Mapping[str, ProviderHandle],
-                 turns: SessionRecorder) -> None:
+                 turns: SessionRecorder, *, loop: AgentLoop | None = None,
+                 cache: PromptCache | None = None) -> None:
         self.settings = settings
         self.handles = dict(handles)
         self.turns = turns
+        self.cache = cache
+        self.loop = loop if loop is not None and loop.enabled else None
         self.loop_guard = loop_guard_of(settings)
+        self.router: TaskRouter | None = None  # routing by task (`lynkr.gateway._routing`)
+        self.tiers: LimitSettings | None = None  # for a tier's allowed models
         self._unknown_logged: OrderedDict[tuple[str, str], None] = OrderedDict()
 
     async def run_turn(self, request: MessagesRequest, info: TurnInfo) -> TurnResult:
@@ -108,12 +119,42 @@ class Orchestrator:
                 layer answers with its status and Anthropic error JSON).
         """
         session = info.session = resolve_session(request.headers, request.body)
-        route = choose_route(self.settings, str(request.body.get("model", "")))
+        tier = self.tiers.tier(request.principal.tier) if self.tiers is not None else None
+        tokens = None
+        if self.router is not None and self.router.needs_count(request.request_bytes):
+            tokens = await trio.to_thread.run_sync(count_request_tokens, request.body)
+        route = choose_route(self.settings, str(request.body.get("model", "")),
+                             router=self.router, body=request.body, tier=tier,
+                             request_bytes=request.request_bytes, tokens=tokens)
         handle = self.handles[route.provider]
         info.provider, info.backend_model = route.provider, route.backend_model
-        upstream = handle.adapter.build(request.body, route.backend_model, request.headers)
+        loop, cache = self.loop, self.cache
+        plan = None if loop is None else await loop.plan(request.body, request.headers,
+                                                          session.session_id)
+        if plan is not None and not plan.server:
+            plan = None  # no server tool offered to this request: a plain turn
+        # The prompt cache keys what the upstream would get (with server tools: their
+        # definitions and the spliced history too).
+        probe = None if cache is None else cache.probe(
+            request.body if plan is None else plan.body, route, request.headers,
+            "" if request.principal is ANONYMOUS else f"user:{request.principal.user}")
+        if probe is not None and probe.entry is not None:  # prompt cache: a hit (_cache.py)
+            ticket = await self._begin(request, session, route)
+            info.turn, info.cache_key = ticket.turn, probe.key
+            return await self._cache_hit(ticket, probe, request.body, info)
+        upstream = None if plan is not None else handle.adapter.build(
+            request.body, route.backend_model, request.headers)
         ticket = await self._begin(request, session, route)
         info.turn = ticket.turn
+        if cache is not None and probe is not None:  # prompt cache: a miss (_cache.py)
+            info.cache_key = await cache.missed(self.turns, ticket, probe)
+        if loop is not None and plan is not None:  # the agent loop (_loop.py)
+            if request.body.get("stream"):
+                frames = await loop.open(self, plan, ticket, handle, info, request.body)
+                return TurnResult(session, frames=frames)
+            message = await loop.complete(self, plan, ticket, handle, info, request.body)
+            return TurnResult(session, message=message)
+        assert upstream is not None
         if upstream.stream:
             frames = await self._open_stream(request, ticket, handle, upstream, info)
             return TurnResult(session, frames=frames)
@@ -122,8 +163,10 @@ class Orchestrator:
 
     async def _begin(self, request: MessagesRequest, session: SessionRef,
                      route: Route) -> TurnTicket:
+        principal = request.principal
         command = turn_request(request.request_id, request.body, request.headers,
-                               request.request_bytes, session, self.loop_guard)
+                               request.request_bytes, session, self.loop_guard,
+                               key_id=None if principal is ANONYMOUS else principal.key_id)
         try:
             return await self.turns.begin(command, session, route)
         except LoopStoppedError as exc:
@@ -134,11 +177,14 @@ class Orchestrator:
                         handle: ProviderHandle,
                         upstream: Any, info: TurnInfo) -> dict[str, Any]:
         stats = CallStats()
-        async with self._ending_failures(ticket, handle, stats, info):
+        async with self.ending_failures(ticket, handle, stats, info):
             data = await fetch_body(handle, upstream, self.settings.resilience, stats)
             unknown = UnknownParts()
             message = handle.adapter.parse(data, request.body, unknown)
-            self._log_unknown(ticket, handle.name, unknown)
+            self.log_unknown(ticket, handle.name, unknown)
+        if self.cache is not None:  # prompt cache: store a tool-free answer
+            message = await self.cache.store(self.turns, ticket, info.cache_key, message,
+                                             rewrite_usage=True)
         event, blobs = responded(ticket.turn, message, data, provider=handle.name,
                                  latency_ms=(time.perf_counter() - stats.started) * 1000,
                                  first_byte_ms=stats.first_byte_ms, unknown=unknown.counts)
@@ -146,8 +192,22 @@ class Orchestrator:
         info.attempts, info.usage, info.outcome = stats.attempts, usage_of(message), "ok"
         return message
 
+    async def _cache_hit(self, ticket: TurnTicket, probe: CacheProbe, body: Mapping[str, Any],
+                         info: TurnInfo) -> TurnResult:
+        """End a turn the prompt cache answers: `CacheHit`, then `ModelResponded` (provider
+        `cache`, no upstream bytes, latency 0), both committed before any byte goes out."""
+        assert self.cache is not None
+        message = await self.cache.hit(self.turns, ticket, probe, str(body.get("model", "")))
+        event, blobs = responded(ticket.turn, message, b"", provider="cache", latency_ms=0.0,
+                                 first_byte_ms=None)
+        await self.turns.finish(ticket, event, blobs)
+        info.usage, info.outcome = usage_of(message), "cache_hit"
+        if body.get("stream"):
+            return TurnResult(ticket.session, frames=cache_frames(message))
+        return TurnResult(ticket.session, message=message)
+
     @asynccontextmanager
-    async def _ending_failures(self, ticket: TurnTicket, handle: ProviderHandle,
+    async def ending_failures(self, ticket: TurnTicket, handle: ProviderHandle,
                                stats: CallStats, info: TurnInfo) -> AsyncIterator[None]:
         """Before any byte reached the client: a failure ends the turn with
         `UpstreamFailed` (and is raised on for the HTTP status), the client leaving ends
@@ -161,10 +221,10 @@ class Orchestrator:
             raise
         except trio.Cancelled:
             info.outcome = "client_disconnected"
-            await self._abort_shielded(ticket, handle.name, "client_disconnected", None, b"")
+            await self.abort_shielded(ticket, handle.name, "client_disconnected", None, b"")
             raise
 
-    def _log_unknown(self, ticket: TurnTicket, provider: str, unknown: UnknownParts) -> None:
+    def log_unknown(self, ticket: TurnTicket, provider: str, unknown: UnknownParts) -> None:
         """Log each untranslated part type once per session (type and keys, no content)."""
         session_id = ticket.session.session_id
         for kind in unknown.counts:
@@ -181,7 +241,7 @@ class Orchestrator:
                            handle: ProviderHandle, upstream: Any,
                            info: TurnInfo) -> AsyncIterator[bytes]:
         stats = CallStats()
-        async with self._ending_failures(ticket, handle, stats, info):
+        async with self.ending_failures(ticket, handle, stats, info):
             opened = await open_stream(handle, upstream, self.settings.resilience, stats,
                                        request.body)
         info.attempts = stats.attempts
@@ -208,7 +268,7 @@ class Orchestrator:
             except LynkrError as exc:
                 error = exc
             outcome = relay.outcome
-            self._log_unknown(ticket, handle.name, relay.unknown)
+            self.log_unknown(ticket, handle.name, relay.unknown)
             if error is None and outcome is not None and outcome.complete:
                 if out:
                     yield out
@@ -218,7 +278,7 @@ class Orchestrator:
                 return
             reason = _reason(error) if error else (
                 f"{outcome.error_type}: {outcome.error_message}" if outcome else "stream failed")
-            await self._abort(ticket, handle.name, reason, relay.raw)
+            await self.abort(ticket, handle.name, reason, relay.raw)
             settled = True
             info.outcome = "stream_aborted"
             yield error_frame(error) if error else out
@@ -227,23 +287,26 @@ class Orchestrator:
                 await opened.aclose()
             if not settled:
                 info.outcome = "client_disconnected"
-                await self._abort_shielded(ticket, handle.name, "client_disconnected", None,
+                await self.abort_shielded(ticket, handle.name, "client_disconnected", None,
                                            relay.raw)
 
     async def _responded(self, ticket: TurnTicket, handle: ProviderHandle, stats: CallStats,
                          info: TurnInfo, outcome: StreamOutcome) -> None:
         message = dict(outcome.message or {})
+        if self.cache is not None:  # prompt cache: store a tool-free answer
+            await self.cache.store(self.turns, ticket, info.cache_key, message,
+                                   rewrite_usage=False)
         event, blobs = responded(ticket.turn, message, outcome.raw, provider=handle.name,
                                  latency_ms=(time.perf_counter() - stats.started) * 1000,
                                  first_byte_ms=stats.first_byte_ms, unknown=outcome.unknown)
         await self.turns.finish(ticket, event, blobs)
         info.usage, info.outcome = usage_of(message), "ok"
 
-    async def _abort(self, ticket: TurnTicket, provider: str, reason: str, raw: bytes) -> None:
+    async def abort(self, ticket: TurnTicket, provider: str, reason: str, raw: bytes) -> None:
         event, blobs = aborted(ticket.turn, reason, provider=provider, partial=None, raw=raw)
         await self.turns.finish(ticket, event, blobs)
 
-    async def _abort_shielded(self, ticket: TurnTicket, provider: str, reason: str,
+    async def abort_shielded(self, ticket: TurnTicket, provider: str, reason: str,
                               partial: Mapping[str, Any] | None, raw: bytes) -> None:
         event, blobs = aborted(ticket.turn, reason, provider=provider, partial=partial, raw=raw)
         with trio.move_on_after(_RECORD_TIMEOUT) as scope:

@@ -37,13 +37,9 @@ if TYPE_CHECKING:
         ResilienceSettings,
     )
     from lynkr.providers._sse import SSEEvent, SSEParser, encode_sse
-    from lynkr.providers._stream import (
-        MESSAGE_STOP_FRAME,
-        OpenAIStreamTranslator,
-        error_frame,
-        error_type_for,
-    )
+    from lynkr.providers._stream import OpenAIStreamTranslator
     from lynkr.providers._stream_anthropic import AnthropicStreamAssembler, encode_message_stream
+    from lynkr.providers._stream_reader import MESSAGE_STOP_FRAME, error_frame, error_type_for
     from lynkr.providers._to_openai import to_openai_request
     from lynkr.providers._tokens import count_request_tokens, count_text_tokens, image_tokens
     from lynkr.providers._translate import (
@@ -84,66 +80,32 @@ if TYPE_CHECKING:
 # Every CLI command reads the settings, and `lynkr.config` imports `_settings`, which runs
 # this file: the adapters (httpx, trio, the tokenizer) are imported on first use (PEP 562),
 # as in `lynkr.mcp`, so `lynkr sessions` and the other quick commands never load them
-# (tools/bench_cli_startup.py). A new export goes in both the block above and this table.
-_EXPORTS = {
-    "DATABRICKS_ERROR_CODES": "lynkr.providers._databricks",
-    "MESSAGE_STOP_FRAME": "lynkr.providers._stream",
-    "PROVIDER_KINDS": "lynkr.providers._settings",
-    "REQUIRED_VARIABLES": "lynkr.providers._settings",
-    "RETRYABLE_STATUSES": "lynkr.providers._upstream",
-    "Adapter": "lynkr.providers._upstream",
-    "AnthropicAdapter": "lynkr.providers._anthropic",
-    "AnthropicRelay": "lynkr.providers._anthropic",
-    "AnthropicRequest": "lynkr.providers._wire",
-    "AnthropicResponse": "lynkr.providers._wire",
-    "AnthropicStreamAssembler": "lynkr.providers._stream_anthropic",
-    "BackendSettings": "lynkr.providers._settings",
-    "ChatCompletion": "lynkr.providers._wire",
-    "ChatRequest": "lynkr.providers._wire",
-    "DatabricksAdapter": "lynkr.providers._databricks",
-    "H11Transport": "lynkr.providers._transport",
-    "ModelMap": "lynkr.providers._settings",
-    "OpenAIAdapter": "lynkr.providers._openai",
-    "OpenAIStreamTranslator": "lynkr.providers._stream",
-    "ProviderKind": "lynkr.providers._settings",
-    "ProviderSettings": "lynkr.providers._settings",
-    "ResilienceSettings": "lynkr.providers._settings",
-    "SSEEvent": "lynkr.providers._sse",
-    "SSEParser": "lynkr.providers._sse",
-    "StreamOutcome": "lynkr.providers._wire",
-    "StreamRelay": "lynkr.providers._upstream",
-    "StaleConnectionError": "lynkr.providers._transport",
-    "TransportStatistics": "lynkr.providers._transport",
-    "UnknownParts": "lynkr.providers._parts",
-    "UpstreamRequest": "lynkr.providers._upstream",
-    "Usage": "lynkr.providers._wire",
-    "clean_schema": "lynkr.providers._translate",
-    "count_request_tokens": "lynkr.providers._tokens",
-    "count_text_tokens": "lynkr.providers._tokens",
-    "encode_message_stream": "lynkr.providers._stream_anthropic",
-    "encode_sse": "lynkr.providers._sse",
-    "error_frame": "lynkr.providers._stream",
-    "error_message_from_body": "lynkr.providers._upstream",
-    "error_type_for": "lynkr.providers._stream",
-    "filter_betas": "lynkr.providers._translate",
-    "from_openai_response": "lynkr.providers._from_openai",
-    "image_tokens": "lynkr.providers._tokens",
-    "map_status": "lynkr.providers._upstream",
-    "parse_json_body": "lynkr.providers._validate",
-    "parse_retry_after": "lynkr.providers._upstream",
-    "pool_statistics": "lynkr.providers._pool",
-    "pooled_client": "lynkr.providers._pool",
-    "send_pooled": "lynkr.providers._pool",
-    "stop_reason_for": "lynkr.providers._translate",
-    "strip_unsigned_thinking": "lynkr.providers._translate",
-    "to_openai_request": "lynkr.providers._to_openai",
-    "usage_from_openai": "lynkr.providers._translate",
-    "validate_count_tokens_request": "lynkr.providers._validate",
-    "validate_messages_request": "lynkr.providers._validate",
-}
-
-
-__getattr__ = lazy_exports(__name__, _EXPORTS, globals())
+# (tools/bench_cli_startup.py). A new export goes in the block above, this table and `__all__`
+# (tests/lynkr/test_lazy.py checks that the three agree).
+__getattr__ = lazy_exports(__name__, globals(), {
+    "_anthropic": ("AnthropicAdapter", "AnthropicRelay"),
+    "_databricks": ("DATABRICKS_ERROR_CODES", "DatabricksAdapter"),
+    "_from_openai": ("from_openai_response",),
+    "_openai": ("OpenAIAdapter",),
+    "_parts": ("UnknownParts",),
+    "_pool": ("pool_statistics", "pooled_client", "send_pooled"),
+    "_settings": ("BackendSettings", "ModelMap", "PROVIDER_KINDS", "ProviderKind",
+                  "ProviderSettings", "REQUIRED_VARIABLES", "ResilienceSettings"),
+    "_sse": ("SSEEvent", "SSEParser", "encode_sse"),
+    "_stream": ("OpenAIStreamTranslator",),
+    "_stream_anthropic": ("AnthropicStreamAssembler", "encode_message_stream"),
+    "_stream_reader": ("MESSAGE_STOP_FRAME", "error_frame", "error_type_for"),
+    "_to_openai": ("to_openai_request",),
+    "_tokens": ("count_request_tokens", "count_text_tokens", "image_tokens"),
+    "_translate": ("clean_schema", "filter_betas", "stop_reason_for", "strip_unsigned_thinking",
+                   "usage_from_openai"),
+    "_transport": ("H11Transport", "StaleConnectionError", "TransportStatistics"),
+    "_upstream": ("Adapter", "RETRYABLE_STATUSES", "StreamRelay", "UpstreamRequest",
+                  "error_message_from_body", "map_status", "parse_retry_after"),
+    "_validate": ("parse_json_body", "validate_count_tokens_request", "validate_messages_request"),
+    "_wire": ("AnthropicRequest", "AnthropicResponse", "ChatCompletion", "ChatRequest",
+              "StreamOutcome", "Usage"),
+})
 
 
 __all__ = [

@@ -168,7 +168,6 @@ def _limit(env: Env, name: str, default: int) -> int | None:
     return env.int(name, default, minimum=1)
 
 
-
 def _read_backends(env: Env) -> dict[str, BackendSettings]:
     readers = (_databricks, _azure, _openai, _anthropic)
     found = (reader(env) for reader in readers)
@@ -182,18 +181,23 @@ def _require_key(env: Env, url_name: str, key_name: str) -> str | None:
     return key
 
 
+def _base_url(env: Env, name: str) -> str | None:
+    """The URL setting `name` without a trailing slash (None: unset, or not a URL)."""
+    url = env.url(name)
+    return None if url is None else url.rstrip("/")
+
+
 def _databricks(env: Env) -> BackendSettings | None:
     if env.str("DATABRICKS_API_BASE") is None:
         return None
-    base = env.url("DATABRICKS_API_BASE")
+    base = _base_url(env, "DATABRICKS_API_BASE")
     path = env.str("DATABRICKS_ENDPOINT_PATH", DEFAULT_DATABRICKS_PATH) or ""
     if not path.startswith("/"):
         env.problems.append(f"DATABRICKS_ENDPOINT_PATH: {path!r} must start with '/'")
     key = _require_key(env, "DATABRICKS_API_BASE", "DATABRICKS_API_KEY")
     if base is None or key is None:
         return None
-    return BackendSettings(name="databricks", url=base.rstrip("/") + path, api_key=key,
-                           base_url=base.rstrip("/"))
+    return BackendSettings(name="databricks", url=base + path, api_key=key, base_url=base)
 
 
 def _azure(env: Env) -> BackendSettings | None:
@@ -214,23 +218,17 @@ def _azure(env: Env) -> BackendSettings | None:
 
 
 def _openai(env: Env) -> BackendSettings | None:
-    if env.str("OPENAI_BASE_URL") is None:
-        return None
-    base = env.url("OPENAI_BASE_URL")
+    base = _base_url(env, "OPENAI_BASE_URL")
     if base is None:
         return None
-    base = base.rstrip("/")
     return BackendSettings(name="openai", url=base + "/chat/completions",
                            api_key=env.str("OPENAI_API_KEY"), base_url=base)
 
 
 def _anthropic(env: Env) -> BackendSettings | None:
-    if env.str("ANTHROPIC_UPSTREAM_URL") is None:
-        return None
-    base = env.url("ANTHROPIC_UPSTREAM_URL")
+    base = _base_url(env, "ANTHROPIC_UPSTREAM_URL")
     if base is None:
         return None
-    base = base.rstrip("/")
     url = base if base.endswith("/messages") else base + "/v1/messages"
     return BackendSettings(name="anthropic", url=url, api_key=env.str("ANTHROPIC_UPSTREAM_API_KEY"),
                            base_url=url.removesuffix("/messages"))

@@ -50,16 +50,13 @@ from lynkr.providers._from_openai import (
     untranslatable,
 )
 from lynkr.providers._parts import UnknownParts, message_pieces
-from lynkr.providers._sse import SSEParser, encode_sse
+from lynkr.providers._sse import SSEEvent, encode_sse
 from lynkr.providers._stream_blocks import StreamBlock
+from lynkr.providers._stream_reader import MESSAGE_STOP_FRAME, StreamReader, error_type_for
 from lynkr.providers._translate import stop_reason_for, usage_from_openai
 from lynkr.providers._wire import StreamOutcome, Usage
 
-__all__ = ["MESSAGE_STOP_FRAME", "OpenAIStreamTranslator", "error_frame", "error_type_for"]
-
-MESSAGE_STOP_FRAME = encode_sse("message_stop", {"type": "message_stop"})
-_OVERLOAD_WORDS = ("overload", "rate_limit", "rate limit", "429", "503", "529", "unavailable")
-
+__all__ = ["OpenAIStreamTranslator"]
 
 # What json.loads runs, minus two layers. (typeshed types the argument as the scanner
 # class itself; at run time it is the decoder whose settings the scanner copies.)
@@ -83,47 +80,7 @@ def _load_object(data: str) -> Any:
     return json.loads(data)
 
 
-def error_frame(error_type: str, message: str) -> bytes:
-    """An SSE `error` event in Anthropic's shape."""
-    return encode_sse("error", {"type": "error", "error": {"type": error_type, "message": message}})
-
-
-def error_type_for(error: object) -> str:
-    """`overloaded_error` for an upstream error that says overload or rate limit, else
-    `api_error`."""
-    if isinstance(error, Mapping):
-        text = " ".join(str(error.get(k, "")) for k in ("type", "code", "message")).lower()
-    else:
-        text = str(error).lower()
-    return "overloaded_error" if any(w in text for w in _OVERLOAD_WORDS) else "api_error"
-
-
-class _StreamReader:
-    """What both stream readers share: the SSE parser, every raw byte, the outcome."""
-
-    def __init__(self, *, keep_raw: bool = True) -> None:
-        self._parser = SSEParser(keep_raw=keep_raw)
-        self._raw = bytearray()
-        self._outcome: StreamOutcome | None = None
-        self.stop_frame = b""
-
-    @property
-    def done(self) -> bool:
-        """True once the stream completed or failed; later input is only recorded."""
-        return self._outcome is not None
-
-    @property
-    def raw(self) -> bytes:
-        """Every upstream byte fed so far."""
-        return bytes(self._raw)
-
-    @property
-    def outcome(self) -> StreamOutcome | None:
-        """How the stream ended (None while it runs)."""
-        return self._outcome
-
-
-class OpenAIStreamTranslator(_StreamReader):
+class OpenAIStreamTranslator(StreamReader):
     """Translate one upstream chat-completions stream into Anthropic SSE bytes."""
 
     def __init__(
@@ -158,33 +115,11 @@ class OpenAIStreamTranslator(_StreamReader):
         self._refused = False
         self.unknown = UnknownParts()  # parts and fields that could not be translated
 
-    def feed(self, data: bytes) -> bytes:
-        """Consume upstream bytes; return the SSE bytes to send to the client now."""
-        self._raw += data
-        if self._outcome is not None:
-            return b""
-        out: list[bytes] = []
-        for event in self._parser.feed(data):
-            self._on_data(event.data, out)
-            if self._outcome is not None:
-                break
-        return b"".join(out)
-
-    def end(self) -> bytes:
-        """The upstream body ended: finish the message, or fail if it was incomplete."""
-        if self._outcome is not None:
-            return b""
-        out: list[bytes] = []
-        for event in self._parser.close():
-            self._on_data(event.data, out)
-            if self._outcome is not None:
-                return b"".join(out)
+    def _on_end(self, out: list[bytes]) -> None:
         if self._finish is None:
-            why = "was cut mid-event" if self._parser.pending else "ended without a finish reason"
-            self._fail(out, "api_error", f"upstream stream {why}")
+            self._fail_unfinished(out, "ended without a finish reason")
         else:
             self._complete(out)
-        return b"".join(out)
 
     # --- chunk handling -----------------------------------------------------------------
 
@@ -196,7 +131,8 @@ class OpenAIStreamTranslator(_StreamReader):
         self._events += 1
         out.append(block.delta_frame(text))
 
-    def _on_data(self, data: str, out: list[bytes]) -> None:
+    def _on_event(self, event: SSEEvent, out: list[bytes]) -> None:
+        data = event.data
         try:
             chunk = _load_object(data)
         except ValueError:

@@ -21,7 +21,7 @@ import json
 from typing import Any
 
 from lynkr.providers._sse import SSEEvent, encode_sse
-from lynkr.providers._stream import MESSAGE_STOP_FRAME, _StreamReader, error_frame
+from lynkr.providers._stream_reader import MESSAGE_STOP_FRAME, StreamReader, error_frame
 from lynkr.providers._wire import AnthropicResponse, StreamOutcome, Usage
 
 __all__ = ["AnthropicStreamAssembler", "encode_message_stream"]
@@ -31,7 +31,7 @@ class _MalformedError(Exception):
     """An upstream event that does not fit the Messages stream protocol."""
 
 
-class AnthropicStreamAssembler(_StreamReader):
+class AnthropicStreamAssembler(StreamReader):
     """Read an Anthropic SSE stream in passing; assemble its final message."""
 
     def __init__(self) -> None:
@@ -41,36 +41,11 @@ class AnthropicStreamAssembler(_StreamReader):
         self._json_parts: dict[int, list[str]] = {}
         self._events = 0
 
-    def feed(self, data: bytes) -> bytes:
-        """Consume upstream bytes; return the upstream bytes that may be forwarded now."""
-        self._raw += data
-        if self._outcome is not None:
-            return b""
-        out: list[bytes] = []
-        for event in self._parser.feed(data):
-            try:
-                self._on_event(event, out)
-            except _MalformedError as exc:
-                self._fail(out, "api_error", f"upstream sent a malformed stream event: {exc}")
-            if self._outcome is not None:
-                break
-        return b"".join(out)
+    # `feed` returns each complete upstream event's own bytes, to be forwarded as they
+    # are; `end` fails the stream unless `message_stop` was seen (see `StreamReader`).
 
-    def end(self) -> bytes:
-        """The upstream body ended: fail unless `message_stop` was seen."""
-        if self._outcome is not None:
-            return b""
-        out: list[bytes] = []
-        for event in self._parser.close():
-            try:
-                self._on_event(event, out)
-            except _MalformedError as exc:
-                self._fail(out, "api_error", f"upstream sent a malformed stream event: {exc}")
-            if self._outcome is not None:
-                return b"".join(out)
-        why = "was cut mid-event" if self._parser.pending else "ended before message_stop"
-        self._fail(out, "api_error", f"upstream stream {why}")
-        return b"".join(out)
+    def _on_end(self, out: list[bytes]) -> None:
+        self._fail_unfinished(out, "ended before message_stop")
 
     def _fail(self, out: list[bytes], error_type: str, message: str, forwarded: bool = False
               ) -> None:
@@ -87,6 +62,12 @@ class AnthropicStreamAssembler(_StreamReader):
                         and isinstance(v, int)})
 
     def _on_event(self, event: SSEEvent, out: list[bytes]) -> None:
+        try:
+            self._read_event(event, out)
+        except _MalformedError as exc:
+            self._fail(out, "api_error", f"upstream sent a malformed stream event: {exc}")
+
+    def _read_event(self, event: SSEEvent, out: list[bytes]) -> None:
         try:
             payload = json.loads(event.data)
         except ValueError as exc:

@@ -91,7 +91,7 @@ class PolicyEngine:
         if step <= limit:
             return None
         return Decision.deny(
-            "steps", "steps.max", f"tool step {step} is over the limit of {limit} per turn",
+            "steps", "steps.max", f"tool call {step} of this turn is over POLICY_MAX_STEPS={limit}",
             setting=f"POLICY_MAX_STEPS={step} or more", step=step, limit=limit)
 
     def event(
@@ -102,8 +102,10 @@ class PolicyEngine:
         inputs: Mapping[str, Any],
         tool_call_id: str | None = None,
         turn: int | None = None,
+        caller: str | None = None,
     ) -> PolicyDecided:
-        """The `PolicyDecided` event recording `decision` about a call of `tool`."""
+        """The `PolicyDecided` event recording `decision` about a call of `tool` by `caller`
+        ("session", "cli:<os user>", "admin:<key id>")."""
         fields = dict(decision.fields)
         if decision.setting:
             fields["setting"] = decision.setting
@@ -111,5 +113,5 @@ class PolicyEngine:
             tool=tool, policy=decision.policy, rule=decision.rule, decision=decision.verdict,
             reason=decision.reason, inputs_digest=inputs_digest(inputs),
             fields=_cbor_safe(fields), config_hash=self.config_hash,
-            tool_call_id=tool_call_id, turn=turn,
+            tool_call_id=tool_call_id, turn=turn, caller=caller,
         )

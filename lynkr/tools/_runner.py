@@ -1,131 +1,72 @@
 """`ToolRunner`: one tool call through validation, policy, the handler and the log.
 
 Every call leaves events in its session stream: a `PolicyDecided` for each decision
-(the tool's check, and any the handler meets while it runs) and a `ToolCompleted`
-with the result as a blob. Failures the model should see come back as a
-`ToolResult` with `ok=False`; a caller never gets a traceback for bad input.
+(the tool's check, and any the handler meets while it runs), a `ToolCallStarted` just
+before the handler runs, and a `ToolCompleted` with the result as a blob — or a
+`ToolCallInterrupted` when the task running the call is cancelled (subprocess tools
+have their process group killed by `lynkr.workspace._proc`). Failures the model should
+see come back as a `ToolResult` with `ok=False`: an input that breaks the schema (the
+text names the field), a deny, a tool error, or an unexpected exception (its class and
+message; the stack only in the server's log); a caller never gets a traceback. A result
+over TOOL_RESULT_MAX_BYTES is cut, with a note saying so.
 
-Recording goes through a `SessionSink` ("something that records events for a
-session"): the session actor in the server, or `RecorderSessionSink`, which appends
-directly to the log with optimistic concurrency (the CLI's fallback).
+Recording goes through the one sink, `StoreSessionSink` (`lynkr.tools._sink`): within a
+turn through the session actor, outside one (the CLI, the admin API) straight through
+the event store. Tools that keep their own
+streams (tasks, test runs) append through `ctx.store` and read through `ctx.recorder`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
-from collections.abc import Mapping, Sequence
+import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
 import trio
 
-from actors import Sessions
-from eventstore import BlobRef, ConcurrencyError, Event, Recorder, make_blob
-from eventstore.events.session import SessionStarted, ToolCompleted
-from lynkr.errors import InternalError, LynkrError, ToolError
-from lynkr.tools._policy import Decision, PolicyEngine
+from actors import EventStore
+from eventstore import Recorder, make_blob
+from eventstore.events.session import (
+    PolicyDecided,
+    ToolCallInterrupted,
+    ToolCallStarted,
+    ToolCompleted,
+)
+from lynkr.errors import LynkrError, ToolError
+from lynkr.tools._policy import Decision, PolicyEngine, inputs_digest
 from lynkr.tools._registry import ToolRegistry
 from lynkr.tools._settings import PolicySettings
+from lynkr.tools._sink import StoreSessionSink
 from lynkr.tools._spec import ToolSpec
+from lynkr.tools._truncate import truncate_text
 
-__all__ = ["ActorSessionSink", "CallContext", "RecorderSessionSink", "SessionSink", "ToolResult",
-           "ToolRunner"]
+__all__ = ["CallContext", "ToolResult", "ToolRunner"]
 
 log = structlog.get_logger()
-_APPEND_RETRIES = 5
-
-
-class SessionSink(Protocol):
-    """Something that records events in a session's stream, durably, in order."""
-
-    async def record(
-        self,
-        session_id: str,
-        events: Sequence[Event],
-        *,
-        blobs: Sequence[tuple[BlobRef, bytes]] = (),
-        turn: int | None = None,
-    ) -> None:
-        """Append `events` (and the blobs they refer to) to ``session-<session_id>``."""
-
-
-class RecorderSessionSink:
-    """A `SessionSink` appending straight to the log (for processes without a session actor).
-
-    A new stream starts with `SessionStarted(source=source)`; a concurrent writer
-    is handled by re-reading the version and retrying.
-    """
-
-    def __init__(self, recorder: Recorder, *, source: str = "cli") -> None:
-        self.recorder = recorder
-        self.source = source
-
-    async def record(
-        self,
-        session_id: str,
-        events: Sequence[Event],
-        *,
-        blobs: Sequence[tuple[BlobRef, bytes]] = (),
-        turn: int | None = None,
-    ) -> None:
-        """See `SessionSink.record` (`turn` is already on the events; not needed here)."""
-        await trio.to_thread.run_sync(self._append, session_id, list(events), list(blobs))
-
-    def _append(self, session_id: str, events: list[Event],
-                blobs: list[tuple[BlobRef, bytes]]) -> None:
-        stream = f"session-{session_id}"
-        for attempt in range(_APPEND_RETRIES):
-            version = self.recorder.stream_version(stream)
-            batch = events if version else [
-                SessionStarted(session_id=session_id, source=self.source), *events]
-            try:
-                self.recorder.append(stream, version, batch, blobs=blobs)
-            except ConcurrencyError:
-                if attempt == _APPEND_RETRIES - 1:
-                    raise
-                continue
-            return
-
-
-class ActorSessionSink:
-    """A `SessionSink` recording through the session actors (`actors.Sessions.record`).
-
-    The session actor records only within an open turn, so every call must carry one.
-    """
-
-    def __init__(self, sessions: Sessions) -> None:
-        self.sessions = sessions
-
-    async def record(
-        self,
-        session_id: str,
-        events: Sequence[Event],
-        *,
-        blobs: Sequence[tuple[BlobRef, bytes]] = (),
-        turn: int | None = None,
-    ) -> None:
-        """See `SessionSink.record`.
-
-        Raises:
-            InternalError: no turn was given (a bug in the caller).
-        """
-        if turn is None:
-            raise InternalError("tool events go through the session actor only within a turn")
-        await self.sessions.record(session_id, turn, *events, blobs=blobs)
+RECORD_TIMEOUT = 10.0  # seconds a shielded append (a result, an interrupt) may take
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ToolResult:
-    """What a tool call produced, as the caller (model or CLI) sees it."""
+    """What a tool call produced, as the caller (model or CLI) sees it.
+
+    A result whose text is over TOOL_RESULT_MAX_BYTES has `content` cut to that size (a
+    string ending in a note saying so) and `truncated_from` set to the full size.
+    """
 
     tool: str
     ok: bool
     content: Any  # JSON-like result, or {"error": ...} when not ok
-    error_type: str | None = None  # the ToolError class name when not ok
+    error_type: str | None = None  # the error class name when not ok
     decisions: tuple[Decision, ...] = ()
+    tool_call_id: str | None = None  # the model's id, or the one Lynkr gave the call
+    truncated_from: int | None = None  # bytes of the full text, when it was cut
 
     def text(self) -> str:
         """The content as text: strings as they are, anything else as JSON."""
@@ -145,13 +86,17 @@ class CallContext:
 
     session_id: str | None
     settings: PolicySettings
-    recorder: Recorder
+    store: EventStore  # appends (tasks, test runs)
+    recorder: Recorder  # reads
     tool: str
     inputs: Mapping[str, Any]
     runner: ToolRunner
     tool_call_id: str | None = None
     turn: int | None = None
+    caller: str = "session"  # "session", "cli:<os user>", "admin:<key id or 'local'>"
     decisions: list[Decision] = field(default_factory=list)
+    started: ToolSpec | None = None  # set once ToolCallStarted is on its way to the log
+    finished: bool = False  # set once the call's ToolCompleted is on its way
 
     @property
     def workspace_root(self) -> Path:
@@ -171,15 +116,36 @@ class CallContext:
 
 
 class ToolRunner:
-    """Runs tool calls from a registry under the policy settings, recording each one."""
+    """Runs tool calls from a registry under the policy settings, recording each one.
+
+    A call's events, in order: `PolicyDecided` for each decision; once they all allow,
+    `ToolCallStarted` (with the tool's `effects`); then the handler runs (recording
+    any further decisions it meets); then `ToolCompleted` with the result — or, when
+    the task running the call is cancelled while the handler runs (the client left,
+    the loop was cancelled), `ToolCallInterrupted` instead, appended shielded, and the
+    cancellation goes on. A call whose process died between the two is closed by
+    `recover_interrupted_calls` at the next gateway start.
+    """
 
     def __init__(self, registry: ToolRegistry, settings: PolicySettings, *,
-                 sink: SessionSink, recorder: Recorder) -> None:
+                 store: EventStore, recorder: Recorder,
+                 sink: StoreSessionSink | None = None) -> None:
+        """A runner over `registry`'s tools under `settings`.
+
+        Args:
+            registry: the tools.
+            settings: the policy settings in force.
+            store: the append path of the log the calls are recorded in.
+            recorder: the same log, for the tools' reads.
+            sink: records the calls' session events; `StoreSessionSink(store)` (no
+                session actors, source ``"cli"``) if not given.
+        """
         self.registry = registry
         self.settings = settings
         self.engine = PolicyEngine(settings)
-        self.sink = sink
+        self.store = store
         self.recorder = recorder
+        self.sink = sink if sink is not None else StoreSessionSink(store)
 
     async def call(
         self,
@@ -190,6 +156,8 @@ class ToolRunner:
         tool_call_id: str | None = None,
         turn: int | None = None,
         step: int = 1,
+        caller: str = "session",
+        cancel_reason: str = "cancelled",
     ) -> ToolResult:
         """Validate, decide, run and record one call of tool `name`.
 
@@ -197,33 +165,60 @@ class ToolRunner:
             name: the tool's registered name.
             inputs: the tool input as sent (validated here).
             session_id: the session whose stream records the call.
-            tool_call_id: the model's ``tool_use`` id, if any.
+            tool_call_id: the model's ``tool_use`` id; without one the call gets
+                ``lynkr_<hex>``, so its events can be matched.
             turn: the turn number, if any.
             step: how many tool calls this turn has made, this one included.
+            caller: who asks, named on every `PolicyDecided` and `ToolCallStarted`:
+                ``"session"`` (the agent loop), ``"cli:<os user>"``, ``"admin:<key id>"``.
+            cancel_reason: the `ToolCallInterrupted` reason if this task is cancelled
+                while the tool runs (``"client_disconnected"`` when the task is the
+                client's request).
 
         Returns:
-            The result; ``ok=False`` for a refused, invalid or failed call.
+            The result; ``ok=False`` for a refused, invalid or failed call (the text says
+            why: the invalid field, the deny and its setting, the error class and message).
+
+        Raises:
+            trio.Cancelled: the task was cancelled (the call is recorded as interrupted
+                if its handler had started).
         """
-        ctx = CallContext(session_id=session_id, settings=self.settings,
+        ctx = CallContext(session_id=session_id, settings=self.settings, store=self.store,
                           recorder=self.recorder, tool=name,
                           inputs=inputs if isinstance(inputs, Mapping) else {},
-                          runner=self, tool_call_id=tool_call_id, turn=turn)
+                          runner=self, tool_call_id=tool_call_id or _new_call_id(),
+                          turn=turn, caller=caller)
         started = time.perf_counter()
+        try:
+            result = await self._outcome(ctx, name, inputs, step)
+            ctx.finished = True
+            await self._record_completion(ctx, result, (time.perf_counter() - started) * 1000)
+        finally:
+            if ctx.started is not None and not ctx.finished:
+                await self._record_interrupted(ctx, ctx.started, cancel_reason)
+        return result
+
+    async def _outcome(self, ctx: CallContext, name: str, inputs: Any, step: int) -> ToolResult:
+        """The call's result; a failure the caller should see is an ``ok=False`` result."""
         try:
             content = await self._run(ctx, name, inputs, step)
         except LynkrError as exc:
-            result = ToolResult(tool=name, ok=False, content={"error": exc.message},
-                                error_type=type(exc).__name__, decisions=tuple(ctx.decisions))
-        except Exception:  # a bug in a tool must not take the caller down; it is logged
-            log.exception("tool_crashed", tool=name, session_id=session_id)
-            result = ToolResult(tool=name, ok=False,
-                                content={"error": f"{name} failed unexpectedly"},
-                                error_type="InternalError", decisions=tuple(ctx.decisions))
-        else:
-            result = ToolResult(tool=name, ok=True, content=content,
-                                decisions=tuple(ctx.decisions))
-        await self._record_completion(ctx, result, (time.perf_counter() - started) * 1000)
-        return result
+            return self._result(ctx, ok=False, content={"error": exc.message},
+                                error_type=type(exc).__name__)
+        except Exception as exc:  # a bug in a tool must not take the caller down
+            # The stack stays in the server's log; the caller gets the class and message.
+            log.exception("tool_crashed", tool=name, session_id=ctx.session_id,
+                          tool_call_id=ctx.tool_call_id)
+            return self._result(ctx, ok=False, content={
+                "error": f"{name} failed unexpectedly: {type(exc).__name__}: {exc}"},
+                error_type=type(exc).__name__)
+        return self._result(ctx, ok=True, content=content)
+
+    def _result(self, ctx: CallContext, *, ok: bool, content: Any,
+                error_type: str | None = None) -> ToolResult:
+        result = ToolResult(tool=ctx.tool, ok=ok, content=content, error_type=error_type,
+                            decisions=tuple(ctx.decisions), tool_call_id=ctx.tool_call_id)
+        return _truncated(result, self.settings.result_max_bytes)
 
     async def _run(self, ctx: CallContext, name: str, inputs: Any, step: int) -> Any:
         try:
@@ -237,7 +232,10 @@ class ToolRunner:
         if over is not None:
             await ctx.enforce(over)
         valid = self.registry.validate(spec, inputs)
-        await ctx.enforce(await self._check(spec, ctx, valid))
+        decision = await self._check(spec, ctx, valid)
+        if not decision.allowed:
+            await ctx.enforce(decision)  # records the deny and raises
+        await self._record_started(ctx, spec, decision)
         return await spec.handler(ctx, valid)
 
     @staticmethod
@@ -249,23 +247,85 @@ class ToolRunner:
 
     async def record_decision(self, ctx: CallContext, decision: Decision) -> None:
         """Append the `PolicyDecided` event of `decision` to the call's session."""
-        ctx.decisions.append(decision)
-        event = self.engine.event(decision, tool=ctx.tool, inputs=ctx.inputs,
-                                  tool_call_id=ctx.tool_call_id, turn=ctx.turn)
-        log.info("policy_decided", tool=ctx.tool, rule=decision.rule,
-                 decision=decision.verdict, session_id=ctx.session_id)
+        event = self._decided(ctx, decision)
         if ctx.session_id is not None:
             await self.sink.record(ctx.session_id, [event], turn=ctx.turn)
+
+    def _decided(self, ctx: CallContext, decision: Decision) -> PolicyDecided:
+        ctx.decisions.append(decision)
+        log.info("policy_decided", tool=ctx.tool, rule=decision.rule,
+                 decision=decision.verdict, session_id=ctx.session_id, caller=ctx.caller)
+        return self.engine.event(decision, tool=ctx.tool, inputs=ctx.inputs,
+                                 tool_call_id=ctx.tool_call_id, turn=ctx.turn,
+                                 caller=ctx.caller)
+
+    async def _record_started(self, ctx: CallContext, spec: ToolSpec,
+                              allowed: Decision) -> None:
+        """The tool's allow and `ToolCallStarted`, in one append (one commit per call saved)."""
+        decided = self._decided(ctx, allowed)
+        # Marked before the append: if this task is cancelled while the append is in
+        # flight, the event may still commit, and an interrupt with no start is harmless
+        # where a start with no end would stay open until the next gateway start.
+        ctx.started = spec
+        if ctx.session_id is None:
+            return
+        event = ToolCallStarted(tool=ctx.tool, inputs_digest=inputs_digest(ctx.inputs),
+                                effects=spec.effects, tool_call_id=ctx.tool_call_id,
+                                turn=ctx.turn, caller=ctx.caller)
+        await self.sink.record(ctx.session_id, [decided, event], turn=ctx.turn)
 
     async def _record_completion(self, ctx: CallContext, result: ToolResult,
                                  duration_ms: float) -> None:
         if ctx.session_id is None:
             return
+        # The blob is what the caller got (truncated when over the limit), so a history
+        # rebuilt from the log shows the model exactly what it saw.
         ref, data = make_blob(_jsonable(result.content))
         event = ToolCompleted(tool=ctx.tool, ok=result.ok, result=ref,
                               duration_ms=round(duration_ms, 3),
                               tool_call_id=ctx.tool_call_id, turn=ctx.turn)
-        await self.sink.record(ctx.session_id, [event], blobs=[(ref, data)], turn=ctx.turn)
+        # Shielded: the handler has finished, so "completed" is the truth even if the
+        # caller is being cancelled now (that lands at its next await). A failure raises.
+        with trio.move_on_after(RECORD_TIMEOUT) as scope:
+            scope.shield = True
+            await self.sink.record(ctx.session_id, [event], blobs=[(ref, data)], turn=ctx.turn)
+        if scope.cancelled_caught:
+            log.error("tool_completion_not_recorded", tool=ctx.tool, session_id=ctx.session_id,
+                      tool_call_id=ctx.tool_call_id, timeout_s=RECORD_TIMEOUT)
+
+    async def _record_interrupted(self, ctx: CallContext, spec: ToolSpec, reason: str) -> None:
+        """Append `ToolCallInterrupted`, shielded for at most `RECORD_TIMEOUT` seconds.
+
+        A failure is logged, not raised: a cancellation is on its way to the caller.
+        """
+        log.warning("tool_call_interrupted", tool=ctx.tool, session_id=ctx.session_id,
+                    tool_call_id=ctx.tool_call_id, reason=reason, effects=spec.effects)
+        if ctx.session_id is None:
+            return
+        event = ToolCallInterrupted(tool=ctx.tool, reason=reason, effects_possible=spec.effects,
+                                    tool_call_id=ctx.tool_call_id, turn=ctx.turn)
+        with trio.move_on_after(RECORD_TIMEOUT) as scope:
+            scope.shield = True
+            try:
+                await self.sink.record(ctx.session_id, [event], turn=ctx.turn)
+            except Exception:  # shielded: no Cancelled to swallow (see docstring)
+                log.exception("tool_interrupt_not_recorded", tool=ctx.tool,
+                              session_id=ctx.session_id, tool_call_id=ctx.tool_call_id)
+        if scope.cancelled_caught:
+            log.error("tool_interrupt_not_recorded", tool=ctx.tool, session_id=ctx.session_id,
+                      tool_call_id=ctx.tool_call_id, timeout_s=RECORD_TIMEOUT)
+
+
+def _truncated(result: ToolResult, max_bytes: int) -> ToolResult:
+    """`result` with its text cut to `max_bytes` (see `truncate_text`), if over."""
+    cut = truncate_text(result.text(), max_bytes)
+    if cut is None:
+        return result
+    return dataclasses.replace(result, content=cut[0], truncated_from=cut[1])
+
+
+def _new_call_id() -> str:
+    return f"lynkr_{uuid.uuid4().hex[:24]}"
 
 
 def _jsonable(value: Any) -> Any:

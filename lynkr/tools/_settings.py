@@ -39,6 +39,7 @@ class PolicySettings:
 
     workspace_root: Path  # WORKSPACE_ROOT (resolved)
     max_steps: int = 8  # POLICY_MAX_STEPS: tool calls allowed per turn
+    result_max_bytes: int = 204_800  # TOOL_RESULT_MAX_BYTES: what the model gets of a result
     git_allow_push: bool = False  # POLICY_GIT_ALLOW_PUSH
     git_require_tests: bool = False  # POLICY_GIT_REQUIRE_TESTS
     git_test_command: str | None = None  # POLICY_GIT_TEST_COMMAND
@@ -63,6 +64,7 @@ class PolicySettings:
         return cls(
             workspace_root=env.path("WORKSPACE_ROOT", env.cwd).resolve(),
             max_steps=env.int("POLICY_MAX_STEPS", 8, minimum=1),
+            result_max_bytes=env.int("TOOL_RESULT_MAX_BYTES", 204_800, minimum=1024),
             git_allow_push=env.bool("POLICY_GIT_ALLOW_PUSH", False),
             git_require_tests=env.bool("POLICY_GIT_REQUIRE_TESTS", False),
             git_test_command=env.str("POLICY_GIT_TEST_COMMAND"),

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from actors import EventStore
     from eventstore import Recorder
     from lynkr.tools._policy import Decision
     from lynkr.tools._settings import PolicySettings
@@ -47,8 +48,13 @@ class ToolContext(Protocol):
         """The policy settings in force for this call."""
 
     @property
+    def store(self) -> EventStore:
+        """The log's append path, for tools that keep their own streams (tasks, test
+        runs): ``await ctx.store.append(stream_id, expected_version, events)``."""
+
+    @property
     def recorder(self) -> Recorder:
-        """The event log, for tools that keep their own streams (tasks, test runs)."""
+        """The event log, for reads only (appends go through `store`)."""
 
     async def enforce(self, decision: Decision) -> None:
         """Record a policy decision taken while the tool runs; raise if it denies.
@@ -72,6 +78,11 @@ class ToolSpec:
     handler: ToolHandler
     policy: str = "default"  # which policy family decides: "fs", "git", "web", "mcp", …
     read_only: bool = True
+    # The tool may change things outside the event log (files, git, a remote, a command's
+    # side effects). A call interrupted mid-way says whether its effects may have happened
+    # (`ToolCallInterrupted.effects_possible`). Unknown tools default to True: say so
+    # unless the tool is known to only read (or, like tasks, to write only to the log).
+    effects: bool = True
     tags: tuple[str, ...] = field(default_factory=tuple)
     check: PolicyCheck | None = None  # the tool's own rule; None = "<policy>.default" allow
 

@@ -154,12 +154,13 @@ def review_tools() -> list[ToolSpec]:
     """The two review tools."""
     ref = {"type": "string", "minLength": 1, "maxLength": 200}
     return [
-        ToolSpec(name="workspace_diff_review", policy="git", handler=_diff_review,
+        ToolSpec(name="workspace_diff_review", policy="git", handler=_diff_review, effects=False,
                  description="A structured review of the diff: files, sizes and risk signals "
                              "(deleted tests, sensitive paths, new TODOs, large binaries).",
                  input_schema={"type": "object", "additionalProperties": False,
                                "properties": {"staged": {"type": "boolean"}, "base": ref}}),
         ToolSpec(name="workspace_release_notes", policy="git", handler=_release_notes,
+                 effects=False,
                  description="Release notes from git log between two refs (default: the "
                              "latest tag to HEAD), grouped by conventional-commit type.",
                  input_schema={"type": "object", "additionalProperties": False,

@@ -1,15 +1,16 @@
 """Task tools: create, list, update, set status, delete — events in `tasks-<workspace>`.
 
 Commands are pure (`plan_*` take the current `TaskList` and return events or raise);
-`_execute` reads the stream, folds it, plans, and appends at the version it read,
-retrying on a concurrent writer (optimistic concurrency). The list is a projection.
+`_execute` reads the stream, folds it, plans, and appends at the version it read
+through the event store (`ctx.store`), retrying on a concurrent writer (optimistic
+concurrency). The list is a projection.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -18,6 +19,9 @@ from eventstore.events.tasks import TaskCreated, TaskDeleted, TaskStatusChanged,
 from eventstore.projections.tasks import TaskList, fold_tasks
 from lynkr.errors import ToolError, ToolInputError
 from lynkr.tools import ToolContext, ToolSpec
+
+if TYPE_CHECKING:
+    from actors import EventStore
 
 __all__ = ["PRIORITIES", "STATUSES", "load_tasks", "plan_create", "plan_delete",
            "plan_set_status", "plan_update", "task_tools", "tasks_stream"]
@@ -87,25 +91,30 @@ def plan_delete(task_id: str) -> Plan:
     return plan
 
 
-def _apply_plan(recorder: Recorder, workspace_id: str, plan: Plan) -> TaskList:
+async def _apply_plan(store: EventStore, workspace_id: str, plan: Plan) -> TaskList:
+    """Fold the stream, plan, append at the version folded; again on a lost race.
+
+    Raises:
+        ToolError: the plan refused, or other writers won the race `_RETRIES` times.
+    """
     stream = tasks_stream(workspace_id)
     for attempt in range(_RETRIES):
-        state = load_tasks(recorder, workspace_id)
+        state = fold_tasks(await store.read_stream(stream))
         events = plan(state)
         if not events:
             return state
         try:
-            recorder.append(stream, state.version, events)
+            await store.append(stream, state.version, events)
         except ConcurrencyError:
             if attempt == _RETRIES - 1:
                 raise ToolError("the task list kept changing under us; try again") from None
             continue
-        return load_tasks(recorder, workspace_id)
+        return fold_tasks(await store.read_stream(stream))
     raise ToolError("the task list could not be updated")  # the loop always returns first
 
 
 async def _execute(ctx: ToolContext, plan: Plan) -> TaskList:
-    return await trio.to_thread.run_sync(_apply_plan, ctx.recorder, ctx.workspace_id, plan)
+    return await _apply_plan(ctx.store, ctx.workspace_id, plan)
 
 
 def _one(state: TaskList, task_id: str) -> dict[str, Any]:
@@ -153,21 +162,22 @@ _PRIORITY = {"enum": list(PRIORITIES)}
 def task_tools() -> list[ToolSpec]:
     """The five task tools."""
     return [
-        ToolSpec(name="workspace_task_create", policy="tasks", handler=_create,
+        ToolSpec(name="workspace_task_create", policy="tasks", handler=_create, effects=False,
                  read_only=False, description="Add a task to the workspace's task list.",
                  input_schema=_obj({"title": _TITLE, "description": _TEXT,
                                     "priority": _PRIORITY, "status": _STATUS}, ["title"])),
-        ToolSpec(name="workspace_tasks_list", policy="tasks", handler=_list,
+        ToolSpec(name="workspace_tasks_list", policy="tasks", handler=_list, effects=False,
                  description="The workspace's tasks in creation order, optionally by status.",
                  input_schema=_obj({"status": _STATUS}, [])),
-        ToolSpec(name="workspace_task_update", policy="tasks", handler=_update,
+        ToolSpec(name="workspace_task_update", policy="tasks", handler=_update, effects=False,
                  read_only=False, description="Change a task's title, description or priority.",
                  input_schema=_obj({"task_id": _ID, "title": _TITLE, "description": _TEXT,
                                     "priority": _PRIORITY}, ["task_id"])),
         ToolSpec(name="workspace_task_set_status", policy="tasks", handler=_set_status,
+                 effects=False,
                  read_only=False, description="Move a task to another status.",
                  input_schema=_obj({"task_id": _ID, "status": _STATUS}, ["task_id", "status"])),
-        ToolSpec(name="workspace_task_delete", policy="tasks", handler=_delete,
+        ToolSpec(name="workspace_task_delete", policy="tasks", handler=_delete, effects=False,
                  read_only=False, description="Remove a task from the list.",
                  input_schema=_obj({"task_id": _ID}, ["task_id"])),
     ]

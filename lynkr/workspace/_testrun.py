@@ -137,7 +137,7 @@ def _outcome(proc: ProcessOutcome) -> str:
 
 async def _record(ctx: ToolContext, event: TestRunCompleted) -> None:
     stream = workspace_stream(ctx.workspace_id)
-    await trio.to_thread.run_sync(lambda: ctx.recorder.append(stream, ANY_VERSION, [event]))
+    await ctx.store.append(stream, ANY_VERSION, [event])
 
 
 async def _run_check(ctx: ToolContext, inputs: Mapping[str, Any]) -> Decision:
@@ -219,19 +219,19 @@ def harness_tools() -> list[ToolSpec]:
                              "additionalProperties": False}
     return [
         ToolSpec(name="workspace_test_run", policy="tests", handler=_run, check=_run_check,
-                 read_only=False,
+                 read_only=False, effects=True,
                  input_schema={"type": "object", "additionalProperties": False,
                                "properties": {"for_commit": {"type": "boolean"}}},
                  description="Run the project's tests (configured or detected command; "
                              "for_commit=true runs POLICY_GIT_TEST_COMMAND, the run that "
                              "gates commits); counts, coverage and the tree tested are "
                              "recorded."),
-        ToolSpec(name="workspace_test_history", policy="tests", handler=_history,
+        ToolSpec(name="workspace_test_history", policy="tests", handler=_history, effects=False,
                  description="Recorded test runs, newest first.",
                  input_schema={"type": "object", "additionalProperties": False,
                                "properties": {"limit": {"type": "integer", "minimum": 1,
                                                         "maximum": 500}}}),
-        ToolSpec(name="workspace_test_summary", policy="tests", handler=_summary,
+        ToolSpec(name="workspace_test_summary", policy="tests", handler=_summary, effects=False,
                  description="Pass rate, last runs, the test command and coverage files.",
                  input_schema=empty),
     ]

@@ -198,7 +198,7 @@ async def _search(ctx: ToolContext, inputs: Mapping[str, Any]) -> Any:
 def web_tools(resolve: Resolver | None = None) -> list[ToolSpec]:
     """The two web tools; `resolve` replaces DNS (tests map names to addresses)."""
     return [
-        ToolSpec(name="web_fetch", policy="web", check=_url_check,
+        ToolSpec(name="web_fetch", policy="web", check=_url_check, effects=False,
                  handler=_fetch_handler(resolve or resolve_host),
                  description="Fetch a web page from an allowed host as readable text.",
                  input_schema={"type": "object", "additionalProperties": False,
@@ -206,6 +206,7 @@ def web_tools(resolve: Resolver | None = None) -> list[ToolSpec]:
                                "properties": {"url": {"type": "string", "minLength": 1,
                                                       "maxLength": 4000}}}),
         ToolSpec(name="web_search", policy="web", check=_search_check, handler=_search,
+                 effects=False,
                  description="Search the web through the configured SearxNG endpoint.",
                  input_schema={"type": "object", "additionalProperties": False,
                                "required": ["query"],

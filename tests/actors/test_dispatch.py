@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
+import weakref
 from typing import Any
 
 import pykka
@@ -186,6 +188,53 @@ def test_a_message_put_after_the_stop_is_answered_not_lost(dispatcher):
                                                             kwargs={}), reply_to=future))
     with pytest.raises(pykka.ActorDeadError):
         future.get(timeout=5)
+
+
+def test_a_stopped_actor_is_freed_by_reference_counting(dispatcher):
+    """Once stopped, an actor no longer referenced is freed at once, without the cyclic
+    garbage collector (its inbox no longer holds it); a message that reaches its inbox
+    later is still answered with ActorDeadError, and a stop with False."""
+    instances: list[weakref.ref[Any]] = []
+
+    class Tracked(make_actor_class(dispatcher)):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            instances.append(weakref.ref(self))
+
+    ref = Tracked.start()
+    proxy = ref.proxy()
+    assert proxy.note(1).get(timeout=5) == 1
+    del proxy
+    collecting = gc.isenabled()
+    gc.disable()  # only reference counting may free it
+    try:
+        assert ref.stop() is True
+        deadline = time.monotonic() + 5
+        while instances[0]() is not None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert instances[0]() is None
+    finally:
+        if collecting:
+            gc.enable()
+    late: TrioFuture[Any] = TrioFuture()
+    ref.actor_inbox.put(_Envelope(pykka.messages.ProxyCall(attr_path=("note",), args=(2,),
+                                                            kwargs={}), reply_to=late))
+    with pytest.raises(pykka.ActorDeadError):
+        late.get(timeout=5)
+    assert ref.stop() is False
+
+
+def test_a_stopped_actor_still_referenced_answers_through_its_worker(dispatcher):
+    """A stopped actor that a proxy still holds answers late messages as before."""
+    ref = make_actor_class(dispatcher).start()
+    proxy = ref.proxy()
+    ref.stop()
+    late: TrioFuture[Any] = TrioFuture()
+    ref.actor_inbox.put(_Envelope(pykka.messages.ProxyCall(attr_path=("note",), args=(3,),
+                                                            kwargs={}), reply_to=late))
+    with pytest.raises(pykka.ActorDeadError):
+        late.get(timeout=5)
+    assert proxy.actor_ref is ref
 
 
 def test_an_actor_waiting_for_a_reply_lets_other_actors_run():

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pytest
 import trio
 
+from actors import EventStore
 from actors.indexer import IndexerActor, IndexerStoppedError, request_rebuild
 from eventstore import MemoryRecorder, SqliteRecorder
 
@@ -73,7 +74,7 @@ def indexer():
 def test_each_rebuild_appends_index_rebuilt_to_the_system_stream(indexer, tmp_path):
     """A finished rebuild is recorded as IndexRebuilt before the caller gets the report."""
     recorder = SqliteRecorder(tmp_path / "lynkr.db")
-    ref = IndexerActor.start(indexer, recorder)
+    ref = IndexerActor.start(indexer, EventStore.start(recorder))
     indexer.gate.set()
     report = request_rebuild(ref).get(timeout=WAIT)
     [recorded] = recorder.read_stream("system")
@@ -88,7 +89,7 @@ def test_each_rebuild_appends_index_rebuilt_to_the_system_stream(indexer, tmp_pa
 def test_requests_during_a_rebuild_coalesce_into_one_following_rebuild(indexer):
     """Two callers asking while a rebuild runs both get the one rebuild that follows it."""
     recorder = MemoryRecorder()
-    ref = IndexerActor.start(indexer, recorder)
+    ref = IndexerActor.start(indexer, EventStore.start(recorder))
     first = request_rebuild(ref)
     assert indexer.started.wait(WAIT)
     second, third = request_rebuild(ref), request_rebuild(ref)
@@ -104,7 +105,7 @@ def test_requests_during_a_rebuild_coalesce_into_one_following_rebuild(indexer):
 def test_progress_reaches_the_caller_and_the_status(indexer):
     """The caller's progress callback sees every step; status shows the running rebuild."""
     seen: list[int] = []
-    ref = IndexerActor.start(indexer, MemoryRecorder())
+    ref = IndexerActor.start(indexer, EventStore.start(MemoryRecorder()))
     future = request_rebuild(ref, lambda step: seen.append(step.done))
     assert indexer.started.wait(WAIT)
     status = ref.proxy().status().get(timeout=WAIT)
@@ -120,7 +121,7 @@ def test_progress_reaches_the_caller_and_the_status(indexer):
 def test_a_failed_rebuild_fails_its_callers_and_the_actor_carries_on(indexer):
     """The caller gets the indexer's exception, nothing is recorded, the next rebuild works."""
     recorder = MemoryRecorder()
-    ref = IndexerActor.start(indexer, recorder)
+    ref = IndexerActor.start(indexer, EventStore.start(recorder))
     indexer.gate.set()
     indexer.fail = OSError("disk gone")
     with pytest.raises(OSError, match="disk gone"):
@@ -133,7 +134,7 @@ def test_a_failed_rebuild_fails_its_callers_and_the_actor_carries_on(indexer):
 def test_stopping_cancels_the_rebuild_and_fails_every_waiter(indexer):
     """Stopping mid-rebuild cancels it at the next step; running and queued callers fail."""
     recorder = MemoryRecorder()
-    ref = IndexerActor.start(indexer, recorder)
+    ref = IndexerActor.start(indexer, EventStore.start(recorder))
     running = request_rebuild(ref)
     assert indexer.started.wait(WAIT)
     queued = request_rebuild(ref)
@@ -147,7 +148,7 @@ def test_stopping_cancels_the_rebuild_and_fails_every_waiter(indexer):
 
 def test_asking_a_stopped_indexer_fails_at_once(indexer):
     """A request to a dead actor resolves with IndexerStoppedError instead of hanging."""
-    ref = IndexerActor.start(indexer, MemoryRecorder())
+    ref = IndexerActor.start(indexer, EventStore.start(MemoryRecorder()))
     ref.stop()
     with pytest.raises(IndexerStoppedError):
         request_rebuild(ref).get(timeout=WAIT)
@@ -155,7 +156,7 @@ def test_asking_a_stopped_indexer_fails_at_once(indexer):
 
 async def test_trio_code_awaits_a_rebuild(indexer):
     """From trio, the rebuild's future is awaited without blocking the trio thread."""
-    ref = IndexerActor.start(indexer, MemoryRecorder())
+    ref = IndexerActor.start(indexer, EventStore.start(MemoryRecorder()))
     indexer.gate.set()
     with trio.fail_after(WAIT):
         report = await request_rebuild(ref)
@@ -170,7 +171,7 @@ def test_a_failing_progress_listener_does_not_stop_the_rebuild(indexer):
         calls.append(step.done)
         raise RuntimeError("display gone")
 
-    ref = IndexerActor.start(indexer, MemoryRecorder())
+    ref = IndexerActor.start(indexer, EventStore.start(MemoryRecorder()))
     indexer.gate.set()
     assert request_rebuild(ref, broken).get(timeout=WAIT) == Report(1)
     assert calls == [1]

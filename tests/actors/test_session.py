@@ -355,7 +355,7 @@ async def test_sessions_commit_their_appends_together_on_their_worker(db, store)
     refs = [SessionActor.start(f"w{n}", store) for n in range(32)]
     for ref in refs:
         await ref.proxy().begin_turn(request(1))
-    recorder = store._direct.recorder
+    recorder = store._recorder
     committers: list[str] = []
     remove = recorder.add_commit_listener(
         lambda _: committers.append(threading.current_thread().name))
@@ -373,3 +373,15 @@ async def test_sessions_commit_their_appends_together_on_their_worker(db, store)
     assert recorder.batches - batches < 320
     assert committers
     assert all(name.startswith("actors-") for name in committers)
+
+
+async def test_the_gateway_key_of_a_turn_is_in_its_metadata(db, session):
+    """TurnRequest.key_id (the API key's public id) lands in the commit's Metadata.key_id."""
+    keyed = dataclasses.replace(request(1), key_id="lk_0123456789ab")
+    assert await session.begin_turn(keyed) == 1
+    fresh = SqliteRecorder(db)
+    try:
+        assert [r.metadata.key_id for r in fresh.read_stream("session-s1")] == [
+            "lk_0123456789ab", "lk_0123456789ab"]
+    finally:
+        fresh.close()

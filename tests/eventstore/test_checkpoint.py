@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from pathlib import Path
 
 import apsw
@@ -44,15 +43,8 @@ def db(tmp_path: Path) -> Path:
     return tmp_path / "lynkr.db"
 
 
-def test_a_full_wal_is_checkpointed_on_the_checkpoint_thread(db, monkeypatch) -> None:
-    threads: list[str] = []
-    original = Checkpointer._checkpoint
-
-    def spy(self, conn):
-        threads.append(threading.current_thread().name)
-        original(self, conn)
-
-    monkeypatch.setattr(Checkpointer, "_checkpoint", spy)
+def test_a_full_wal_is_checkpointed_on_the_checkpoint_thread(db) -> None:
+    """One threshold's worth of WAL: the checkpoint thread copies it, no commit does."""
     recorder = SqliteRecorder(db, checkpoint_pages=PAGES)
     try:
         i = 0
@@ -61,7 +53,7 @@ def test_a_full_wal_is_checkpointed_on_the_checkpoint_thread(db, monkeypatch) ->
             i += 1
         assert recorder.wait_checkpointed(10)
         assert recorder.checkpoints == 1
-        assert set(threads) == {"eventstore-checkpoint"}
+        assert recorder._checkpointer.writer_checkpoints == 0
         append_pages(recorder, 1, start=i)  # the next commit restarts the WAL
         assert wal_pages(recorder) < PAGES // 2
     finally:
@@ -108,47 +100,59 @@ def test_back_to_back_commits_keep_the_wal_bounded(db) -> None:
 
 
 class _BusyOnce:
-    """A write connection whose first checkpoint finds another under way."""
+    """A write connection whose first checkpoint finds another under way; it notes
+    each attempt in `events` ("busy", then "checkpoint")."""
 
-    def __init__(self) -> None:
+    def __init__(self, events: list[str]) -> None:
         self.calls = 0
+        self.events = events
+        self.first_attempt = threading.Event()
 
     def wal_checkpoint(self, mode: int) -> tuple[int, int]:
         self.calls += 1
         if self.calls == 1:
+            self.events.append("busy")
+            self.first_attempt.set()
             raise apsw.BusyError("a checkpoint is running")
+        self.events.append("checkpoint")
         return 0, 0
 
 
-def _background_checkpoint_ends_in(checkpointer: Checkpointer, seconds: float) -> None:
-    """Pretend the background thread is checkpointing and finishes in `seconds`."""
+def _background_checkpoint_until(checkpointer: Checkpointer, conn: _BusyOnce) -> threading.Thread:
+    """Pretend the background thread is checkpointing until the writer has found it
+    busy; its end is noted in `conn.events` as "background ended"."""
     with checkpointer._cond:
         checkpointer._wanted = True
 
     def finish() -> None:
-        time.sleep(seconds)
+        assert conn.first_attempt.wait(10)
         with checkpointer._cond:
             checkpointer._wanted = False
+            conn.events.append("background ended")
             checkpointer._cond.notify_all()
 
-    threading.Thread(target=finish, daemon=True).start()
+    thread = threading.Thread(target=finish, daemon=True)
+    thread.start()
+    return thread
 
 
-@pytest.mark.parametrize(("factor", "calls", "copied"), [(2, 1, 0), (3, 2, 1)])
+@pytest.mark.parametrize(("factor", "order", "copied"), [
+    (2, ["busy", "background ended"], 0),
+    (3, ["busy", "background ended", "checkpoint"], 1),
+])
 def test_a_commit_waits_for_a_slow_background_checkpoint_only_at_three_times(
-    db, factor: int, calls: int, copied: int,
+    db, factor: int, order: list[str], copied: int,
 ) -> None:
     """Busy at 2 x the threshold: the next commit tries again. Busy at 3 x: this commit
     waits for the background checkpoint to end, then copies the rest itself."""
     checkpointer = Checkpointer(apsw.Connection(str(db)), pages=PAGES)
-    conn = _BusyOnce()
+    conn = _BusyOnce([])
     try:
-        _background_checkpoint_ends_in(checkpointer, 0.05)
-        started = time.monotonic()
+        finisher = _background_checkpoint_until(checkpointer, conn)
         checkpointer._on_commit(conn, "main", factor * PAGES)  # type: ignore[arg-type]
-        waited = time.monotonic() - started
-        assert (conn.calls, checkpointer.writer_checkpoints) == (calls, copied)
-        assert (waited >= 0.04) is (factor == 3)
+        finisher.join(10)
+        assert conn.events == order
+        assert checkpointer.writer_checkpoints == copied
     finally:
         checkpointer.close()
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -37,9 +36,8 @@ def test_cpu_seconds_counts_the_processes_under_the_gateway(tmp_path: Path):
 
 
 def test_a_process_that_exits_before_its_marker_is_reported_with_its_stderr(tmp_path: Path):
-    """No marker: SystemExit with the exit code and what it wrote to stderr."""
-    started = time.monotonic()
-    with pytest.raises(SystemExit, match="no port for you"):
+    """No marker: SystemExit with the exit code and what it wrote to stderr (noticed when
+    it exits, not after the wait for the marker has run out)."""
+    with pytest.raises(SystemExit, match="exited before listening: 1\nno port for you"):
         start([sys.executable, "-c", "import sys; sys.exit('no port for you')"], tmp_path,
               {"PATH": "/usr/bin:/bin"}, "LISTENING", use_stderr=False)
-    assert time.monotonic() - started < 30

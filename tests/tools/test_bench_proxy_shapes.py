@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from tools.bench_proxy import claude_code_body
+from lynkr.orchestrator import resolve_session
+from tools.bench_proxy import claude_code_body, session_name
 
 
 def test_a_session_s_turns_grow_by_one_tool_round_trip():
@@ -29,3 +30,13 @@ def test_the_direct_target_gets_the_same_turn_as_an_openai_body():
                                                      "assistant", "user"]
     assert len(sent["tools"]) == 24
     assert sent["tools"][0]["type"] == "function"
+
+
+def test_every_connection_names_a_session_the_gateway_accepts():
+    """Each target's connection ids are taken as sent (source "header"), one per connection."""
+    for target in ("lynkr", "lynkr+10000"):
+        names = {session_name(target, True, 32, index, "small") for index in range(32)}
+        assert len(names) == 32
+        for name in names:
+            ref = resolve_session({"x-session-id": name}, {"messages": []})
+            assert (ref.session_id, ref.source) == (name, "header")

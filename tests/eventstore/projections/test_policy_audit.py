@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from eventstore import SqliteRecorder
@@ -106,3 +108,34 @@ def test_tool_results_are_not_audit_rows(tmp_path):
         assert fold_policy_audit(recorder.read_all()) == []
     finally:
         recorder.close()
+
+
+@pytest.fixture
+def callers(tmp_path):
+    """Decisions by every kind of caller, and one recorded before callers were named."""
+    recorder = SqliteRecorder(tmp_path / "callers.db")
+    events = [SessionStarted(session_id="c", source="cli")]
+    for caller in ("session", "cli:alice", "cli:bob", "admin:local", None):
+        events.append(dataclasses.replace(decided(f"t-{caller}", "allow"), caller=caller))
+    recorder.append("session-c", 0, events)
+    yield recorder
+    recorder.close()
+
+
+def test_rows_carry_the_caller(callers):
+    """Each row names who called; a decision from before v2 has no caller."""
+    assert [r.caller for r in fold_policy_audit(callers.read_all())] == [
+        "session", "cli:alice", "cli:bob", "admin:local", None]
+
+
+def test_caller_filter_takes_a_caller_or_a_family_in_sql_and_in_memory(callers, views):
+    """`cli:alice` is one caller; `cli` is every cli:<user>; `session` the loop's calls."""
+    views.catch_up(callers, names=["policy_audit"])
+    rows = fold_policy_audit(callers.read_all())
+    expected = {"cli:alice": ["cli:alice"], "cli": ["cli:alice", "cli:bob"],
+                "session": ["session"], "admin": ["admin:local"], "cl": []}
+    for wanted, found in expected.items():
+        flt = AuditFilter(caller=wanted)
+        assert [r.caller for r in query_audit(views, flt)] == found, wanted
+        assert filter_audit(rows, flt) == query_audit(views, flt), wanted
+

@@ -15,6 +15,7 @@ import eventstore.events  # noqa: F401  (registers the event classes)
 from eventstore import SqliteRecorder
 from eventstore.events.session import RouteChosen, SessionStarted
 from lynkr.cli import main
+from tests.eventstore.projections.loop_log import CALL_STARTED_SEQ, write_loop_session
 from tests.eventstore.projections.sample_log import write_sample_log
 
 COMMANDS = [["sessions"], ["transcript", "a"], ["replay", "a"], ["verify"],
@@ -107,7 +108,7 @@ def test_transcript_is_readable(sample: Path, capsys) -> None:
 def test_transcript_json_and_unknown_session(sample: Path, capsys) -> None:
     """`--json` lists the turns; an unknown session is exit 1 with its name."""
     code, out, _ = run(capsys, "transcript", "b", "--json")
-    assert [r["status"] for r in json.loads(out)] == ["failed", "aborted"]
+    assert [r["status"] for r in json.loads(out)["turns"]] == ["failed", "aborted"]
     code, _, err = run(capsys, "transcript", "nope")
     assert code == 1
     assert "no session 'nope'" in err
@@ -256,3 +257,76 @@ def test_verify_reports_a_stream_whose_every_event_was_deleted(sample: Path, cap
     code, out, _ = run(capsys, "verify")
     assert code == 1
     assert "DAMAGED session-b seq 1 at the end: the stream ends at seq 0" in out
+
+
+@pytest.fixture
+def loop(data_dir: Path) -> Path:
+    """A data directory whose log holds the agent-loop session `loop` (`loop_log`)."""
+    recorder = SqliteRecorder(data_dir / "lynkr.db")
+    write_loop_session(recorder)
+    recorder.close()
+    return data_dir
+
+
+def test_transcript_shows_loop_steps_and_tool_calls_inline(loop: Path, capsys) -> None:
+    """Between the user's text and the answer: the step, the decision, the call, its result."""
+    code, out, _ = run(capsys, "transcript", "loop")
+    assert code == 0
+    turn1 = out[out.index("── turn 1"):out.index("── turn 2")]
+    lines = [line.strip() for line in turn1.splitlines()]
+    expected = [
+        "user:      make a task",
+        'step 1 · tool_use → calls workspace_task_create({"title":"write docs"})',
+        "I'll create it.",
+        "policy  allow workspace_task_create by workspace_task_create.rule: "
+        "workspace_task_create allowed [session]",
+        "tool    workspace_task_create started [session]",
+    ]
+    assert lines[1:6] == expected
+    assert lines[6].startswith("tool    workspace_task_create ok in 3 ms: {")
+    assert lines[7] == "assistant: Created task t-1."
+    assert lines[8] == f"cache   stored {'9' * 12} · 10 input tokens"
+
+
+def test_transcript_shows_cache_hits_interrupts_and_events_outside_turns(loop: Path,
+                                                                        capsys) -> None:
+    """A cache hit, an interrupted call, the loop guard's stop and a CLI call, in order."""
+    _, out, _ = run(capsys, "transcript", "loop")
+    assert out.index("── turn 1") < out.index("── loop guard stopped a request") < out.index(
+        "── turn 2") < out.index("── turn 3") < out.index("── policy  deny fs_read")
+    assert f"cache   hit {'9' * 12} · 10 input tokens read from the cache" in out
+    assert ("tool    workspace_test_run interrupted: gateway_restarted (effects possible)"
+            in out)
+    assert "[cli:alice]" in out
+    assert "── tool    fs_read error in 0 ms: denied by policy fs.path.confined" in out
+
+
+def test_transcript_json_nests_each_turn_s_events(loop: Path, capsys) -> None:
+    """`--json`: turns with their events, and the events outside any turn."""
+    code, out, _ = run(capsys, "transcript", "loop", "--json")
+    data = json.loads(out)
+    assert code == 0
+    assert [e["kind"] for e in data["turns"][0]["events"]] == [
+        "step", "policy", "tool_started", "tool_result", "cache_stored"]
+    assert [e["kind"] for e in data["events"]] == ["loop_stopped", "policy", "tool_result"]
+
+
+def test_replay_until_shows_the_loop_mid_call(loop: Path, capsys) -> None:
+    """At the seq after ToolCallStarted the call is running; at the end it is completed."""
+    _, out, _ = run(capsys, "replay", "loop", "--until", str(CALL_STARTED_SEQ))
+    assert "turn 1: open" in out
+    assert "step 1 → workspace_task_create: I'll create it." in out
+    assert "call workspace_task_create [toolu_1] started (running at this point)" in out
+    _, out, _ = run(capsys, "replay", "loop")
+    assert "call workspace_task_create [toolu_1] completed ok: {" in out
+    assert ("call workspace_test_run [toolu_3] interrupted (gateway_restarted; effects "
+            "possible)") in out
+
+
+def test_replay_until_json_carries_the_turn_s_calls_and_steps(loop: Path, capsys) -> None:
+    """`--json` has the folded tool calls and steps as they stood at SEQ."""
+    _, out, _ = run(capsys, "replay", "loop", "--until", str(CALL_STARTED_SEQ), "--json")
+    turn = json.loads(out)["state"]["turns"][0]
+    assert [(c["tool"], c["status"]) for c in turn["tool_calls"]] == [
+        ("workspace_task_create", "started")]
+    assert len(turn["steps"]) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import subprocess
@@ -204,3 +205,38 @@ def test_audit_lists_every_refusal_of_the_attack_matrix(env, capsys, monkeypatch
         "fs.path.confined", "fs.path.confined", "fs.path.confined", "web.address.public",
         "web.address.public", "git.push.allowed", "git.commit.tests_required"]
     assert all(r["reason"] and r["fields"].get("setting") for r in rows)
+
+
+def test_tool_call_is_audited_with_the_cli_user_as_caller(env, capsys):
+    """`tool call` records cli:<os user>; `audit --session S --json` and the table show it."""
+    user = getpass.getuser()
+    code, _, _ = run(capsys, "tool", "call", "fs_list", "{}", "--session", "who")
+    assert code == 0
+    _, out, _ = run(capsys, "audit", "--session", "who", "--json")
+    [row] = json.loads(out)
+    assert (row["tool"], row["decision"], row["caller"]) == ("fs_list", "allow", f"cli:{user}")
+    _, out, _ = run(capsys, "audit", "--session", "who")
+    header, line = out.splitlines()
+    assert header.split()[:6] == ["POS", "TIME", "(UTC)", "SESSION", "CALLER", "TOOL"]
+    assert f"cli:{user}" in line.split()
+
+
+def test_audit_caller_filter_takes_a_caller_or_a_family(env, capsys):
+    """`--caller cli` and `--caller cli:<user>` find the CLI's calls; others find none."""
+    user = getpass.getuser()
+    run(capsys, "tool", "call", "fs_list", "{}", "--session", "who")
+
+    def tools(*argv):
+        return [r["tool"] for r in json.loads(run(capsys, "audit", "--json", *argv)[1])]
+
+    assert tools("--caller", "cli") == tools("--caller", f"cli:{user}") == ["fs_list"]
+    assert tools("--caller", "admin") == tools("--caller", "session") == []
+
+
+def test_transcript_of_the_cli_session_shows_its_calls(env, capsys):
+    """A CLI session has no turns, yet its transcript lists each call and result."""
+    run(capsys, "tool", "call", "fs_read", '{"path": "../x"}', "--session", "tx")
+    code, out, _ = run(capsys, "transcript", "tx")
+    assert code == 0
+    assert "── policy  deny fs_read by fs.path.confined" in out
+    assert "── tool    fs_read error in" in out

@@ -17,6 +17,9 @@ from lynkr.system import System, open_system
 from tools.fake_upstream import FakeUpstream, serve_fake_upstream
 
 FAST_RETRIES = {"UPSTREAM_RETRY_BASE_DELAY": "0.01", "UPSTREAM_RETRY_MAX_DELAY": "0.05"}
+NO_PROMPT_CACHE = {"PROMPT_CACHE_ENABLED": "false"}
+"""Off unless a test turns it on (`env={"PROMPT_CACHE_ENABLED": "true"}`): many tests resend
+one request and count what reached the upstream (tests/lynkr/orchestrator/test_cache.py)."""
 
 
 @dataclass
@@ -36,7 +39,8 @@ class Gateway:
 def gateway_settings(tmp_path: Path, fake_url: str | None, provider: str = "openai",
                      env: Mapping[str, str] | None = None) -> Settings:
     """Settings for a test gateway whose backend is the fake upstream."""
-    environ = {"LYNKR_DATA_DIR": str(tmp_path / "data"), "PORT": "0", **FAST_RETRIES}
+    environ = {"LYNKR_DATA_DIR": str(tmp_path / "data"), "PORT": "0", **FAST_RETRIES,
+               **NO_PROMPT_CACHE}
     if fake_url is not None:
         environ.update({
             "openai": {"MODEL_PROVIDER": "openai", "OPENAI_BASE_URL": f"{fake_url}/v1"},

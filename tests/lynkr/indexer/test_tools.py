@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from actors import EventStore
 from actors.indexer import IndexerActor
 from eventstore import MemoryRecorder
 from lynkr.errors import ToolError, ToolInputError
@@ -27,7 +28,7 @@ class Ctx:
 def tools(repo, make_indexer):
     indexer = make_indexer(repo)
     recorder = MemoryRecorder()
-    ref = IndexerActor.start(indexer, recorder)
+    ref = IndexerActor.start(indexer, EventStore.start(recorder))
     specs = {spec.name: spec for spec in indexer_tool_specs(indexer, ref)}
     yield specs, recorder
     ref.stop()
@@ -102,3 +103,4 @@ def test_rebuild_is_marked_as_writing_and_queries_as_read_only(tools):
     """Only the rebuild tool writes (CLAUDE.md); the others are read-only."""
     specs, _ = tools
     assert {n for n, s in specs.items() if not s.read_only} == {"workspace_index_rebuild"}
+    assert {n for n, s in specs.items() if s.effects} == {"workspace_index_rebuild"}

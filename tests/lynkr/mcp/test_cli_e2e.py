@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -66,13 +66,12 @@ def test_readme_example_works_verbatim(gateway: tuple[str, int]) -> None:
 
 def test_command_that_cannot_start_fails_at_once_and_leaves_nothing(
         gateway: tuple[str, int], tmp_path: Path) -> None:
-    """A typo fails in well under a second with the reason; the corrected attach then works."""
+    """A typo is refused with the reason before anything is attached or recorded (no start
+    attempts, no backoff to wait through); the corrected attach then works."""
     url, _ = gateway
-    started = time.monotonic()
     failed = lynkr(url, "attach", "--name", "time", "--", "mcp-server-tyme")
     assert failed.returncode == 1
     assert "cannot start 'mcp-server-tyme': No such file or directory" in failed.stderr
-    assert time.monotonic() - started < 5
     assert "time" not in lynkr(url, "list").stdout
     log = apsw.Connection(str(tmp_path / "d" / "lynkr.db"), flags=apsw.SQLITE_OPEN_READONLY)
     assert log.execute("SELECT count(*) FROM events WHERE stream_id = 'mcp-time'").fetchall() == [
@@ -135,3 +134,27 @@ def test_unreachable_gateway_is_a_clear_error(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "cannot reach the gateway" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_mcp_call_goes_through_the_policy_engine_and_is_audited(
+        gateway: tuple[str, int], tmp_path: Path) -> None:
+    """`lynkr mcp call` is decided and recorded by the gateway under cli:<user>, in the
+    session admin-local; `lynkr audit` and `lynkr transcript` show it."""
+    url, _ = gateway
+    assert lynkr(url, "attach", "--name", "time", "--", str(BIN / "mcp-server-time")
+                 ).returncode == 0
+    called = lynkr(url, "call", "time", "get_current_time", '{"timezone": "UTC"}')
+    assert called.returncode == 0, called.stderr
+    assert "session: admin-local" in called.stderr
+    env = {**os.environ, "PATH": PATH, "LYNKR_DATA_DIR": str(tmp_path / "d")}
+    audit = subprocess.run([str(BIN / "lynkr"), "audit", "--session", "admin-local", "--json"],
+                           text=True, capture_output=True, timeout=120, check=False, env=env,
+                           cwd=tmp_path)
+    [row] = json.loads(audit.stdout)
+    assert (row["tool"], row["decision"]) == ("mcp_time_get_current_time", "allow")
+    assert row["caller"] == f"cli:{getpass.getuser()}"
+    transcript = subprocess.run([str(BIN / "lynkr"), "transcript", "admin-local"], text=True,
+                                capture_output=True, timeout=120, check=False, env=env,
+                                cwd=tmp_path)
+    assert "── tool    mcp_time_get_current_time ok in" in transcript.stdout
+    assert '"timezone":"UTC"' in transcript.stdout.replace(" ", "")

@@ -210,6 +210,10 @@ async def test_tool_specs_follow_catalogue_and_call_through(runtime: McpRuntime)
     await runtime.attach(crashy_spec())
     echo = registry.get("mcp_crashy_echo")
     assert echo.input_schema["required"] == ["text"]  # JSON lists, not the log's tuples
+    # The catalogue does not carry MCP annotations (readOnlyHint): every MCP tool may
+    # have effects, as far as an interrupted call can tell.
+    assert echo.effects
+    assert registry.get("workspace_mcp_call").effects
     registry.validate(echo, {"text": "v"})
     answer = await echo.handler(None, {"text": "via spec"})  # type: ignore[arg-type]
     assert answer["content"][0]["text"] == "via spec"

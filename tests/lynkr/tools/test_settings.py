@@ -79,3 +79,13 @@ def test_ca_bundle_must_exist(tmp_path):
     (tmp_path / "ca.pem").write_text("pem")
     env = Env({"WEB_FETCH_CA_BUNDLE": "ca.pem"}, cwd=tmp_path)
     assert PolicySettings.from_env(env).web_fetch_ca_bundle == tmp_path / "ca.pem"
+
+
+def test_tool_result_max_bytes_defaults_to_200_kb_and_is_read(tmp_path):
+    """TOOL_RESULT_MAX_BYTES is 204800 unless set; below 1024 it is a problem."""
+    assert PolicySettings.from_env(Env({}, cwd=tmp_path)).result_max_bytes == 204_800
+    env = Env({"TOOL_RESULT_MAX_BYTES": "4096"}, cwd=tmp_path)
+    assert PolicySettings.from_env(env).result_max_bytes == 4096
+    small = Env({"TOOL_RESULT_MAX_BYTES": "10"}, cwd=tmp_path)
+    PolicySettings.from_env(small)
+    assert any("TOOL_RESULT_MAX_BYTES" in p for p in small.problems)

@@ -1,4 +1,5 @@
-"""Fixtures for the workspace tools: a real SQLite log, a workspace directory, a runner."""
+"""Fixtures for the workspace tools: a real SQLite log (and the event store appending to
+it), a workspace directory, a runner."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from typing import Any
 
 import pytest
 
+from actors import EventStore
 from eventstore import SqliteRecorder
 from eventstore.events.session import PolicyDecided, ToolCompleted
-from lynkr.tools import PolicySettings, RecorderSessionSink, ToolRegistry, ToolRunner, ToolSpec
+from lynkr.tools import PolicySettings, ToolRegistry, ToolRunner, ToolSpec
 from lynkr.workspace import workspace_tools
 
 
@@ -20,6 +22,14 @@ def store(tmp_path: Path) -> Iterator[SqliteRecorder]:
     recorder = SqliteRecorder(tmp_path / "lynkr.db")
     yield recorder
     recorder.close()
+
+
+@pytest.fixture
+def event_store(store: SqliteRecorder) -> Iterator[EventStore]:
+    """The append path over `store` (stopping it closes `store`)."""
+    started = EventStore.start(store)
+    yield started
+    started.stop()
 
 
 @pytest.fixture
@@ -33,12 +43,12 @@ RunnerFactory = Callable[..., ToolRunner]
 
 
 @pytest.fixture
-def make_runner(store: SqliteRecorder, ws: Path) -> RunnerFactory:
+def make_runner(store: SqliteRecorder, event_store: EventStore, ws: Path) -> RunnerFactory:
     def build(*, extra: list[ToolSpec] | None = None, resolve: Any = None,
               **overrides: Any) -> ToolRunner:
         settings = PolicySettings(workspace_root=ws, **overrides)
         registry = ToolRegistry([*workspace_tools(resolve=resolve), *(extra or [])])
-        return ToolRunner(registry, settings, sink=RecorderSessionSink(store), recorder=store)
+        return ToolRunner(registry, settings, store=event_store, recorder=store)
 
     return build
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import trio
+
 from lynkr.workspace._proc import child_env, run_command
 
 
@@ -41,11 +43,12 @@ async def test_output_keeps_the_tail_when_over_the_limit(tmp_path):
 
 
 async def test_background_child_does_not_hold_the_run_open(tmp_path):
-    """A leftover background child is killed when the main process exits."""
-    outcome = await run_command(["/bin/sh", "-c", "sleep 30 & echo done"], cwd=tmp_path,
+    """A leftover background child is killed when the main process exits: the run ends
+    with it, not at the timeout, and the child is gone."""
+    outcome = await run_command(["/bin/sh", "-c", "sleep 30 & echo $!"], cwd=tmp_path,
                                 timeout_s=10)
-    assert outcome.ok
-    assert outcome.duration_ms < 5000
+    assert outcome.ok  # not timed out: the child's end of the pipe did not hold the run
+    assert not _running(int(outcome.output))
 
 
 def _running(pid: int) -> bool:
@@ -80,3 +83,18 @@ def test_child_env_drops_secrets(monkeypatch):
     assert "OPENAI_API_KEY" not in env
     assert "GITHUB_TOKEN" not in env
     assert env["PLAIN"] == "z"
+
+
+async def test_cancelled_run_kills_the_group_before_cancelling_on(tmp_path):
+    """Cancelling the task kills the command's whole group; the Cancelled propagates only
+    once no member runs."""
+    pid_file = tmp_path / "child.pid"
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(lambda: run_command(
+            ["/bin/sh", "-c", "sleep 30 & echo $! > child.pid; wait"], cwd=tmp_path,
+            timeout_s=60))
+        with trio.fail_after(10):
+            while not pid_file.exists() or not pid_file.read_text().strip():  # noqa: ASYNC110 - a file, no event
+                await trio.sleep(0.01)
+        nursery.cancel_scope.cancel()
+    assert not _running(int(pid_file.read_text()))

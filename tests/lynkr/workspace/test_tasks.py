@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from actors import EventStore
 from eventstore import SqliteRecorder
 from eventstore.projections.tasks import fold_tasks, project_tasks
-from lynkr.tools import PolicySettings, RecorderSessionSink, ToolRegistry, ToolRunner
+from lynkr.tools import PolicySettings, ToolRegistry, ToolRunner
 from lynkr.workspace import load_tasks, tasks_stream, workspace_tools
 from lynkr.workspace._tasks import _apply_plan, plan_set_status
 
@@ -16,8 +17,9 @@ async def test_task_lifecycle_persists_across_a_restart(tmp_path, ws, session):
     db = tmp_path / "tasks.db"
     settings = PolicySettings(workspace_root=ws)
     store = SqliteRecorder(db)
-    runner = ToolRunner(ToolRegistry(workspace_tools()), settings,
-                        sink=RecorderSessionSink(store), recorder=store)
+    appender = EventStore.start(store)
+    runner = ToolRunner(ToolRegistry(workspace_tools()), settings, store=appender,
+                        recorder=store)
     a = (await runner.call("workspace_task_create", {"title": "write docs"},
                            session_id=session)).content
     b = (await runner.call("workspace_task_create", {"title": "fix bug", "priority": "high"},
@@ -36,7 +38,7 @@ async def test_task_lifecycle_persists_across_a_restart(tmp_path, ws, session):
                                 session_id=session)
     assert deleted.content == {"task_id": a["task_id"], "deleted": True}
     live = load_tasks(store, settings.workspace_id)
-    store.close()
+    await appender.aclose()  # closes `store`
 
     reopened = SqliteRecorder(db)
     try:
@@ -81,33 +83,40 @@ async def test_update_without_changes_is_an_input_error(make_runner, session):
     assert result.error_type == "ToolInputError"
 
 
-def test_concurrent_writer_is_retried_with_optimistic_concurrency(store, ws):
-    """A plan that loses a race re-reads the stream and appends at the new version."""
+async def test_concurrent_writer_is_retried_with_optimistic_concurrency(tmp_path, event_store,
+                                                                         ws):
+    """A plan that loses a race to another process's writer re-reads the stream and
+    appends at the new version."""
     from eventstore.events.tasks import TaskCreated
 
     wsid = PolicySettings(workspace_root=ws).workspace_id
-    store.append(tasks_stream(wsid), 0, [TaskCreated(task_id="t1", title="one")])
+    await event_store.append(tasks_stream(wsid), 0, [TaskCreated(task_id="t1", title="one")])
+    other = SqliteRecorder(tmp_path / "lynkr.db")  # the same file, as a second process opens it
     raced = {"done": False}
 
     def racing_plan(state):
-        if not raced["done"]:  # another writer appends between our read and our append
+        if not raced["done"]:  # the other writer appends between our read and our append
             raced["done"] = True
-            store.append(tasks_stream(wsid), state.version,
+            other.append(tasks_stream(wsid), state.version,
                          [TaskCreated(task_id="t2", title="two")])
         return plan_set_status("t1", "done")(state)
 
-    final = _apply_plan(store, wsid, racing_plan)
+    try:
+        final = await _apply_plan(event_store, wsid, racing_plan)
+    finally:
+        other.close()
     assert final.tasks["t1"].status == "done"
     assert "t2" in final.tasks
-    assert store.stream_version(tasks_stream(wsid)) == 3
+    assert await event_store.stream_version(tasks_stream(wsid)) == 3
 
 
 @pytest.mark.parametrize("status", ["todo", "done"])
-def test_setting_the_same_status_appends_nothing(store, ws, status):
+async def test_setting_the_same_status_appends_nothing(event_store, ws, status):
     """A status change to the current status is a no-op, not an event."""
     from eventstore.events.tasks import TaskCreated
 
     wsid = PolicySettings(workspace_root=ws).workspace_id
-    store.append(tasks_stream(wsid), 0, [TaskCreated(task_id="t1", title="one", status=status)])
-    _apply_plan(store, wsid, plan_set_status("t1", status))
-    assert store.stream_version(tasks_stream(wsid)) == 1
+    await event_store.append(tasks_stream(wsid), 0,
+                             [TaskCreated(task_id="t1", title="one", status=status)])
+    await _apply_plan(event_store, wsid, plan_set_status("t1", status))
+    assert await event_store.stream_version(tasks_stream(wsid)) == 1

@@ -49,7 +49,6 @@ async def test_hanging_command_is_killed_and_recorded_as_timed_out(make_runner, 
     assert result.content["outcome"] == "timed_out"
     assert result.content["exit_code"] is None
     assert "WORKSPACE_TEST_TIMEOUT_MS" in result.content["note"]
-    assert result.content["duration_ms"] < 5000
     assert not _alive(int((ws / "child.pid").read_text()))
     assert _runs(store, ws)[0].outcome == "timed_out"
 

@@ -1,0 +1,28 @@
+"""Events of the `limits` stream: requests the gateway's rate limits refused.
+
+Admitted requests need no event of their own (their `TurnStarted`, with the key in its
+metadata, is what the limits count); a refusal starts no turn, so it is recorded here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from eventstore._registry import EVENTS, Event
+
+__all__ = ["LIMITS_STREAM", "RateLimited"]
+
+LIMITS_STREAM = "limits"
+
+
+@EVENTS.register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RateLimited(Event):
+    """A request was refused with 429 `rate_limit_error` (the key is in the metadata)."""
+
+    request_id: str
+    subject: str  # what was counted: the key id, or the user with LYNKR_LIMITS_BY=user
+    tier: str
+    limit: str  # "requests_per_minute", "requests_per_day", "tokens_per_day", "concurrent"
+    retry_after: int  # seconds the client was told to wait
+    route: str  # the path refused, e.g. "/v1/messages"
