@@ -29,6 +29,7 @@ from eventstore.events.session import (
     SessionStarted,
     StreamAborted,
     ToolCallInterrupted,
+    ToolCallQueued,
     ToolCallStarted,
     ToolCompleted,
     TurnStarted,
@@ -47,9 +48,9 @@ __all__ = [
 
 Blob = tuple[BlobRef, bytes]
 _RECORDABLE = (RouteChosen, PolicyDecided, ToolCallStarted, ToolCompleted, ToolCallInterrupted,
-               LoopStepResponded, CacheHit, CacheStored, CacheEvicted)
+               ToolCallQueued, LoopStepResponded, CacheHit, CacheStored, CacheEvicted)
 _Recordable = (RouteChosen | PolicyDecided | ToolCallStarted | ToolCompleted | ToolCallInterrupted
-               | LoopStepResponded | CacheHit | CacheStored | CacheEvicted)
+               | ToolCallQueued | LoopStepResponded | CacheHit | CacheStored | CacheEvicted)
 _OUTCOMES = (ModelResponded, UpstreamFailed, StreamAborted)
 
 

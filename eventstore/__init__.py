@@ -10,7 +10,7 @@ from __future__ import annotations
 # mistake a known type for an unknown one because nobody imported its module.
 from eventstore import events as _events  # noqa: F401
 from eventstore._apsw import Durability, SqliteRecorder
-from eventstore._codec import BlobRef, decode_value, encode_value, make_blob
+from eventstore._codec import BlobRef, decode_value, encode_value, freeze, make_blob, thaw
 from eventstore._errors import (
     BlobNotFoundError,
     ConcurrencyError,
@@ -23,6 +23,7 @@ from eventstore._errors import (
     UnknownEventTypeError,
 )
 from eventstore._memory import MemoryRecorder
+from eventstore._open import is_postgres_url, open_recorder, redact_url, sqlite_path
 from eventstore._pending import PendingAppend
 from eventstore._recorder import (
     ANY_VERSION,
@@ -67,7 +68,13 @@ __all__ = [
     "UnknownEventTypeError",
     "decode_value",
     "encode_value",
+    "freeze",
+    "is_postgres_url",
     "make_blob",
+    "open_recorder",
+    "redact_url",
+    "sqlite_path",
+    "thaw",
     "verify_log",
     "verify_stream",
 ]

@@ -13,7 +13,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from hashlib import sha256
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import apsw
 import structlog
@@ -25,8 +25,18 @@ from eventstore._recorder import ANY_VERSION, AppendResult
 from eventstore._recorder import append_result as _result
 from eventstore._rows import EncodedEvent
 
-if TYPE_CHECKING:
-    from eventstore._writer import GroupWriter
+
+class HeadSource(Protocol):
+    """What a batch reads from its writer (SQLite's `GroupWriter`, PostgreSQL's `PgWriter`)."""
+
+    known_blobs: set[bytes]
+    next_position: int
+
+    def head(self, stream_id: str) -> tuple[int, bytes]:
+        """The stream's (version, last hash)."""
+
+    def lookup_ids(self, event_ids: list[str]) -> list[tuple[str, int, int, float]]:
+        """(stream id, seq, position, recorded at) of stored events with these ids."""
 
 __all__ = ["AppendRequest", "Batch", "Outcome"]
 
@@ -64,7 +74,7 @@ class AppendRequest:
 class Batch:
     """The rows, heads, event ids and blobs one transaction will write."""
 
-    def __init__(self, writer: GroupWriter, recorded_at: float) -> None:
+    def __init__(self, writer: HeadSource, recorded_at: float) -> None:
         self.writer = writer
         self.recorded_at = recorded_at
         self.next_position = writer.next_position

@@ -103,6 +103,16 @@ def freeze(value: Any) -> Any:
     return value
 
 
+def thaw(value: Any) -> Any:
+    """The inverse of `freeze`: a decoded value as JSON reads it (tuples back to lists,
+    recursively), for a blob or payload that goes out as JSON again."""
+    if isinstance(value, tuple | list):
+        return [thaw(v) for v in value]
+    if isinstance(value, dict):
+        return {k: thaw(v) for k, v in value.items()}
+    return value
+
+
 def encode_value(value: Any) -> bytes:
     """Encode a payload value canonically (sorted map keys), so equal values hash equal.
 

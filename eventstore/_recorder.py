@@ -244,6 +244,29 @@ class Recorder(abc.ABC):
     def read_all(self, after_position: int = 0, limit: int = 1000) -> list[Recorded[Event]]:
         """Up to `limit` events of the global log with position > `after_position`."""
 
+    def position_before(self, cutoff: float) -> int:
+        """The position to `read_all` after so that every event recorded at or after
+        `cutoff` (epoch seconds) is read: commit times grow with position, so a binary
+        search of single-event reads finds it (for a start-up that needs only the log's
+        recent tail: the prompt cache, the rate limits)."""
+        low, high = 0, self.last_position()
+        while low < high:
+            mid = (low + high) // 2
+            first = self.read_all(mid, 1)
+            if not first or first[0].recorded_at >= cutoff:
+                high = mid
+            else:
+                low = first[0].position
+        return low
+
+    def read_since(self, cutoff: float, page: int = 1000) -> Iterator[Recorded[Event]]:
+        """Every event recorded at or after `cutoff` (and possibly a few just before it),
+        in log order, read `page` events at a time from `position_before(cutoff)`."""
+        after = self.position_before(cutoff)
+        while batch := self.read_all(after, page):
+            after = batch[-1].position
+            yield from batch
+
     @abc.abstractmethod
     def read_raw(self, stream_id: str) -> list[RawEvent]:
         """One stream's rows undecoded, in sequence order."""

@@ -68,6 +68,19 @@ class SqliteReads:
             (after_position, limit),
         )
 
+    def read_raw_log(self, after_position: int = 0, limit: int = 1000) -> list[RawEvent]:
+        """Up to `limit` rows of the log after `after_position`, undecoded (for copies)."""
+        return self._raw(f"SELECT {_RAW_COLUMNS} FROM events WHERE position > ? "
+                         "ORDER BY position LIMIT ?", (after_position, limit))
+
+    def raw_blobs(self, after: bytes = b"",
+                  limit: int = 500) -> list[tuple[bytes, int, int, bytes]]:
+        """Stored blob rows (digest, codec, size, data) with digest > `after`, in order."""
+        rows: list[Any] = self._reader().execute(
+            "SELECT digest, codec, size, data FROM blobs WHERE digest > ? ORDER BY digest "
+            "LIMIT ?", (after, limit)).fetchall()
+        return [(bytes(r[0]), int(r[1]), int(r[2]), bytes(r[3])) for r in rows]
+
     def read_raw(self, stream_id: str) -> list[RawEvent]:
         """See `Recorder.read_raw`."""
         return self._raw(f"SELECT {_RAW_COLUMNS} FROM events WHERE stream_id = ? ORDER BY seq",

@@ -23,6 +23,7 @@ from lynkr.indexer._settings import IndexerSettings
 from lynkr.mcp._settings import McpSettings
 from lynkr.providers._settings import ProviderSettings
 from lynkr.tools._settings import PolicySettings
+from lynkr.tunnel._settings import TunnelSettings
 
 __all__ = [
     "GROUPS",
@@ -56,11 +57,12 @@ class ServerSettings:
     projector: str = "process"  # LYNKR_PROJECTOR: process (default) or thread
     log_format: str = "auto"  # LOG_FORMAT: auto (console on a terminal, else json), console, json
     max_live_sessions: int = 1000  # LYNKR_MAX_LIVE_SESSIONS: beyond it, LRU sessions passivate
+    store_url: str = ""  # LYNKR_STORE_URL: sqlite:///path or postgresql://…; "": lynkr.db
 
     @classmethod
     def from_env(cls, env: Env) -> ServerSettings:
         """Read HOST, PORT, LYNKR_DATA_DIR, WORKSPACE_ROOT, LOG_LEVEL, LOG_FORMAT,
-        LYNKR_DURABILITY, LYNKR_PROJECTOR, LYNKR_MAX_LIVE_SESSIONS."""
+        LYNKR_DURABILITY, LYNKR_PROJECTOR, LYNKR_MAX_LIVE_SESSIONS, LYNKR_STORE_URL."""
         port = env.int("PORT", 8080, minimum=0)
         if port > 65535:
             env.problems.append(f"PORT: {port} is above 65535")
@@ -75,10 +77,20 @@ class ServerSettings:
             projector=env.choice("LYNKR_PROJECTOR", "process", ("process", "thread")),
             log_format=env.choice("LOG_FORMAT", "auto", ("auto", "console", "json")),
             max_live_sessions=env.int("LYNKR_MAX_LIVE_SESSIONS", 1000, minimum=1),
+            store_url=_store_url(env),
         )
 
 
-GROUPS = ("index", "fs", "git", "tests", "tasks", "web", "mcp")
+def _store_url(env: Env) -> str:
+    """`LYNKR_STORE_URL`, if set: a `sqlite:///path` or `postgresql://…` URL."""
+    url = (env.str("LYNKR_STORE_URL", "") or "").strip()
+    if url and not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+        env.problems.append(f"LYNKR_STORE_URL: {url.split('://')[0]!r} is not a store URL; "
+                            "use sqlite:///path/lynkr.db or postgresql://user@host/db")
+    return url
+
+
+GROUPS = ("index", "fs", "git", "tests", "tasks", "web", "mcp", "local")
 """The tool groups `LYNKR_SERVER_TOOLS` may name (a tool's group is its policy family)."""
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +148,8 @@ class ServerToolSettings:
         its group is enabled."""
         if spec.name in self.names:
             return True
+        if "tunnel" in spec.tags:  # a user's own tools, through `lynkr connect`
+            return "local" in self.groups
         if spec.policy == "mcp":  # the group is the catalogue's tools, not the generic call
             return "mcp" in self.groups and spec.name.startswith("mcp_")
         return spec.policy in self.groups
@@ -202,11 +216,17 @@ class Settings:
     routing: RoutingSettings = field(default_factory=RoutingSettings)  # ROUTER_*
     prices: PriceTable = field(default_factory=PriceTable)  # lynkr.toml [prices]
     auth: AuthSettings = field(default_factory=AuthSettings)  # LYNKR_AUTH, LYNKR_JWT_*
+    tunnel: TunnelSettings = field(default_factory=TunnelSettings)  # LYNKR_TUNNEL_*
 
     @property
     def db_path(self) -> Path:
         """The event log: `$LYNKR_DATA_DIR/lynkr.db`."""
         return self.server.data_dir / "lynkr.db"
+
+    @property
+    def store_url(self) -> str:
+        """The event log's URL: `LYNKR_STORE_URL`, else `sqlite:///` + `db_path`."""
+        return self.server.store_url or f"sqlite:///{self.db_path}"
 
 
 def load_settings(
@@ -228,7 +248,8 @@ def load_settings(
                         limits=LimitSettings.from_env(env),
                         routing=RoutingSettings.from_env(env),
                         prices=PriceTable.from_env(env),
-                        auth=AuthSettings.from_env(env))
+                        auth=AuthSettings.from_env(env),
+                        tunnel=TunnelSettings.from_env(env))
     if env.problems:
         raise ConfigError(env.problems)
     return settings

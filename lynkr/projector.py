@@ -38,7 +38,7 @@ from typing import IO, Any
 
 import structlog
 
-from eventstore import EventStoreError, ProjectionWorkerError, SqliteRecorder
+from eventstore import EventStoreError, ProjectionWorkerError, open_recorder
 from eventstore.projections import (
     CatchUpReport,
     ProjectionStore,
@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lynkr.projector",
                                      description="Lynkr's projection worker (started by "
                                                  "`lynkr serve`; speaks JSON lines on stdio).")
-    parser.add_argument("--log", required=True, help="the event log (lynkr.db)")
+    parser.add_argument("--log", required=True, help="the event log (a path or store URL)")
     parser.add_argument("--store", required=True, help="the projection file (projections.db)")
     parser.add_argument("--log-level", default="info")
     parser.add_argument("--log-format", default="auto", choices=LOG_FORMATS)
@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(args.log_level, log_format=args.log_format)
     structlog.contextvars.bind_contextvars(component="projector")
     try:
-        recorder = SqliteRecorder(args.log, durability=args.durability)
+        recorder = open_recorder(args.log, durability=args.durability)
     except EventStoreError as exc:
         log.error("projector_cannot_open", path=args.log, error=str(exc))  # noqa: TRY400
         return 1

@@ -32,7 +32,7 @@ from actors import (
     ProviderSupervisor,
     Sessions,
 )
-from eventstore import BlobRef, Durability, Recorder, SqliteRecorder
+from eventstore import BlobRef, Durability, Recorder, open_recorder, redact_url
 from lynkr.config import Settings
 from lynkr.gateway import Limiter, TaskRouter
 from lynkr.mcp import admin_blueprint, mcp_call_spec, mcp_tool_specs, open_mcp
@@ -66,6 +66,7 @@ from lynkr.tools import (
     ToolRunner,
     recover_interrupted_calls,
 )
+from lynkr.tunnel import Tunnel
 
 __all__ = ["System", "make_adapter", "make_client_factory", "open_system"]
 
@@ -93,6 +94,7 @@ class System:
     blueprints: list[Any] = field(default_factory=list)
     clients: dict[str, PooledClient] = field(default_factory=dict)  # latest per provider
     limiter: Limiter | None = None  # the tiers' rate limits (lynkr.gateway._limits)
+    tunnel: Tunnel | None = None  # users' connectors (`lynkr connect`), lynkr.tunnel
 
     def pool_statistics(self, provider: str) -> TransportStatistics | None:
         """The connection pool of `provider`'s client (None: none made yet, or not ours).
@@ -168,9 +170,10 @@ async def _open_mcp(
 
 
 def _agent_loop(settings: Settings, store: EventStore, recorder: Recorder, sessions: Sessions,
-                orchestrator: Orchestrator, tools: Any) -> ToolRunner | None:
+                orchestrator: Orchestrator, tools: Any, tunnel: Tunnel) -> ToolRunner | None:
     """The gateway's one `ToolRunner`, and the agent loop on the orchestrator when
-    `LYNKR_SERVER_TOOLS` offers any tool.
+    `LYNKR_SERVER_TOOLS` offers any tool (each user's tunnelled tools to that user's
+    sessions, with the `local` group).
 
     The agent loop's calls record through the session actors (within their turn), the
     admin API's through the store (no turn; their sessions start with source "admin").
@@ -184,8 +187,9 @@ def _agent_loop(settings: Settings, store: EventStore, recorder: Recorder, sessi
         return await trio.to_thread.run_sync(recorder.load_blob, ref)
 
     if settings.server_tools.enabled:
-        orchestrator.loop = AgentLoop(ServerTools(settings.server_tools, tools), runner,
-                                      LoopHistory(load_blob), orchestrator.turns)
+        orchestrator.loop = AgentLoop(
+            ServerTools(settings.server_tools, tools, user_tools=tunnel.specs_for), runner,
+            LoopHistory(load_blob), orchestrator.turns)
         log.info("server_tools_offered", tools=settings.server_tools.describe())
     return runner
 
@@ -207,7 +211,7 @@ async def open_system(
     """
     settings.server.data_dir.mkdir(parents=True, exist_ok=True)
     recorder = await trio.to_thread.run_sync(
-        lambda: SqliteRecorder(settings.db_path, durability=_durability(settings)))
+        lambda: open_recorder(settings.store_url, durability=_durability(settings)))
     store = EventStore.start(recorder)
     sessions = Sessions.start(store, max_live=settings.server.max_live_sessions)
     make = client_factory or make_client_factory(settings.providers.resilience)
@@ -228,10 +232,10 @@ async def open_system(
     orchestrator.tiers = settings.limits
     limiter = Limiter(settings.limits)
     await trio.to_thread.run_sync(limiter.warm, recorder)  # counters survive restarts
-    log.info("system_started", db=str(settings.db_path), providers=list(handles),
+    log.info("system_started", db=redact_url(settings.store_url), providers=list(handles),
              active=settings.providers.provider if settings.providers.active else None)
     projections_db = settings.server.data_dir / "projections.db"
-    worker = (ProjectorProcess(settings.db_path, projections_db,
+    worker = (ProjectorProcess(settings.store_url, projections_db,
                                log_level=settings.server.log_level,
                                log_format=settings.server.log_format,
                                durability=settings.server.durability)
@@ -245,13 +249,15 @@ async def open_system(
                 belt = stack.enter_context(open_toolbelt(settings, store))
                 tools, indexer = belt.registry, indexer or belt.indexer_ref
             async with _open_mcp(settings, store, mcp, tools) as (mcp, mcp_blueprints):
-                runner = _agent_loop(settings, store, recorder, sessions, orchestrator, tools)
+                tunnel = Tunnel(settings.tunnel, store)
+                runner = _agent_loop(settings, store, recorder, sessions, orchestrator, tools,
+                                     tunnel)
                 yield System(settings=settings, recorder=recorder, store=store,
                              sessions=sessions, providers=supervisor, handles=handles,
                              orchestrator=orchestrator, tools=tools, runner=runner, mcp=mcp,
                              indexer=indexer, projections=projections,
                              blueprints=[*blueprints, *mcp_blueprints], clients=clients,
-                             limiter=limiter)
+                             limiter=limiter, tunnel=tunnel)
     finally:
         with trio.CancelScope(shield=True):
             await projections.aclose()

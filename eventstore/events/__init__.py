@@ -2,6 +2,17 @@
 
 from __future__ import annotations
 
-from eventstore.events import gateway, limits, mcp, session, system, tasks, workspace
+from eventstore.events import (
+    gateway,
+    limits,
+    mcp,
+    session,
+    system,
+    tasks,
+    tunnel,
+    whatif,
+    workspace,
+)
 
-__all__ = ["gateway", "limits", "mcp", "session", "system", "tasks", "workspace"]
+__all__ = ["gateway", "limits", "mcp", "session", "system", "tasks", "tunnel", "whatif",
+           "workspace"]

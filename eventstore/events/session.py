@@ -3,11 +3,12 @@
 A turn is `TurnStarted` → `RouteChosen` → [`CacheHit` | `CacheEvicted`] →
 (`LoopStepResponded` → (`PolicyDecided` → `ToolCallStarted` → `ToolCompleted` |
 `ToolCallInterrupted`)*)* → [`CacheStored` → `CacheEvicted`*] → one of `ModelResponded` /
-`UpstreamFailed` / `StreamAborted` (cache events are recorded while the turn is open). `LoopStepResponded` is a model answer inside the agent loop that asked
-for server tools (the client never sees it whole); the turn's `ModelResponded` carries
-what the client saw. Large, repeated parts
-of a request (system blocks, tool list, messages) are `BlobRef`s. A request refused by
-the loop guard is `SessionLoopStopped` and starts no turn.
+`UpstreamFailed` / `StreamAborted`; cache events are recorded while the turn is open.
+`LoopStepResponded` is a model answer inside the agent loop that asked for server tools
+(the client never sees it whole); the turn's `ModelResponded` carries what the client
+saw. Large, repeated parts of a request (system blocks, tool list, messages) are
+`BlobRef`s. A request refused by the loop guard is `SessionLoopStopped` and starts no
+turn.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ __all__ = [
     "SessionStarted",
     "StreamAborted",
     "ToolCallInterrupted",
+    "ToolCallQueued",
     "ToolCallStarted",
     "ToolCompleted",
     "TurnStarted",
@@ -96,10 +98,12 @@ class ModelResponded(Event):
 
     v2 adds `answer_digest` (SHA-256 of the answer's content blocks), `visible_blocks`
     (content blocks with something in them: 0 is an empty answer) and `unknown_parts`
-    (parts of the upstream answer Lynkr could not translate, counted by type).
+    (parts of the upstream answer Lynkr could not translate, counted by type). v3 adds
+    `client_digest`: the SHA-256 of the exact bytes the client was sent (the JSON body,
+    or the SSE frames one after another), which `lynkr replay --verify` recomputes.
     """
 
-    class_version = 2
+    class_version = 3
 
     turn: int
     message: BlobRef  # the final Anthropic message object
@@ -112,11 +116,18 @@ class ModelResponded(Event):
     answer_digest: str | None = None  # v2; None in older events
     visible_blocks: int | None = None  # v2; None (unknown) in older events
     unknown_parts: dict[str, int] | None = None  # v2
+    client_digest: str | None = None  # v3: sha256 hex of the bytes sent; None before
 
 
 @EVENTS.upcaster("ModelResponded", from_version=1)
 def _model_responded_v1_v2(payload: Payload) -> Payload:
     payload.update(answer_digest=None, visible_blocks=None, unknown_parts=None)
+    return payload
+
+
+@EVENTS.upcaster("ModelResponded", from_version=2)
+def _model_responded_v2_v3(payload: Payload) -> Payload:
+    payload.update(client_digest=None)
     return payload
 
 
@@ -278,4 +289,19 @@ class CacheEvicted(Event):
 
     key: str
     reason: str  # "lru" or "ttl"
+    turn: int | None = None
+
+
+@EVENTS.register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolCallQueued(Event):
+    """A started call of a user's tunnelled tool (`lynkr connect`) was queued for that
+    user's connector, before it is sent: it is delivered when a connector of the user is
+    (or comes back) within `timeout_s`, and its `ToolCompleted` follows."""
+
+    tool: str
+    user: str  # the connector's user: the calling session's principal
+    timeout_s: float
+    connector_id: str | None = None  # the connector it went to; None: none attached yet
+    tool_call_id: str | None = None
     turn: int | None = None

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from eventstore._codec import freeze
 from eventstore._recorder import Recorded
 from eventstore._registry import Event
 from eventstore.events.session import PolicyDecided
@@ -173,18 +174,9 @@ PROJECTION = Projection(
 )
 
 
-def _frozen(value: Any) -> Any:
-    """JSON arrays back as tuples, the shape the event codec gives them."""
-    if isinstance(value, list):
-        return tuple(_frozen(v) for v in value)
-    if isinstance(value, dict):
-        return {k: _frozen(v) for k, v in value.items()}
-    return value
-
-
 def _from_sql(row: Mapping[str, Any]) -> AuditRow:
     values = dict(row)
-    values["fields"] = _frozen(json.loads(values["fields"]))
+    values["fields"] = freeze(json.loads(values["fields"]))
     return AuditRow(**values)
 
 

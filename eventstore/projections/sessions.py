@@ -1,4 +1,8 @@
-"""The `sessions` projection: one row per session with counts and first/last activity."""
+"""The `sessions` projection: one row per session with counts and first/last activity.
+
+`key_id` is the gateway key of the session's latest turn (from its `TurnStarted`
+metadata; None with auth off), so a reader can show a user only their own sessions.
+"""
 
 from __future__ import annotations
 
@@ -33,6 +37,7 @@ def project_sessions(record: Recorded[Event], context: ProjectionContext) -> lis
         case TurnStarted() as ev:
             add["turns"] = 1
             values["model"] = ev.model
+            values["key_id"] = record.metadata.key_id
         case UpstreamFailed() | StreamAborted():
             add["failures"] = 1
         case _:
@@ -43,7 +48,7 @@ def project_sessions(record: Recorded[Event], context: ProjectionContext) -> lis
 
 PROJECTION = Projection(
     name="sessions",
-    version=1,
+    version=2,  # 2: key_id
     tables={"sessions": """
         CREATE TABLE IF NOT EXISTS sessions (
             session_id    TEXT PRIMARY KEY,
@@ -54,6 +59,7 @@ PROJECTION = Projection(
             model         TEXT,
             source        TEXT,
             client        TEXT,
+            key_id        TEXT,
             first_at      REAL,
             last_at       REAL,
             last_position INTEGER

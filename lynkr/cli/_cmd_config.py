@@ -36,11 +36,14 @@ def effective_settings(settings: Settings) -> list[tuple[str, Any]]:
     Values keep their type (int, float, bool, str) and are None when unset; lists are
     joined as they are written in the environment.
     """
+    from eventstore import redact_url
+
     server = settings.server
     rows: list[tuple[str, Any]] = [
         ("HOST", server.host), ("PORT", server.port), ("LYNKR_DATA_DIR", server.data_dir),
         ("WORKSPACE_ROOT", server.workspace_root), ("LOG_LEVEL", server.log_level),
         ("LOG_FORMAT", server.log_format), ("LYNKR_DURABILITY", server.durability),
+        ("LYNKR_STORE_URL", redact_url(settings.store_url)),
         ("LYNKR_PROJECTOR", server.projector),
         ("LYNKR_MAX_LIVE_SESSIONS", server.max_live_sessions), *_auth_rows(settings),
     ]

@@ -39,12 +39,11 @@ def _run(settings: Settings, command: Callable[[KeyRing], tuple[Event, str | Non
          ) -> tuple[Event, str | None]:
     """Run a key command on the log, appending as the gateway does (module docstring)."""
     from actors import EventStore
-    from eventstore import SqliteRecorder
+    from eventstore import open_recorder
     from lynkr.gateway import run_key_command_sync
 
     settings.server.data_dir.mkdir(parents=True, exist_ok=True)
-    recorder = SqliteRecorder(settings.db_path,
-                              durability=settings.server.durability)  # type: ignore[arg-type]
+    recorder = open_recorder(settings.store_url, durability=settings.server.durability)
     store = EventStore.start(recorder)
     try:
         return run_key_command_sync(recorder, store, command,
@@ -90,15 +89,15 @@ def _create(args: argparse.Namespace) -> int:
 
 def _rows(settings: Settings) -> list[dict[str, Any]]:
     """Every key with its last use (the `keys` projection, caught up first)."""
-    from eventstore import SqliteRecorder
+    from eventstore import is_postgres_url, open_recorder
     from eventstore.projections import ProjectionStore, all_projections
     from eventstore.projections.keys import key_rows
     from lynkr.errors import LynkrError
     from lynkr.gateway import key_json
-    if not settings.db_path.exists():
+    if not is_postgres_url(settings.store_url) and not settings.db_path.exists():
         return []
     store = ProjectionStore(settings.server.data_dir / "projections.db", all_projections())
-    recorder = SqliteRecorder(settings.db_path)
+    recorder = open_recorder(settings.store_url)
     try:
         report = store.catch_up(recorder, names=["keys"])
         if report.failures:

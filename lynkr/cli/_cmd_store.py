@@ -15,6 +15,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lynkr.cli._progress import ProgressBar
@@ -24,7 +25,7 @@ from lynkr.cli._timeline import event_line, print_state, print_turn, timeline, w
 from lynkr.errors import LynkrError, NotFoundError
 
 if TYPE_CHECKING:
-    from eventstore import SqliteRecorder
+    from eventstore import Recorder
     from eventstore.projections import ProjectionStore
     from eventstore.projections.session_state import SessionState
     from lynkr.config import Settings
@@ -65,6 +66,14 @@ def register(subparsers: Any) -> None:
         parser.add_argument("session", metavar="SESSION", type=session_arg,
                             help="session id, X or session-X")
     replay.add_argument("--until", metavar="SEQ", type=int, help="stop after this event")
+    # -- replay --verify / --provider (lynkr/cli/_replay_verify.py, _replay_whatif.py)
+    replay.add_argument("--verify", action="store_true",
+                        help="re-translate the recorded upstream answers and prove each turn's "
+                             "client bytes (exit 1 naming the first turn that differs)")
+    replay.add_argument("--provider", metavar="NAME",
+                        help="re-send the recorded requests to this configured backend and "
+                             "diff the answers (recorded in whatif-<id>)")
+    replay.add_argument("--turns", metavar="A..B", help="with --provider: only these turns")
     rebuild.add_argument("name", metavar="NAME", nargs="?", help="one projection (default: all)")
     rebuild.set_defaults(handler=_rebuild)
     for parser, handler in ((sessions, _sessions), (transcript, _transcript), (replay, _replay),
@@ -75,14 +84,15 @@ def register(subparsers: Any) -> None:
 
 # -- opening -----------------------------------------------------------------------------
 @contextmanager
-def _recorder(settings: Settings) -> Iterator[SqliteRecorder]:
+def _recorder(settings: Settings) -> Iterator[Recorder]:
     """The event log; a missing file is an error, never silently created."""
-    from eventstore import EventStoreError, SqliteRecorder
-    path = settings.db_path
-    if not path.is_file():
-        raise NotFoundError(f"no event log at {path} (set LYNKR_DATA_DIR)")
+    from eventstore import EventStoreError, is_postgres_url, open_recorder, sqlite_path
+    url = settings.store_url
+    if not is_postgres_url(url) and not Path(sqlite_path(url)).is_file():
+        raise NotFoundError(f"no event log at {sqlite_path(url)} (set LYNKR_DATA_DIR or "
+                            "LYNKR_STORE_URL)")
     try:
-        recorder = SqliteRecorder(path, durability=settings.server.durability)  # type: ignore[arg-type]
+        recorder = open_recorder(url, durability=settings.server.durability)
     except EventStoreError as exc:
         raise StoreCommandError(str(exc)) from exc
     try:
@@ -94,7 +104,7 @@ def _recorder(settings: Settings) -> Iterator[SqliteRecorder]:
 
 
 @contextmanager
-def _projections(settings: Settings, recorder: SqliteRecorder) -> Iterator[ProjectionStore]:
+def _projections(settings: Settings, recorder: Recorder) -> Iterator[ProjectionStore]:
     """The projection store, caught up with the log."""
     from eventstore.projections import ProjectionStore, all_projections
     store = ProjectionStore(settings.server.data_dir / "projections.db", all_projections())
@@ -112,6 +122,9 @@ def _table(headers: list[str], rows: list[list[Any]]) -> None:
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     for row in cells:
         print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+open_log = _recorder  # for `lynkr export` (lynkr/cli/_cmd_export.py)
 
 
 # -- sessions and transcript ------------------------------------------------------------
@@ -168,6 +181,8 @@ def _transcript(args: argparse.Namespace) -> int:
 def _replay(args: argparse.Namespace) -> int:
     settings = load_cli_settings()
     stream = _SESSION + args.session
+    if args.verify or args.provider:  # replay --verify / --provider
+        return _replay_check(args, settings, stream)
     with _recorder(settings) as recorder:
         rows = recorder.read_raw(stream)
         if not rows:
@@ -186,8 +201,55 @@ def _replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _replay_check(args: argparse.Namespace, settings: Settings, stream: str) -> int:
+    """`--verify` (exit 1 naming the first turn that differs) or `--provider` (what-if)."""
+    if args.verify and args.provider:
+        raise StoreCommandError("--verify and --provider are separate runs")
+    if args.turns and not args.provider:
+        raise StoreCommandError("--turns goes with --provider")
+    with _recorder(settings) as recorder:
+        events = [r.event for r in recorder.read_stream(stream)]
+        if not events:
+            raise NotFoundError(f"no session {args.session!r} in the log")
+        if args.provider:
+            from lynkr.cli._replay_whatif import run_whatif
+            return run_whatif(recorder, settings, args.session, events, args.provider,
+                              args.turns, as_json=args.json)
+        from lynkr.cli._replay_verify import verify_turns
+        checks = verify_turns(recorder, events, _adapter_for(settings))
+    bad = next((c for c in checks if c.status == "differs"), None)
+    if args.json:
+        print(json.dumps({"session_id": args.session, "ok": bad is None,
+                          "turns": [c.as_dict() for c in checks]}, indent=2))
+    else:
+        _table(["TURN", "KIND", "RESULT", "DETAIL"],
+               [[c.turn, c.kind, c.status, c.detail] for c in checks])
+    if bad is not None:
+        print(f"lynkr: turn {bad.turn} differs: {bad.detail}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _adapter_for(settings: Settings) -> Callable[[str], Any]:
+    """The response translation of a recorded provider: its configured adapter, else
+    the same kind's with no URL (translating answers needs neither URL nor key)."""
+    from lynkr.providers import PROVIDER_KINDS, BackendSettings
+    from lynkr.system import make_adapter
+    providers = settings.providers
+
+    def adapter_for(name: str) -> Any:
+        backend = providers.backends.get(name)
+        if backend is None:
+            if name not in PROVIDER_KINDS:
+                raise StoreCommandError(f"turn answered by unknown provider {name!r}")
+            backend = BackendSettings(name=name, url="")
+        return make_adapter(backend, providers)
+
+    return adapter_for
+
+
 def _fold(
-    recorder: SqliteRecorder, rows: list[Any], stream: str
+    recorder: Recorder, rows: list[Any], stream: str
 ) -> tuple[list[dict[str, Any]], SessionState]:
     """Decode and fold one row at a time, so a failure names the exact event."""
     from eventstore import EventStoreError, Metadata, Recorded
@@ -238,7 +300,7 @@ def _verify(args: argparse.Namespace) -> int:
     return 1 if damaged else 0
 
 
-def _with_store(body: Callable[[ProjectionStore, SqliteRecorder], int]) -> int:
+def _with_store(body: Callable[[ProjectionStore, Recorder], int]) -> int:
     from eventstore.projections import ProjectionStore, all_projections
     settings = load_cli_settings()
     with _recorder(settings) as recorder:
@@ -250,7 +312,7 @@ def _with_store(body: Callable[[ProjectionStore, SqliteRecorder], int]) -> int:
 
 
 def _rebuild(args: argparse.Namespace) -> int:
-    def body(store: ProjectionStore, recorder: SqliteRecorder) -> int:
+    def body(store: ProjectionStore, recorder: Recorder) -> int:
         if args.name is not None and args.name not in store.projections:
             raise NotFoundError(f"no projection {args.name!r}; known: "
                                 f"{', '.join(sorted(store.projections))}")
@@ -266,7 +328,7 @@ def _rebuild(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    def body(store: ProjectionStore, recorder: SqliteRecorder) -> int:
+    def body(store: ProjectionStore, recorder: Recorder) -> int:
         last = recorder.last_position()
         rows = [{"name": s.name, "version": s.version, "position": s.position,
                  "behind": last - s.position, "error": s.error} for s in store.status()]

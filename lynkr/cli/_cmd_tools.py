@@ -29,7 +29,7 @@ from lynkr.errors import InvalidRequestError
 
 if TYPE_CHECKING:
     from actors import EventStore
-    from eventstore import SqliteRecorder
+    from eventstore import Recorder
     from eventstore.projections import ProjectionStore
     from eventstore.projections.policy_audit import AuditRow
     from lynkr.config import Settings
@@ -122,16 +122,15 @@ def _tool_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _open_log(settings: Settings) -> tuple[SqliteRecorder, EventStore]:
+def _open_log(settings: Settings) -> tuple[Recorder, EventStore]:
     """The log (for reads) and the gateway's append path over it, in this process: the
     CLI appends as the gateway does, with optimistic concurrency, whether or not a
     gateway runs on the same data directory (docs/INTERNALS.md, "the CLI appends").
     `EventStore.stop()` closes both."""
     from actors import EventStore
-    from eventstore import SqliteRecorder
+    from eventstore import open_recorder
     settings.server.data_dir.mkdir(parents=True, exist_ok=True)
-    recorder = SqliteRecorder(settings.db_path,
-                              durability=settings.server.durability)  # type: ignore[arg-type]
+    recorder = open_recorder(settings.store_url, durability=settings.server.durability)
     return recorder, EventStore.start(recorder)
 
 
@@ -166,12 +165,12 @@ def _tool_call(args: argparse.Namespace) -> int:
 
 
 def _projections(settings: Settings, name: str) -> ProjectionStore | None:
-    from eventstore import SqliteRecorder
+    from eventstore import is_postgres_url, open_recorder
     from eventstore.projections import ProjectionStore, all_projections
-    if not settings.db_path.exists():
+    if not is_postgres_url(settings.store_url) and not settings.db_path.exists():
         return None
     store = ProjectionStore(settings.server.data_dir / "projections.db", all_projections())
-    recorder = SqliteRecorder(settings.db_path)
+    recorder = open_recorder(settings.store_url)
     try:
         report = store.catch_up(recorder, names=[name])
     finally:

@@ -48,7 +48,7 @@ ADMIN_TOKEN_PRINCIPAL = Principal(key_id="admin-token", user="admin", tier="ente
                                   scopes=frozenset({"admin"}), via="token")
 """Who presents `LYNKR_ADMIN_TOKEN`."""
 
-_PUBLIC_PATHS = frozenset({"/", "/health", "/v1/health"})
+_PUBLIC_PATHS = frozenset({"/", "/health", "/v1/health", "/ui", "/ui/"})
 _MISSING = ("authentication required: send an API key as x-api-key or "
             "Authorization: Bearer (or a JWT as Authorization: Bearer)")
 _REFUSED = "invalid API key or token"
@@ -56,8 +56,8 @@ _REFUSED = "invalid API key or token"
 
 def required_scope(path: str) -> str | None:
     """The scope `path` needs: None for public paths, "" for any authenticated caller."""
-    if path in _PUBLIC_PATHS:
-        return PUBLIC
+    if path in _PUBLIC_PATHS or path.startswith("/ui/static/"):
+        return PUBLIC  # the session viewer's page and files hold no data (its API does)
     if path.startswith(("/v1/messages", "/v1/models")):
         return "anthropic-proxy"
     if path.startswith(("/admin/", "/api/v1/api-keys")):

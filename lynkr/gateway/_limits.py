@@ -297,23 +297,19 @@ class Limiter:
             self.user_of = _key_users(recorder).get
         now = self.now()
         since = min(self.day_start(now), now - WINDOW_S)
-        after = _first_after(recorder, since)
         turns: dict[tuple[str, int], str] = {}
         read = 0
-        while page := recorder.read_all(after, _WARM_PAGE):
-            read += len(page)
-            after = page[-1].position
-            for record in page:
-                match record.event:
-                    case TurnStarted() as ev if record.metadata.key_id:
-                        turns[(record.stream_id, ev.turn)] = record.metadata.key_id
-                        self._replay_request(record.metadata.key_id, record.recorded_at, now)
-                    case ModelResponded() as ev:
-                        key = turns.pop((record.stream_id, ev.turn), None) or \
-                            record.metadata.key_id
-                        if key and record.recorded_at >= self._day_start:
-                            budget = self._budget(self._subject_of_key(key), now)
-                            budget.day_tokens += counted_tokens(ev.usage)
+        for record in recorder.read_since(since, _WARM_PAGE):
+            read += 1
+            match record.event:
+                case TurnStarted() as ev if record.metadata.key_id:
+                    turns[(record.stream_id, ev.turn)] = record.metadata.key_id
+                    self._replay_request(record.metadata.key_id, record.recorded_at, now)
+                case ModelResponded() as ev:
+                    key = turns.pop((record.stream_id, ev.turn), None) or record.metadata.key_id
+                    if key and record.recorded_at >= self._day_start:
+                        budget = self._budget(self._subject_of_key(key), now)
+                        budget.day_tokens += counted_tokens(ev.usage)
         log.info("limits_warmed", events_read=read, subjects=len(self._budgets))
         return read
 
@@ -339,20 +335,6 @@ def _key_users(recorder: Recorder) -> dict[str, str]:
 
     return {r.event.key_id: r.event.user for r in recorder.read_stream("gateway")
             if isinstance(r.event, KeyCreated)}
-
-
-def _first_after(recorder: Recorder, cutoff: float) -> int:
-    """The position to read after so every event recorded at or after `cutoff` is read
-    (commit times grow with position: a binary search of single-event reads)."""
-    low, high = 0, recorder.last_position()
-    while low < high:
-        mid = (low + high) // 2
-        first = recorder.read_all(mid, 1)
-        if not first or first[0].recorded_at >= cutoff:
-            high = mid
-        else:
-            low = first[0].position
-    return low
 
 
 async def record_refusal(store: Any, refusal: RateLimitRefusal, *, request_id: str,

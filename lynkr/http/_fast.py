@@ -14,7 +14,10 @@ It keeps what the Quart route does: a `request-id` header on every answer, struc
 `request_id` binding, the 32 MB body limit (413 `request_too_large`, checked on
 `content-length` and while reading), the same validation and orchestrator, every
 failure as Anthropic's error JSON with its status (`lynkr_error_parts`; a bug is a
-logged generic 500), one canonical log line per request (for a stream, when it ends),
+logged generic 500), one canonical log line per request (for a stream, when it
+ends; it feeds the app's metrics, `_metrics`), `x-lynkr-overhead-ms` on every answer
+(Lynkr's own time before the headers, minus upstream time: for a stream, what Lynkr
+spent before it sent the upstream request; `RequestLog.overhead_ms`),
 SSE without any response timeout (frames that arrive while a write is under way
 share the next one, `_FrameBatch`), and a client that disconnects cancels the turn (and
 so the upstream request), exactly as quart-trio's connection handler does.
@@ -42,6 +45,7 @@ from lynkr.http._errors import (
     too_large_message,
 )
 from lynkr.http._logline import RequestLog, new_request_id
+from lynkr.http._metrics import METRICS_EXTENSION
 from lynkr.orchestrator import MessagesRequest
 from lynkr.providers import parse_json_body, validate_messages_request
 
@@ -81,11 +85,12 @@ class GatewayApp:
         self.app = app
         self.system = app.extensions["lynkr"]
         self.auth: Authenticator = app.extensions[AUTH_EXTENSION]
+        self.observe = app.extensions[METRICS_EXTENSION].observe
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one ASGI connection scope."""
         if scope["type"] == "http" and scope["path"] in _PATHS:
-            exchange = _Exchange(self.system, self.auth, scope, receive, send)
+            exchange = _Exchange(self.system, self.auth, scope, receive, send, self.observe)
             if scope["method"] == "POST":
                 await exchange.run()
             else:
@@ -98,7 +103,7 @@ class _Exchange:
     """One `/v1/messages` request and its answer."""
 
     def __init__(self, system: Any, auth: Authenticator, scope: Scope, receive: Receive,
-                 send: Send) -> None:
+                 send: Send, observe: Any = None) -> None:
         self.system = system
         self.auth = auth
         self.receive = receive
@@ -106,7 +111,7 @@ class _Exchange:
         self.headers = {k.decode("latin-1").lower(): v.decode("latin-1")
                         for k, v in scope["headers"]}
         self.record = RequestLog(request_id=new_request_id(), method="POST",
-                                 path=scope["path"])
+                                 path=scope["path"], sink=observe)
         self.started = False
         self.principal: Principal = ANONYMOUS  # set by authentication
         self.limit_headers: list[tuple[bytes, bytes]] = []  # anthropic-ratelimit-*
@@ -125,6 +130,7 @@ class _Exchange:
             return
         try:
             self.principal = await self.auth.authenticate(self.headers, _SCOPE)
+            self.record.key = self.principal.key_id
         except LynkrError as exc:  # 401 / 403: nothing recorded, nothing counted
             await self._error(*lynkr_error_parts(exc))
             return
@@ -222,14 +228,17 @@ class _Exchange:
     async def _respond(self, status: int, body: bytes,
                        extra: list[tuple[bytes, bytes]]) -> None:
         headers = [_JSON, (b"content-length", str(len(body)).encode()),
-                   (b"request-id", self.record.request_id.encode()), *self.limit_headers,
-                   *extra]
+                   (b"request-id", self.record.request_id.encode()), self._overhead(),
+                   *self.limit_headers, *extra]
         try:
             await self.send({"type": "http.response.start", "status": status,
                              "headers": headers})
             await self.send({"type": "http.response.body", "body": body, "more_body": False})
         finally:  # after the write: the line is not on the client's critical path
             self.record.emit(status)
+
+    def _overhead(self) -> tuple[bytes, bytes]:
+        return (b"x-lynkr-overhead-ms", f"{self.record.overhead_ms():.2f}".encode())
 
     async def _error(self, status: int, error_type: str, message: str,
                      retry_after: float | None = None) -> None:
@@ -239,7 +248,7 @@ class _Exchange:
 
     async def _stream(self, frames: AsyncIterator[bytes],
                       extra: list[tuple[bytes, bytes]]) -> None:
-        headers = [*_SSE, (b"request-id", self.record.request_id.encode()),
+        headers = [*_SSE, (b"request-id", self.record.request_id.encode()), self._overhead(),
                    *self.limit_headers, *extra]
         try:
             await self.send({"type": "http.response.start", "status": 200, "headers": headers})

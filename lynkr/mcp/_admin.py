@@ -42,6 +42,7 @@ from typing import Any
 import trio
 from quart import Blueprint, Response, current_app, g, jsonify, request
 
+from eventstore import thaw
 from lynkr import errors
 from lynkr.errors import (
     AuthenticationError,
@@ -51,7 +52,6 @@ from lynkr.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
-from lynkr.mcp._client import thaw
 from lynkr.mcp._manifest import parse_manifest, parse_server
 from lynkr.mcp._runtime import McpRuntime
 from lynkr.tools import ToolResult, ToolRunner

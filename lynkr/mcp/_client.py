@@ -34,6 +34,7 @@ from mcp.client.subscriptions import ListenNotSupportedError, SubscriptionLost
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
+from eventstore import freeze
 from lynkr._version import lynkr_version
 from lynkr.errors import McpError
 from lynkr.mcp._stdio import StdioTransport
@@ -44,10 +45,8 @@ __all__ = [
     "call_tool",
     "connect_server",
     "follow_tools",
-    "freeze",
     "list_all_tools",
     "make_transport",
-    "thaw",
 ]
 
 log = structlog.get_logger()
@@ -92,24 +91,6 @@ class LiveConnection:
         """Ask for a re-list (coalesced: one pending re-list is enough)."""
         with contextlib.suppress(trio.WouldBlock):  # a re-list is already pending
             self.changed.send_nowait(None)
-
-
-def freeze(value: Any) -> Any:
-    """JSON-like data with lists as tuples: the shape events store and read back."""
-    if isinstance(value, dict):
-        return {k: freeze(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return tuple(freeze(v) for v in value)
-    return value
-
-
-def thaw(value: Any) -> Any:
-    """The inverse of `freeze`: tuples back to lists, for JSON and JSON Schema."""
-    if isinstance(value, dict):
-        return {k: thaw(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [thaw(v) for v in value]
-    return value
 
 
 def _tool_dict(tool: mcp_types.Tool) -> dict[str, Any]:

@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from eventstore import thaw
 from lynkr.errors import ToolError, ToolInputError
-from lynkr.mcp._client import ToolCallResult, thaw
+from lynkr.mcp._client import ToolCallResult
 from lynkr.mcp._runtime import McpRuntime
 from lynkr.tools import ToolContext, ToolHandler, ToolSpec
 

@@ -47,7 +47,7 @@ from typing import Any
 
 import structlog
 
-from eventstore import BlobRef, Recorder, make_blob
+from eventstore import BlobRef, Recorder, make_blob, thaw
 from eventstore.events.session import CacheEvicted, CacheHit, CacheStored
 from lynkr import _json
 from lynkr.config import PromptCacheSettings
@@ -149,15 +149,6 @@ def _prompt_tokens(usage: Mapping[str, int]) -> int:
         "input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"))
 
 
-def _thawed(value: Any) -> Any:
-    """A blob's decoded value with arrays as lists again (CBOR arrays decode as tuples)."""
-    if isinstance(value, tuple | list):
-        return [_thawed(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _thawed(v) for k, v in value.items()}
-    return value
-
-
 async def cache_frames(message: Mapping[str, Any]) -> AsyncIterator[bytes]:
     """A cached answer as one Anthropic SSE stream (`message_start` … `message_stop`); the
     turn is committed before it is iterated, so nothing is held back."""
@@ -185,9 +176,10 @@ class PromptCache:
     def probe(self, body: Mapping[str, Any], route: Route,
               headers: Mapping[str, str], scope: str = "") -> CacheProbe:
         """What the cache holds for a request, before its turn begins (no I/O): its key
-        (`scope`: the caller's user with team auth on, "" otherwise; None when the cache is off or the request is not cached: `temperature` above 0
-        without PROMPT_CACHE_NONDETERMINISTIC) and the live entry for it. An expired
-        entry is dropped here and its `CacheEvicted` recorded by `missed`."""
+        (None when the cache is off or the request is not cached: `temperature` above 0
+        without PROMPT_CACHE_NONDETERMINISTIC) and the live entry for it. `scope` keeps
+        users apart: the caller's user with team auth on, "" otherwise. An expired entry
+        is dropped here and its `CacheEvicted` recorded by `missed`."""
         if not self.settings.enabled:
             return CacheProbe(None, None)
         temperature = body.get("temperature")
@@ -299,42 +291,24 @@ class PromptCache:
         if not settings.enabled:
             return cache
         started, now = time.perf_counter(), clock()
-        after = _first_after(recorder, now - cache._ttl_s - _CLOCK_SLACK_S)
         found: OrderedDict[str, tuple[BlobRef, int, float, float]] = OrderedDict()
         read = 0
-        while page := recorder.read_all(after, _WARM_PAGE):
-            read += len(page)
-            after = page[-1].position
-            for record in page:
-                match record.event:
-                    case CacheStored() as ev:
-                        expires = min(ev.expires_at, record.recorded_at + cache._ttl_s)
-                        found[ev.key] = (ev.message, ev.input_tokens, record.recorded_at,
-                                         expires)
-                        found.move_to_end(ev.key)
-                    case CacheHit() as ev if ev.key in found:
-                        found.move_to_end(ev.key)
-                    case CacheEvicted() as ev:
-                        found.pop(ev.key, None)
+        for record in recorder.read_since(now - cache._ttl_s - _CLOCK_SLACK_S, _WARM_PAGE):
+            read += 1
+            match record.event:
+                case CacheStored() as ev:
+                    expires = min(ev.expires_at, record.recorded_at + cache._ttl_s)
+                    found[ev.key] = (ev.message, ev.input_tokens, record.recorded_at, expires)
+                    found.move_to_end(ev.key)
+                case CacheHit() as ev if ev.key in found:
+                    found.move_to_end(ev.key)
+                case CacheEvicted() as ev:
+                    found.pop(ev.key, None)
         live = [(k, v) for k, v in found.items() if v[3] > now][-settings.max_entries:]
         for key, (ref, tokens, stored_at, expires) in live:
-            message = _thawed(recorder.load_blob(ref))
+            message = thaw(recorder.load_blob(ref))
             cache._entries[key] = _Entry(message, ref, tokens, stored_at, expires)
         cache._loaded = len(cache._entries)
         log.info("prompt_cache_warmed", entries=cache._loaded, events_read=read,
                  ms=round((time.perf_counter() - started) * 1000, 2))
         return cache
-
-
-def _first_after(recorder: Recorder, cutoff: float) -> int:
-    """The position to read after so that every event recorded at or after `cutoff` is
-    read (commit times grow with position; a binary search of single-event reads)."""
-    low, high = 0, recorder.last_position()
-    while low < high:
-        mid = (low + high) // 2
-        first = recorder.read_all(mid, 1)
-        if not first or first[0].recorded_at >= cutoff:
-            high = mid
-        else:
-            low = first[0].position
-    return low

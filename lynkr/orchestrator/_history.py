@@ -30,7 +30,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from eventstore import BlobRef, make_blob
+from eventstore import BlobRef, make_blob, thaw
 from eventstore.projections.session_state import SessionState, TurnState
 from lynkr.orchestrator._shape import answer_digest
 from lynkr.tools import ToolResult
@@ -139,7 +139,7 @@ class LoopHistory:
         if cached is not None:
             self._blobs.move_to_end(ref.digest)
             return cached
-        value = _thaw(await self._load_blob(ref))
+        value = thaw(await self._load_blob(ref))
         self._blobs[ref.digest] = value
         if len(self._blobs) > _BLOB_CACHE:
             self._blobs.popitem(last=False)
@@ -163,12 +163,3 @@ def _blocks(content: object) -> list[Any]:
     if isinstance(content, str):
         return [{"type": "text", "text": content}]
     return list(content) if isinstance(content, list | tuple) else []
-
-
-def _thaw(value: Any) -> Any:
-    """A blob as JSON would read it (the codec decodes arrays as tuples)."""
-    if isinstance(value, tuple | list):
-        return [_thaw(v) for v in value]
-    if isinstance(value, Mapping):
-        return {k: _thaw(v) for k, v in value.items()}
-    return value

@@ -28,6 +28,7 @@ group killed) and recorded as interrupted by the runner; the turn ends `StreamAb
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -137,9 +138,10 @@ class AgentLoop:
         return self.tools.enabled
 
     async def plan(self, body: Mapping[str, Any], headers: Mapping[str, str],
-                   session_id: str) -> LoopPlan:
-        """The upstream body for a request: tools offered, hidden steps spliced back."""
-        offer = self.tools.offer(body.get("tools"), session_id)
+                   session_id: str, user: str | None = None) -> LoopPlan:
+        """The upstream body for a request: tools offered (`user`'s own tunnelled tools
+        too), hidden steps spliced back."""
+        offer = self.tools.offer(body.get("tools"), session_id, user)
         planned = dict(body)
         if offer.tools:
             planned["tools"] = offer.tools
@@ -188,7 +190,8 @@ class AgentLoop:
             results[step] = await self.runner.call(
                 str(use.get("name")), use.get("input"), session_id=turn.ticket.session.session_id,
                 tool_call_id=str(use.get("id")), turn=turn.ticket.turn, step=step,
-                cancel_reason="client_disconnected")  # a turn is cancelled when it leaves
+                cancel_reason="client_disconnected",  # a turn is cancelled when it leaves
+                spec=turn.plan.server.get(str(use.get("name"))))
 
         specs = turn.plan.server
         if len(numbered) > 1 and all(specs[str(u.get("name"))].read_only for _, u in numbered):
@@ -209,6 +212,7 @@ class AgentLoop:
                        request_body: Mapping[str, Any]) -> dict[str, Any]:
         """A non-streaming turn under the loop: the client's one message."""
         turn = _Turn(plan, ticket, handle, CallStats())
+        info.upstream = turn.stats  # its span: first model call to last answer, tools included
         raw = b""
         unknown = UnknownParts()
         while True:
@@ -301,6 +305,7 @@ class AgentLoop:
         """A streaming turn under the loop: the first step is opened here (a failure
         before any byte is the HTTP error), the rest runs as the client reads."""
         turn = _Turn(plan, ticket, handle, CallStats())
+        info.upstream = turn.stats  # its span: first model call to last answer, tools included
         turn.steps = 1
         upstream = handle.adapter.build(turn.body(), info.backend_model or "",
                                              turn.plan.headers)
@@ -316,6 +321,7 @@ class AgentLoop:
         ticket, handle = turn.ticket, turn.handle
         settled = False
         raw = b""
+        sent = hashlib.sha256()  # replay --verify: every byte the client is sent
         current: OpenedStream | None = opened
         try:
             while current is not None:
@@ -323,18 +329,21 @@ class AgentLoop:
                 relay = current.relay
                 out, error = frames.feed(current.first), None
                 if out:
+                    sent.update(out)
                     yield out
                 try:
                     with map_httpx_errors(handle.name):
                         async for chunk in current.chunks:
                             out = frames.feed(relay.feed(chunk))
                             if out:
+                                sent.update(out)
                                 yield out
                             if relay.done:
                                 break
                         else:
                             out = frames.feed(relay.end())
                             if out:
+                                sent.update(out)
                                 yield out
                 except LynkrError as exc:
                     error = exc
@@ -375,17 +384,20 @@ class AgentLoop:
                     continue
                 final = self._visible_message(turn, message, end)
                 tail = frames.text_block(final["content"][-1]["text"]) if end == "limit" else b""
+                closing = frames.final(final["stop_reason"], final["stop_sequence"], turn.usage)
+                sent.update(tail + closing + MESSAGE_STOP_FRAME)  # replay --verify
                 event, blobs = responded(
                     ticket.turn, final, raw, provider=handle.name,
                     latency_ms=(time.perf_counter() - turn.stats.started) * 1000,
-                    first_byte_ms=turn.stats.first_byte_ms, unknown=dict(relay.unknown.counts))
+                    first_byte_ms=turn.stats.first_byte_ms, unknown=dict(relay.unknown.counts),
+                    client_digest=sent.hexdigest())
                 if tail:
                     yield tail
                 await self._cached(orchestrator, turn, info, final, end, stream=True)
                 await orchestrator.turns.finish(ticket, event, blobs)
                 settled = True
                 info.usage, info.outcome = dict(turn.usage), "ok"
-                yield frames.final(final["stop_reason"], final["stop_sequence"], turn.usage)
+                yield closing
                 yield MESSAGE_STOP_FRAME
                 return
         finally:

@@ -17,7 +17,7 @@ group that is not enabled stays the client's, logged once per session.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +26,10 @@ import structlog
 from lynkr.config import GROUPS, ServerToolSettings
 from lynkr.tools import ToolRegistry, ToolSpec
 
-__all__ = ["GROUPS", "Offer", "ServerToolSettings", "ServerTools"]
+__all__ = ["GROUPS", "Offer", "ServerToolSettings", "ServerTools", "UserTools"]
+
+UserTools = Callable[[str], "Sequence[ToolSpec]"]
+"""A user's own server tools now (the callback tunnel's connectors), by user id."""
 
 log = structlog.get_logger()
 
@@ -44,9 +47,11 @@ class Offer:
 class ServerTools:
     """The enabled server tools of a registry (see module docstring)."""
 
-    def __init__(self, settings: ServerToolSettings, registry: ToolRegistry) -> None:
+    def __init__(self, settings: ServerToolSettings, registry: ToolRegistry,
+                 user_tools: UserTools | None = None) -> None:
         self.settings = settings
         self.registry = registry
+        self.user_tools = user_tools  # a user's own tools (the callback tunnel), if any
         self._clash_logged: OrderedDict[tuple[str, str], None] = OrderedDict()
 
     @property
@@ -54,11 +59,16 @@ class ServerTools:
         """True when any server tool may be offered."""
         return self.settings.enabled
 
-    def offer(self, client_tools: Sequence[Any] | None, session_id: str) -> Offer:
-        """The tool list for one request (see module docstring)."""
+    def offer(self, client_tools: Sequence[Any] | None, session_id: str,
+              user: str | None = None) -> Offer:
+        """The tool list for one request (see module docstring); `user`'s own tunnelled
+        tools are added when the `local` group is enabled, and only for that user."""
         selected: dict[str, ToolSpec] = {}
         others: set[str] = set()
-        for spec in self.registry.specs():  # sorted by name: a stable order
+        specs = self.registry.specs()  # sorted by name: a stable order
+        if user is not None and self.user_tools is not None and "local" in self.settings.groups:
+            specs = sorted([*specs, *self.user_tools(user)], key=lambda s: s.name)
+        for spec in specs:
             if self.settings.selects(spec):
                 selected[spec.name] = spec
             else:

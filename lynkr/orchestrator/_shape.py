@@ -20,6 +20,7 @@ from lynkr.providers import (
 __all__ = [
     "aborted",
     "answer_digest",
+    "body_digest",
     "error_frame",
     "failed",
     "responded",
@@ -67,11 +68,22 @@ def answer_digest(content: object) -> str:
     return hashlib.sha256(_json.dumps_sorted(content)).hexdigest()
 
 
+# --- replay --verify: the digest of what the client was sent (lynkr/cli/_replay_verify.py)
+def body_digest(message: Mapping[str, Any]) -> str:
+    """SHA-256 (hex) of a non-streaming answer's body exactly as the HTTP layer writes it
+    (`lynkr.http` sends `_json.dumps(message)`)."""
+    return hashlib.sha256(_json.dumps(message)).hexdigest()
+# --- end replay --verify
+
+
 def responded(
     turn: int, message: Mapping[str, Any], raw: bytes, *, provider: str, latency_ms: float,
     first_byte_ms: float | None, unknown: Mapping[str, int] | None = None,
+    client_digest: str | None = None,
 ) -> tuple[ModelResponded, Blobs]:
-    """`ModelResponded` and its blobs (the final message, the raw upstream answer)."""
+    """`ModelResponded` and its blobs (the final message, the raw upstream answer);
+    `client_digest` is the SHA-256 of the bytes the client is sent (None: the JSON body,
+    `body_digest(message)`)."""
     message_ref, message_data = make_blob(dict(message))
     raw_ref, raw_data = make_blob(raw)
     content = message.get("content")
@@ -80,7 +92,8 @@ def responded(
         usage=usage_of(message), latency_ms=round(latency_ms, 3),
         first_byte_ms=None if first_byte_ms is None else round(first_byte_ms, 3),
         upstream=raw_ref, provider=provider, answer_digest=answer_digest(content),
-        visible_blocks=visible_blocks(content), unknown_parts=dict(unknown) if unknown else None)
+        visible_blocks=visible_blocks(content), unknown_parts=dict(unknown) if unknown else None,
+        client_digest=client_digest or body_digest(message))
     return event, [(message_ref, message_data), (raw_ref, raw_data)]
 
 

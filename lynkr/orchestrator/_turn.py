@@ -13,6 +13,7 @@ sent, only after `ModelResponded` is committed.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
@@ -50,6 +51,7 @@ from lynkr.providers import (
     StreamOutcome,
     UnknownParts,
     count_request_tokens,
+    encode_message_stream,
 )
 
 __all__ = ["MessagesRequest", "Orchestrator", "TurnInfo", "TurnResult"]
@@ -84,6 +86,8 @@ class TurnInfo:
     usage: dict[str, int] = field(default_factory=dict)
     outcome: str = "rejected"
     cache_key: str | None = None  # the prompt cache's key of the request (None: not cached)
+    upstream: CallStats | None = None  # the upstream call, once made (the overhead figures)
+    upstream_ms: float | None = None  # its duration, once its answer ended
 
 
 @dataclass(slots=True)
@@ -129,8 +133,9 @@ class Orchestrator:
         handle = self.handles[route.provider]
         info.provider, info.backend_model = route.provider, route.backend_model
         loop, cache = self.loop, self.cache
-        plan = None if loop is None else await loop.plan(request.body, request.headers,
-                                                          session.session_id)
+        plan = None if loop is None else await loop.plan(
+            request.body, request.headers, session.session_id,
+            None if request.principal is ANONYMOUS else request.principal.user)
         if plan is not None and not plan.server:
             plan = None  # no server tool offered to this request: a plain turn
         # The prompt cache keys what the upstream would get (with server tools: their
@@ -176,7 +181,7 @@ class Orchestrator:
     async def _complete(self, request: MessagesRequest, ticket: TurnTicket,
                         handle: ProviderHandle,
                         upstream: Any, info: TurnInfo) -> dict[str, Any]:
-        stats = CallStats()
+        stats = info.upstream = CallStats()
         async with self.ending_failures(ticket, handle, stats, info):
             data = await fetch_body(handle, upstream, self.settings.resilience, stats)
             unknown = UnknownParts()
@@ -185,8 +190,9 @@ class Orchestrator:
         if self.cache is not None:  # prompt cache: store a tool-free answer
             message = await self.cache.store(self.turns, ticket, info.cache_key, message,
                                              rewrite_usage=True)
+        info.upstream_ms = (time.perf_counter() - stats.started) * 1000
         event, blobs = responded(ticket.turn, message, data, provider=handle.name,
-                                 latency_ms=(time.perf_counter() - stats.started) * 1000,
+                                 latency_ms=info.upstream_ms,
                                  first_byte_ms=stats.first_byte_ms, unknown=unknown.counts)
         await self.turns.finish(ticket, event, blobs)
         info.attempts, info.usage, info.outcome = stats.attempts, usage_of(message), "ok"
@@ -198,8 +204,11 @@ class Orchestrator:
         `cache`, no upstream bytes, latency 0), both committed before any byte goes out."""
         assert self.cache is not None
         message = await self.cache.hit(self.turns, ticket, probe, str(body.get("model", "")))
+        # replay --verify: a streamed hit is sent as `cache_frames` (body + stop)
+        sent = (hashlib.sha256(b"".join(encode_message_stream(message))).hexdigest()  # type: ignore[arg-type]
+                if body.get("stream") else None)
         event, blobs = responded(ticket.turn, message, b"", provider="cache", latency_ms=0.0,
-                                 first_byte_ms=None)
+                                 first_byte_ms=None, client_digest=sent)
         await self.turns.finish(ticket, event, blobs)
         info.usage, info.outcome = usage_of(message), "cache_hit"
         if body.get("stream"):
@@ -240,7 +249,7 @@ class Orchestrator:
     async def _open_stream(self, request: MessagesRequest, ticket: TurnTicket,
                            handle: ProviderHandle, upstream: Any,
                            info: TurnInfo) -> AsyncIterator[bytes]:
-        stats = CallStats()
+        stats = info.upstream = CallStats()
         async with self.ending_failures(ticket, handle, stats, info):
             opened = await open_stream(handle, upstream, self.settings.resilience, stats,
                                        request.body)
@@ -251,8 +260,10 @@ class Orchestrator:
                      stats: CallStats, info: TurnInfo) -> AsyncIterator[bytes]:
         """Forward SSE bytes; commit the turn's outcome before its last frame (module doc)."""
         relay, settled = opened.relay, False
+        sent = hashlib.sha256()  # replay --verify: every byte the client is sent
         try:
             if opened.first:
+                sent.update(opened.first)
                 yield opened.first
             out, error = b"", None
             try:
@@ -262,6 +273,7 @@ class Orchestrator:
                         if relay.done:
                             break
                         if out:
+                            sent.update(out)
                             yield out
                     else:
                         out = relay.end()
@@ -271,8 +283,10 @@ class Orchestrator:
             self.log_unknown(ticket, handle.name, relay.unknown)
             if error is None and outcome is not None and outcome.complete:
                 if out:
+                    sent.update(out)
                     yield out
-                await self._responded(ticket, handle, stats, info, outcome)
+                sent.update(relay.stop_frame)
+                await self._responded(ticket, handle, stats, info, outcome, sent.hexdigest())
                 settled = True
                 yield relay.stop_frame
                 return
@@ -291,14 +305,16 @@ class Orchestrator:
                                            relay.raw)
 
     async def _responded(self, ticket: TurnTicket, handle: ProviderHandle, stats: CallStats,
-                         info: TurnInfo, outcome: StreamOutcome) -> None:
+                         info: TurnInfo, outcome: StreamOutcome, client_digest: str) -> None:
         message = dict(outcome.message or {})
         if self.cache is not None:  # prompt cache: store a tool-free answer
             await self.cache.store(self.turns, ticket, info.cache_key, message,
                                    rewrite_usage=False)
+        info.upstream_ms = (time.perf_counter() - stats.started) * 1000
         event, blobs = responded(ticket.turn, message, outcome.raw, provider=handle.name,
-                                 latency_ms=(time.perf_counter() - stats.started) * 1000,
-                                 first_byte_ms=stats.first_byte_ms, unknown=outcome.unknown)
+                                 latency_ms=info.upstream_ms,
+                                 first_byte_ms=stats.first_byte_ms, unknown=outcome.unknown,
+                                 client_digest=client_digest)
         await self.turns.finish(ticket, event, blobs)
         info.usage, info.outcome = usage_of(message), "ok"
 

@@ -158,6 +158,7 @@ class ToolRunner:
         step: int = 1,
         caller: str = "session",
         cancel_reason: str = "cancelled",
+        spec: ToolSpec | None = None,
     ) -> ToolResult:
         """Validate, decide, run and record one call of tool `name`.
 
@@ -174,6 +175,8 @@ class ToolRunner:
             cancel_reason: the `ToolCallInterrupted` reason if this task is cancelled
                 while the tool runs (``"client_disconnected"`` when the task is the
                 client's request).
+            spec: the tool itself, when it is not in the registry (a user's tunnelled
+                tools exist for that user's sessions only); `name` must be its name.
 
         Returns:
             The result; ``ok=False`` for a refused, invalid or failed call (the text says
@@ -190,7 +193,7 @@ class ToolRunner:
                           turn=turn, caller=caller)
         started = time.perf_counter()
         try:
-            result = await self._outcome(ctx, name, inputs, step)
+            result = await self._outcome(ctx, name, inputs, step, spec)
             ctx.finished = True
             await self._record_completion(ctx, result, (time.perf_counter() - started) * 1000)
         finally:
@@ -198,10 +201,11 @@ class ToolRunner:
                 await self._record_interrupted(ctx, ctx.started, cancel_reason)
         return result
 
-    async def _outcome(self, ctx: CallContext, name: str, inputs: Any, step: int) -> ToolResult:
+    async def _outcome(self, ctx: CallContext, name: str, inputs: Any, step: int,
+                       spec: ToolSpec | None) -> ToolResult:
         """The call's result; a failure the caller should see is an ``ok=False`` result."""
         try:
-            content = await self._run(ctx, name, inputs, step)
+            content = await self._run(ctx, name, inputs, step, spec)
         except LynkrError as exc:
             return self._result(ctx, ok=False, content={"error": exc.message},
                                 error_type=type(exc).__name__)
@@ -220,9 +224,10 @@ class ToolRunner:
                             decisions=tuple(ctx.decisions), tool_call_id=ctx.tool_call_id)
         return _truncated(result, self.settings.result_max_bytes)
 
-    async def _run(self, ctx: CallContext, name: str, inputs: Any, step: int) -> Any:
+    async def _run(self, ctx: CallContext, name: str, inputs: Any, step: int,
+                   spec: ToolSpec | None) -> Any:
         try:
-            spec = self.registry.get(name)
+            spec = spec if spec is not None and spec.name == name else self.registry.get(name)
         except ToolError:
             await self.record_decision(ctx, Decision.deny("registry", "registry.tool_known",
                                             f"no tool named {name!r} is registered",

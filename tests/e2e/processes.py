@@ -61,8 +61,10 @@ def gateway_processes(tmp_path: Path, provider: str = "openai",
                              "--port", "0"], tmp_path, base, "LISTENING", "stdout")
     server_dir = tmp_path / "server"
     server_dir.mkdir()
-    env = {**base, "PORT": "0", "LOG_LEVEL": "warning", **provider_env(provider, int(fake_port)),
-           **(extra_env or {})}
+    # The prompt cache is off unless a test turns it on: many tests resend one question
+    # on purpose and must reach the scripted upstream each time.
+    env = {**base, "PORT": "0", "LOG_LEVEL": "warning", "PROMPT_CACHE_ENABLED": "false",
+           **provider_env(provider, int(fake_port)), **(extra_env or {})}
     try:
         lynkr, url = start([sys.executable, "-m", "lynkr", "serve"], server_dir, env,
                            "lynkr: listening on ", "stderr")

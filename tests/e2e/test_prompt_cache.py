@@ -34,7 +34,7 @@ def _events(db: Path) -> list[object]:
 def test_a_hit_survives_kill_9_and_restart(tmp_path):
     """Miss, streamed hit, kill -9, restart on the same data: the next identical request is
     a hit again, with no new upstream request."""
-    with gateway_processes(tmp_path) as stack:
+    with gateway_processes(tmp_path, extra_env={"PROMPT_CACHE_ENABLED": "true"}) as stack:
         first = httpx.post(stack["url"] + "/v1/messages", json=ASK, headers=SESSION)
         hit = httpx.post(stack["url"] + "/v1/messages", json={**ASK, "stream": True},
                          headers=SESSION)

@@ -1,4 +1,4 @@
-"""One contract, two recorders: `MemoryRecorder` and `SqliteRecorder` behave the same."""
+"""One contract, three recorders: memory, SQLite and PostgreSQL behave the same."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from eventstore import (
     StoreClosedError,
     UnknownEventTypeError,
     make_blob,
+    open_recorder,
     verify_stream,
 )
 from eventstore.events.session import RouteChosen, ToolCompleted
@@ -314,3 +315,14 @@ class TestSqliteRecorder(RecorderContract):
 
     def make_recorder(self, path: Path, registry: EventRegistry | None = None) -> Recorder:
         return SqliteRecorder(path / "lynkr.db", registry=registry)
+
+
+class TestPostgresRecorder(RecorderContract):
+    """The contract on `PostgresRecorder` (each test in a fresh schema)."""
+
+    @pytest.fixture(autouse=True)
+    def _store_url(self, postgres_url: str) -> None:
+        self.url = postgres_url
+
+    def make_recorder(self, path: Path, registry: EventRegistry | None = None) -> Recorder:
+        return open_recorder(self.url, registry=registry)

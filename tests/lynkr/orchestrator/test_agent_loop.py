@@ -283,7 +283,8 @@ async def test_a_json_client_leaving_mid_tool_ends_the_turn(tmp_path):
             while not any(isinstance(e, StreamAborted) for e in await _events(gw)):  # noqa: ASYNC110
                 await trio.sleep(0.05)
         events = await _events(gw)
-    assert [e.reason for e in events if isinstance(e, ToolCallInterrupted)] == ["client_disconnected"]
+    interrupted = [e.reason for e in events if isinstance(e, ToolCallInterrupted)]
+    assert interrupted == ["client_disconnected"]
     assert [e.reason for e in events if isinstance(e, StreamAborted)] == ["client_disconnected"]
 
 

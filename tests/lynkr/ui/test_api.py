@@ -1,0 +1,116 @@
+"""The session viewer's JSON over real HTTP: what each caller may see, and bad input."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from lynkr.errors import PermissionDeniedError
+from lynkr.gateway import ANONYMOUS, Principal
+from lynkr.ui._access import viewer_for
+from tests.lynkr.http.gateway import Gateway, running_gateway
+
+ADMIN_TOKEN = "admin-token-for-the-viewer-tests"
+AUTH = {"LYNKR_AUTH": "keys", "LYNKR_ADMIN_TOKEN": ADMIN_TOKEN}
+ADMIN = {"authorization": f"Bearer {ADMIN_TOKEN}"}
+HELLO = {"model": "claude-sonnet-4-6", "max_tokens": 64,
+         "messages": [{"role": "user", "content": "hello"}]}
+ALICE = Principal(key_id="lk_a", user="alice", tier="free", scopes=frozenset({"anthropic-proxy"}),
+                  via="key")
+
+
+async def _key(gw: Gateway, user: str) -> str:
+    response = await gw.post("/api/v1/api-keys", {"name": user, "user_id": user,
+                                                  "tier": "enterprise"}, headers=ADMIN)
+    assert response.status_code == 201, response.text
+    secret: str = response.json()["key"]
+    return secret
+
+
+async def _get(gw: Gateway, path: str, headers: dict[str, str] | None = None) -> Any:
+    return await gw.client.get(gw.url + path, headers=headers or {})
+
+
+def test_auth_off_serves_loopback_clients_only():
+    """With auth off a remote address is refused; loopback sees everything."""
+    assert viewer_for(ANONYMOUS, auth_enabled=False, remote_addr="127.0.0.1").sees_all
+    assert viewer_for(ANONYMOUS, auth_enabled=False, remote_addr="::1").sees_all
+    with pytest.raises(PermissionDeniedError):
+        viewer_for(ANONYMOUS, auth_enabled=False, remote_addr="10.1.2.3")
+
+
+def test_a_user_without_admin_sees_their_own_user():
+    """A non-admin key is cut to its user; an admin is not."""
+    assert viewer_for(ALICE, auth_enabled=True, remote_addr="10.1.2.3").user == "alice"
+    admin = Principal(key_id="lk_b", user="bob", tier="free", scopes=frozenset({"admin"}),
+                      via="key")
+    assert viewer_for(admin, auth_enabled=True, remote_addr="10.1.2.3").sees_all
+
+
+async def test_each_user_sees_only_their_sessions_and_an_admin_all(tmp_path):
+    """alice and bob each list their own session; alice cannot open bob's; admin lists both."""
+    script = [{"text": "hi alice"}, {"text": "hi bob"}]
+    async with running_gateway(tmp_path, script, provider="anthropic", env=AUTH) as gw:
+        alice, bob = await _key(gw, "alice"), await _key(gw, "bob")
+        for secret, session in ((alice, "s-alice"), (bob, "s-bob")):
+            answer = await gw.post("/v1/messages", HELLO, headers={
+                "x-api-key": secret, "x-claude-code-session-id": session})
+            assert answer.status_code == 200, answer.text
+        mine = (await _get(gw, "/ui/api/sessions", {"x-api-key": alice})).json()["data"]
+        theirs = await _get(gw, "/ui/api/sessions/s-bob", {"x-api-key": alice})
+        everyone = (await _get(gw, "/ui/api/sessions", ADMIN)).json()["data"]
+        by_user = (await _get(gw, "/ui/api/sessions?user=bob", ADMIN)).json()["data"]
+        nobody = await _get(gw, "/ui/api/sessions")
+        page = await _get(gw, "/ui")
+    assert [(r["session_id"], r["user"]) for r in mine] == [("s-alice", "alice")]
+    assert theirs.status_code == 404
+    assert theirs.json()["error"]["type"] == "not_found_error"
+    assert sorted(r["session_id"] for r in everyone) == ["s-alice", "s-bob"]
+    assert [r["session_id"] for r in by_user] == ["s-bob"]
+    assert nobody.status_code == 401
+    assert page.status_code == 200  # the page holds no data: it asks for a key
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+
+
+async def test_a_session_shows_its_route_answer_and_conversation(tmp_path):
+    """The timeline has the turn, the routing decision with its reason and the answer."""
+    async with running_gateway(tmp_path, [{"text": "**bold** answer"}],
+                               provider="anthropic") as gw:
+        await gw.post("/v1/messages", HELLO, headers={"x-claude-code-session-id": "s1"})
+        body = (await _get(gw, "/ui/api/sessions/s1")).json()
+        later = (await _get(gw, f"/ui/api/sessions/s1?after={body['version']}")).json()
+    kinds = [row["kind"] for row in body["timeline"]]
+    assert kinds[:2] == ["session", "turn"]
+    assert "route" in kinds
+    assert kinds[-1] == "answer"
+    route = next(row for row in body["timeline"] if row["kind"] == "route")
+    assert route["detail"]
+    assert [m["role"] for m in body["conversation"]] == ["user", "assistant"]
+    assert body["conversation"][1]["blocks"] == [{"type": "text", "text": "**bold** answer"}]
+    assert later["timeline"] == []
+
+
+@pytest.mark.parametrize("path", ["/ui/api/sessions?since=yesterday",
+                                  "/ui/api/audit?until=2026-13",
+                                  "/ui/api/sessions/s1?after=x", "/ui/events?after=-1"])
+async def test_bad_filters_are_400_invalid_request(tmp_path, path):
+    """A malformed date or position is Anthropic's 400 error JSON, never a 500."""
+    async with running_gateway(tmp_path, with_upstream=False) as gw:
+        response = await _get(gw, path)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["type"] == "invalid_request_error"
+
+
+async def test_usage_audit_and_servers_answer_json(tmp_path):
+    """Usage per day/model/key, the audit table and the MCP list are served as JSON."""
+    async with running_gateway(tmp_path, [{"text": "ok"}], provider="anthropic") as gw:
+        await gw.post("/v1/messages", HELLO, headers={"x-claude-code-session-id": "s1"})
+        usage = (await _get(gw, "/ui/api/usage")).json()
+        audit = (await _get(gw, "/ui/api/audit?decision=deny")).json()
+        servers = (await _get(gw, "/ui/api/servers")).json()
+    assert [r["requests"] for r in usage["day"]] == [1]
+    assert [r["model"] for r in usage["model"]] == ["claude-sonnet-4-6"]
+    assert [r["key"] for r in usage["key"]] == ["anonymous"]
+    assert audit == {"data": []}
+    assert set(servers) == {"mcp", "mcp_enabled"}
