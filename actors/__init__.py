@@ -57,7 +57,13 @@ from actors.registry import (
     SessionTouched,
     check_session_id,
 )
-from actors.session import INLINE_REQUEST_BYTES, SessionActor, SessionCrash, stream_of
+from actors.session import (
+    INLINE_REQUEST_BYTES,
+    SessionActor,
+    SessionCrash,
+    conflict_retries,
+    stream_of,
+)
 from actors.writer import EventStore, EventStoreWriter, WriterHealth, WriterStatistics
 
 __all__ = [
@@ -113,6 +119,7 @@ __all__ = [
     "ask_inline",
     "begin_turn",
     "check_session_id",
+    "conflict_retries",
     "finish_turn",
     "loop_verdict",
     "record_events",

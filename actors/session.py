@@ -39,6 +39,7 @@ reports a `SessionCrash` to the supervisor callback (the `SessionRegistry`).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -70,10 +71,34 @@ __all__ = [
     "Record",
     "SessionActor",
     "SessionCrash",
+    "conflict_retries",
     "stream_of",
 ]
 
 log = structlog.get_logger()
+
+
+
+class _Tally:
+    """A count that any actor thread may add to."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.value = 0
+
+    def add(self) -> int:
+        with self._lock:
+            self.value += 1
+            return self.value
+
+
+_CONFLICTS_RETRIED = _Tally()
+
+
+def conflict_retries() -> int:
+    """Commands retried in this process because another writer (another gateway on a
+    shared store) appended to the session's stream first (`/health` shows it)."""
+    return _CONFLICTS_RETRIED.value
 
 T = TypeVar("T")
 _KNOWN_BLOBS_LIMIT = 4096  # digests remembered as stored (to skip resending them), at first;
@@ -319,8 +344,8 @@ class SessionActor(DispatchedActor):
         assert inflight.error is not None
         if not isinstance(inflight.error, ConcurrencyError):
             raise inflight.error
-        log.info("session_conflict_retry", session_id=self.session_id,
-                 version=inflight.expected)
+        log.info("session_conflict_retried", session_id=self.session_id,
+                 version=inflight.expected, retries=_CONFLICTS_RETRIED.add())
         state = self._catch_up(inflight.start)
         decision = inflight.command(state)
         expected = self._version(state)

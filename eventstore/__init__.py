@@ -11,6 +11,7 @@ from __future__ import annotations
 from eventstore import events as _events  # noqa: F401
 from eventstore._apsw import Durability, SqliteRecorder
 from eventstore._codec import BlobRef, decode_value, encode_value, freeze, make_blob, thaw
+from eventstore._copy import CopyProgress, copy_log
 from eventstore._errors import (
     BlobNotFoundError,
     ConcurrencyError,
@@ -37,7 +38,7 @@ from eventstore._recorder import (
 )
 from eventstore._registry import EVENTS, Event, EventRegistry
 from eventstore._schema import SCHEMA_VERSION
-from eventstore._verify import verify_log, verify_stream
+from eventstore._verify import damaged_blobs, verify_log, verify_stream
 
 __all__ = [
     "ANY_VERSION",
@@ -47,6 +48,7 @@ __all__ = [
     "BlobNotFoundError",
     "BlobRef",
     "ConcurrencyError",
+    "CopyProgress",
     "Damage",
     "Durability",
     "Event",
@@ -66,6 +68,8 @@ __all__ = [
     "StoreClosedError",
     "StreamInfo",
     "UnknownEventTypeError",
+    "copy_log",
+    "damaged_blobs",
     "decode_value",
     "encode_value",
     "freeze",

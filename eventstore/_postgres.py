@@ -68,6 +68,9 @@ class PostgresRecorder(Recorder):
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         try:
             listener = self._connect()
+        except psycopg.Error as exc:
+            raise StoreBrokenError(f"cannot open {redact_url(url)}: {exc}") from exc
+        try:
             schema = migrate_pg(listener, redact_url(url))
             self.channel = channel_name(schema)
             listener.execute(f"LISTEN {self.channel}".encode())
@@ -76,7 +79,11 @@ class PostgresRecorder(Recorder):
                 url, min_size=1, max_size=pool_size, kwargs={"autocommit": True},
                 open=True, name="lynkr-eventstore")
         except psycopg.Error as exc:
+            listener.close()
             raise StoreBrokenError(f"cannot open {redact_url(url)}: {exc}") from exc
+        except BaseException:
+            listener.close()
+            raise
         self._writer = PgWriter(self._connect, self.channel, self._publish, _ignore)
         self._writer.next_position = self._last_position + 1
         self._threads = [

@@ -58,11 +58,13 @@ class ServerSettings:
     log_format: str = "auto"  # LOG_FORMAT: auto (console on a terminal, else json), console, json
     max_live_sessions: int = 1000  # LYNKR_MAX_LIVE_SESSIONS: beyond it, LRU sessions passivate
     store_url: str = ""  # LYNKR_STORE_URL: sqlite:///path or postgresql://…; "": lynkr.db
+    shutdown_grace: float = 30.0  # LYNKR_SHUTDOWN_GRACE_S: in-flight requests' time to end
 
     @classmethod
     def from_env(cls, env: Env) -> ServerSettings:
         """Read HOST, PORT, LYNKR_DATA_DIR, WORKSPACE_ROOT, LOG_LEVEL, LOG_FORMAT,
-        LYNKR_DURABILITY, LYNKR_PROJECTOR, LYNKR_MAX_LIVE_SESSIONS, LYNKR_STORE_URL."""
+        LYNKR_DURABILITY, LYNKR_PROJECTOR, LYNKR_MAX_LIVE_SESSIONS, LYNKR_STORE_URL,
+        LYNKR_SHUTDOWN_GRACE_S."""
         port = env.int("PORT", 8080, minimum=0)
         if port > 65535:
             env.problems.append(f"PORT: {port} is above 65535")
@@ -78,6 +80,7 @@ class ServerSettings:
             log_format=env.choice("LOG_FORMAT", "auto", ("auto", "console", "json")),
             max_live_sessions=env.int("LYNKR_MAX_LIVE_SESSIONS", 1000, minimum=1),
             store_url=_store_url(env),
+            shutdown_grace=max(0.0, env.float("LYNKR_SHUTDOWN_GRACE_S", 30.0)),
         )
 
 

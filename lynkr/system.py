@@ -16,9 +16,9 @@ their own `tools`, `mcp`, `indexer` and `blueprints` (extra Quart blueprints, e.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import ExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, ExitStack, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import structlog
@@ -32,9 +32,9 @@ from actors import (
     ProviderSupervisor,
     Sessions,
 )
-from eventstore import BlobRef, Durability, Recorder, open_recorder, redact_url
+from eventstore import BlobRef, Durability, Recorder, is_postgres_url, open_recorder, redact_url
 from lynkr.config import Settings
-from lynkr.gateway import Limiter, TaskRouter
+from lynkr.gateway import Limiter, SharedLimiter, TaskRouter, open_limiter
 from lynkr.mcp import admin_blueprint, mcp_call_spec, mcp_tool_specs, open_mcp
 from lynkr.orchestrator import (
     AgentLoop,
@@ -68,6 +68,9 @@ from lynkr.tools import (
 )
 from lynkr.tunnel import Tunnel
 
+if TYPE_CHECKING:
+    from lynkr.tunnel import TunnelRelay
+
 __all__ = ["System", "make_adapter", "make_client_factory", "open_system"]
 
 log = structlog.get_logger()
@@ -93,8 +96,9 @@ class System:
     projections: Projections | None = None
     blueprints: list[Any] = field(default_factory=list)
     clients: dict[str, PooledClient] = field(default_factory=dict)  # latest per provider
-    limiter: Limiter | None = None  # the tiers' rate limits (lynkr.gateway._limits)
+    limiter: Limiter | SharedLimiter | None = None  # the tiers' rate limits (lynkr.gateway)
     tunnel: Tunnel | None = None  # users' connectors (`lynkr connect`), lynkr.tunnel
+    relay: TunnelRelay | None = None  # other gateways' connectors (a PostgreSQL store)
 
     def pool_statistics(self, provider: str) -> TransportStatistics | None:
         """The connection pool of `provider`'s client (None: none made yet, or not ours).
@@ -169,8 +173,19 @@ async def _open_mcp(
         yield mcp, [admin_blueprint()]
 
 
+def _open_relay(tunnel: Tunnel,
+                store_url: str) -> AbstractAsyncContextManager[TunnelRelay | None]:
+    """Other gateways' connectors, through the shared PostgreSQL store (psycopg loads
+    only then); one gateway on SQLite has nothing to relay."""
+    if not is_postgres_url(store_url):
+        return nullcontext(None)
+    from lynkr.tunnel import open_relay
+    return open_relay(tunnel, store_url)
+
+
 def _agent_loop(settings: Settings, store: EventStore, recorder: Recorder, sessions: Sessions,
-                orchestrator: Orchestrator, tools: Any, tunnel: Tunnel) -> ToolRunner | None:
+                orchestrator: Orchestrator, tools: Any,
+                tunnel: Tunnel | TunnelRelay) -> ToolRunner | None:
     """The gateway's one `ToolRunner`, and the agent loop on the orchestrator when
     `LYNKR_SERVER_TOOLS` offers any tool (each user's tunnelled tools to that user's
     sessions, with the `local` group).
@@ -230,8 +245,6 @@ async def open_system(
     orchestrator.router = TaskRouter(settings.routing, frozenset(handles),
                                      count_request_tokens)
     orchestrator.tiers = settings.limits
-    limiter = Limiter(settings.limits)
-    await trio.to_thread.run_sync(limiter.warm, recorder)  # counters survive restarts
     log.info("system_started", db=redact_url(settings.store_url), providers=list(handles),
              active=settings.providers.provider if settings.providers.active else None)
     projections_db = settings.server.data_dir / "projections.db"
@@ -248,16 +261,18 @@ async def open_system(
             if tools is None:
                 belt = stack.enter_context(open_toolbelt(settings, store))
                 tools, indexer = belt.registry, indexer or belt.indexer_ref
-            async with _open_mcp(settings, store, mcp, tools) as (mcp, mcp_blueprints):
+            async with (_open_mcp(settings, store, mcp, tools) as (mcp, mcp_blueprints),
+                        open_limiter(settings.limits, settings.store_url, recorder) as limiter):
                 tunnel = Tunnel(settings.tunnel, store)
-                runner = _agent_loop(settings, store, recorder, sessions, orchestrator, tools,
-                                     tunnel)
-                yield System(settings=settings, recorder=recorder, store=store,
-                             sessions=sessions, providers=supervisor, handles=handles,
-                             orchestrator=orchestrator, tools=tools, runner=runner, mcp=mcp,
-                             indexer=indexer, projections=projections,
-                             blueprints=[*blueprints, *mcp_blueprints], clients=clients,
-                             limiter=limiter, tunnel=tunnel)
+                async with _open_relay(tunnel, settings.store_url) as relay:
+                    runner = _agent_loop(settings, store, recorder, sessions, orchestrator,
+                                         tools, relay or tunnel)
+                    yield System(settings=settings, recorder=recorder, store=store,
+                                 sessions=sessions, providers=supervisor, handles=handles,
+                                 orchestrator=orchestrator, tools=tools, runner=runner,
+                                 mcp=mcp, indexer=indexer, projections=projections,
+                                 blueprints=[*blueprints, *mcp_blueprints], clients=clients,
+                                 limiter=limiter, tunnel=tunnel, relay=relay)
     finally:
         with trio.CancelScope(shield=True):
             await projections.aclose()

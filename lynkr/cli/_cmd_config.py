@@ -45,10 +45,11 @@ def effective_settings(settings: Settings) -> list[tuple[str, Any]]:
         ("LOG_FORMAT", server.log_format), ("LYNKR_DURABILITY", server.durability),
         ("LYNKR_STORE_URL", redact_url(settings.store_url)),
         ("LYNKR_PROJECTOR", server.projector),
-        ("LYNKR_MAX_LIVE_SESSIONS", server.max_live_sessions), *_auth_rows(settings),
+        ("LYNKR_MAX_LIVE_SESSIONS", server.max_live_sessions),
+        ("LYNKR_SHUTDOWN_GRACE_S", server.shutdown_grace), *_auth_rows(settings),
     ]
     rows += _provider_rows(settings) + _cache_rows(settings) + _tool_rows(settings)
-    rows += _mcp_rows(settings) + _gateway_rows(settings)
+    rows += _mcp_rows(settings) + _gateway_rows(settings) + _tunnel_rows(settings)
     return [(name, str(value) if isinstance(value, Path) else value) for name, value in rows]
 
 
@@ -189,16 +190,27 @@ def _mcp_rows(settings: Settings) -> list[tuple[str, Any]]:
 
 def _gateway_rows(settings: Settings) -> list[tuple[str, Any]]:
     """Rate limits and routing by task, in README order."""
+    from eventstore import redact_url
+
     limits, routing = settings.limits, settings.routing
     return [
         ("LYNKR_LIMITS_BY", limits.by), ("LYNKR_LIMITS_TZ", limits.tz),
         ("LYNKR_LIMITS_COUNT_FREE_ROUTES", limits.count_free_routes),
+        ("LYNKR_LIMITS_STORE", redact_url(limits.store)),
+        ("LYNKR_LIMITS_SLOT_TTL_S", limits.slot_ttl),
         ("ROUTER_BACKGROUND_MODEL", routing.background_model),
         ("ROUTER_THINK_MODEL", routing.think_model),
         ("ROUTER_LONG_CONTEXT_MODEL", routing.long_context_model),
         ("ROUTER_LONG_CONTEXT_THRESHOLD", routing.long_context_threshold),
         ("ROUTER_TASK_MODELS", routing.describe_tasks() or None),
     ]
+
+
+def _tunnel_rows(settings: Settings) -> list[tuple[str, Any]]:
+    """The callback tunnel's gateway side, in README order."""
+    tunnel = settings.tunnel
+    return [("LYNKR_TUNNEL_CALL_TIMEOUT", tunnel.call_timeout), ("LYNKR_TUNNEL_WS", tunnel.ws),
+            ("LYNKR_TUNNEL_HEARTBEAT", tunnel.heartbeat), ("LYNKR_TUNNEL_GRACE", tunnel.grace)]
 
 
 def _config(args: argparse.Namespace) -> int:

@@ -4,7 +4,10 @@
 environment (one line per problem, exit code 2; a non-loopback HOST with LYNKR_AUTH off
 is one of them; with auth on, one line says how clients authenticate), takes
 the data directory's gateway lock and binds the port (either taken: one line, exit code
-2), then runs the system and the HTTP server until SIGINT or SIGTERM.
+2), then runs the system and the HTTP server until SIGINT or SIGTERM. The first signal
+drains: the port closes, `/health/ready` answers 503, requests and streams under way
+get `LYNKR_SHUTDOWN_GRACE_S` to finish (their turns committed), then the system stops;
+a second signal stops at once.
 """
 
 from __future__ import annotations
@@ -32,14 +35,16 @@ async def _run(settings: Settings, listener: socket.socket) -> None:
     import trio
 
     from lynkr._gc import tune_gc
-    from lynkr.http import create_app, serve_gateway
+    from lynkr.http import create_app
     from lynkr.system import open_system
 
     log = structlog.get_logger()
 
     async with open_system(settings) as system, trio.open_nursery() as nursery:
         app = create_app(system)
-        binds = await nursery.start(serve_gateway, app, listener)
+        stop = app.extensions["lynkr.draining"] = trio.Event()  # /health/ready says 503
+        binds = await nursery.start(_serve_until_drained, app, listener, stop,
+                                    settings.server.shutdown_grace, nursery.cancel_scope)
         tune_gc()
         # The receiver is open before the line that tells a supervisor we are up, so a
         # SIGTERM sent right after it still shuts down cleanly.
@@ -49,9 +54,24 @@ async def _run(settings: Settings, listener: socket.socket) -> None:
             log.info("gateway_listening", binds=binds, provider=settings.providers.provider,
                      configured=settings.providers.active is not None)
             async for signum in signals:
-                log.info("gateway_stopping", signal=signal.Signals(signum).name)
-                nursery.cancel_scope.cancel()
-                break
+                name = signal.Signals(signum).name
+                if stop.is_set():  # a second signal: no more grace
+                    log.warning("gateway_stopping_now", signal=name)
+                    nursery.cancel_scope.cancel()
+                    break
+                log.info("gateway_stopping", signal=name,
+                         grace_s=settings.server.shutdown_grace)
+                stop.set()
+
+
+async def _serve_until_drained(app: Any, listener: socket.socket, stop: Any, grace: float,
+                               scope: Any, *, task_status: Any) -> None:
+    """Serve until `stop` is set and the requests under way ended (or `grace` passed),
+    then stop the rest of `serve` (`scope`)."""
+    from lynkr.http import serve_gateway
+
+    await serve_gateway(app, listener, stop=stop, grace=grace, task_status=task_status)
+    scope.cancel()
 
 
 def _flag_overrides(args: argparse.Namespace) -> dict[str, str]:

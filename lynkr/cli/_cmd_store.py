@@ -276,10 +276,11 @@ def _fold(
 
 # -- verify and projections --------------------------------------------------------------
 def _verify(args: argparse.Namespace) -> int:
-    from eventstore import verify_log
+    from eventstore import damaged_blobs, verify_log
     settings = load_cli_settings()
     damaged: list[dict[str, Any]] = []
-    streams = events = 0
+    bad_blobs: list[str] = []
+    streams = events = blobs = 0
     with _recorder(settings) as recorder, \
             ProgressBar("verify", recorder.last_position()) as bar:
         for _stream_id, count, damage in verify_log(recorder):
@@ -289,15 +290,23 @@ def _verify(args: argparse.Namespace) -> int:
             if damage is not None:
                 damaged.append({"stream_id": damage.stream_id, "seq": damage.seq,
                                 "position": damage.position, "reason": damage.reason})
+        for checked, digest in damaged_blobs(recorder):
+            blobs = checked
+            if digest is not None:
+                bad_blobs.append(digest.hex())
     if args.json:
-        print(json.dumps({"ok": not damaged, "streams": streams, "events": events,
-                          "damaged": damaged}, indent=2))
+        print(json.dumps({"ok": not damaged and not bad_blobs, "streams": streams,
+                          "events": events, "damaged": damaged, "blobs": blobs,
+                          "damaged_blobs": bad_blobs}, indent=2))
     else:
         for d in damaged:
             where = f"position {d['position']}" if d["position"] is not None else "at the end"
             print(f"DAMAGED {d['stream_id']} seq {d['seq']} {where}: {d['reason']}")
-        print(f"{streams} streams, {events} events checked, {len(damaged)} damaged")
-    return 1 if damaged else 0
+        for hex_digest in bad_blobs:
+            print(f"DAMAGED blob {hex_digest}: its content no longer hashes to its digest")
+        print(f"{streams} streams, {events} events checked, "
+              f"{len(damaged) + len(bad_blobs)} damaged ({blobs} blobs checked)")
+    return 1 if damaged or bad_blobs else 0
 
 
 def _with_store(body: Callable[[ProjectionStore, Recorder], int]) -> int:

@@ -34,8 +34,7 @@ from eventstore.events.session import (
     TurnStarted,
 )
 from lynkr import _json
-from lynkr.orchestrator import step_limit_text
-from lynkr.orchestrator._loop_frames import LoopFrames
+from lynkr.orchestrator import LoopFrames, step_limit_text
 from lynkr.providers import MESSAGE_STOP_FRAME, Adapter, encode_message_stream
 
 __all__ = ["RecordedTurn", "TurnCheck", "recorded_turns", "request_body", "verify_turns"]

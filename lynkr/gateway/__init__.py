@@ -9,6 +9,7 @@ from lynkr.gateway._auth_settings import AuthSettings, JwtSettings
 from lynkr.gateway._limits import (
     Admission,
     Limiter,
+    LimitsStoreUnavailableError,
     RateLimitRefusal,
     counted_tokens,
     record_refusal,
@@ -60,6 +61,7 @@ if TYPE_CHECKING:
         revoke_key,
         rotate_key,
     )
+    from lynkr.gateway._limits_shared import SharedLimiter, open_limiter
 
 # Authentication imports PyJWT, cryptography, trio and the event store: only on first
 # use (PEP 562), so reading the settings (every CLI command) does not pay for them.
@@ -68,6 +70,7 @@ __getattr__ = lazy_exports(__name__, globals(), {
     "_jwt": ("JwtVerifier",),
     "_key_admin": ("KeyCommand", "iso_time", "key_json", "ring_of", "run_key_command",
                    "run_key_command_sync"),
+    "_limits_shared": ("SharedLimiter", "open_limiter"),
     "_keys": ("SCOPES", "KeyRing", "KeyState", "change_tier", "create_key", "parse_duration",
               "parse_scopes", "revoke_key", "rotate_key"),
 })
@@ -90,12 +93,14 @@ __all__ = [
     "KeyState",
     "LimitSettings",
     "Limiter",
+    "LimitsStoreUnavailableError",
     "Price",
     "PriceTable",
     "Principal",
     "RateLimitRefusal",
     "RouteDecision",
     "RoutingSettings",
+    "SharedLimiter",
     "TaskRouter",
     "Tier",
     "change_tier",
@@ -105,6 +110,7 @@ __all__ = [
     "credential_of",
     "iso_time",
     "key_json",
+    "open_limiter",
     "parse_duration",
     "parse_scopes",
     "record_refusal",

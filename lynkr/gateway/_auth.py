@@ -48,7 +48,7 @@ ADMIN_TOKEN_PRINCIPAL = Principal(key_id="admin-token", user="admin", tier="ente
                                   scopes=frozenset({"admin"}), via="token")
 """Who presents `LYNKR_ADMIN_TOKEN`."""
 
-_PUBLIC_PATHS = frozenset({"/", "/health", "/v1/health", "/ui", "/ui/"})
+_PUBLIC_PATHS = frozenset({"/", "/health", "/v1/health", "/health/ready", "/ui", "/ui/"})
 _MISSING = ("authentication required: send an API key as x-api-key or "
             "Authorization: Bearer (or a JWT as Authorization: Bearer)")
 _REFUSED = "invalid API key or token"

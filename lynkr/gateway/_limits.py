@@ -22,6 +22,11 @@ body, loop guard, no provider) is given back. That makes the counters a function
 the event log, so `warm` rebuilds them exactly after a restart from the log's tail:
 the `TurnStarted` times and `ModelResponded` usage since local midnight (and the last
 minute), by each turn's `Metadata.key_id`. Everything runs on the trio thread: no locks.
+
+These counters are one gateway's. With several gateways, `LYNKR_LIMITS_STORE=postgresql`
+keeps them in PostgreSQL instead (`lynkr.gateway._limits_shared`), deciding with the
+same `refusal_of` and `limit_headers`; the HTTP layer calls `acquire` and
+`Admission.aclose`, which either kind answers.
 """
 
 from __future__ import annotations
@@ -37,20 +42,25 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from lynkr.errors import RateLimitedError
+from lynkr.errors import LynkrError, RateLimitedError
 from lynkr.gateway._principal import Principal
 from lynkr.gateway._tiers import LimitSettings, Tier
 
 if TYPE_CHECKING:
     from eventstore import Recorder
 
-__all__ = ["Admission", "Limiter", "RateLimitRefusal", "counted_tokens", "record_refusal"]
+__all__ = ["Admission", "Budget", "Limiter", "LimitsStoreUnavailableError", "RateLimitRefusal",
+           "counted_tokens", "limit_headers", "record_refusal", "refusal_of"]
 
 log = structlog.get_logger()
 
 WINDOW_S = 60.0
 _CONCURRENCY_RETRY_S = 1  # a slot frees when some running request ends: retry soon
 _WARM_PAGE = 2000
+
+
+class LimitsStoreUnavailableError(LynkrError, status=503, error_type="api_error"):
+    """The shared limits store cannot be reached: requests are refused (fail closed)."""
 
 
 def counted_tokens(usage: Mapping[str, int]) -> int:
@@ -65,7 +75,7 @@ def _rfc3339(epoch: float) -> bytes:
 
 
 @dataclass(slots=True)
-class _Budget:
+class Budget:
     """One subject's counters."""
 
     minute: deque[float] = field(default_factory=deque)  # admission times, oldest first
@@ -97,7 +107,7 @@ class Admission:
 
     __slots__ = ("_budget", "_day_end", "_limiter", "_released", "at", "headers", "subject")
 
-    def __init__(self, limiter: Limiter | None, subject: str | None, budget: _Budget | None,
+    def __init__(self, limiter: Limiter | None, subject: str | None, budget: Budget | None,
                  at: float, headers: list[tuple[bytes, bytes]]) -> None:
         self._limiter = limiter
         self._budget = budget
@@ -125,6 +135,11 @@ class Admission:
         elif usage:
             limiter.add_tokens(budget, counted_tokens(usage))
 
+    async def aclose(self, *, started: bool, usage: Mapping[str, int] | None = None) -> None:
+        """`release`, awaitable: the one call the HTTP layer makes for every admission
+        (a shared limiter's admissions override it to tell their store)."""
+        self.release(started=started, usage=usage)
+
 
 class Limiter:
     """The tiers' limits for every subject (module docstring). Use on one thread."""
@@ -142,11 +157,11 @@ class Limiter:
         self.now = now
         self.user_of = user_of
         self._zone = settings.zone
-        self._budgets: dict[str, _Budget] = {}
+        self._budgets: dict[str, Budget] = {}
         self._day_start = self._day_end = 0.0
 
     # -- the local day ----------------------------------------------------------------
-    def _day(self, now: float) -> float:
+    def day_end(self, now: float) -> float:
         """The end (next local midnight, epoch) of the day `now` is in."""
         if not self._day_start <= now < self._day_end:
             local = datetime.fromtimestamp(now, self._zone)
@@ -157,17 +172,18 @@ class Limiter:
 
     def day_start(self, now: float) -> float:
         """Epoch seconds of the local midnight that began `now`'s day."""
-        self._day(now)
+        self.day_end(now)
         return self._day_start
 
-    def _subject(self, principal: Principal) -> str:
+    def subject_of(self, principal: Principal) -> str:
+        """Whose counters a request counts on: its key, or with `by = "user"` its user."""
         return principal.user if self.settings.by == "user" else principal.key_id
 
-    def _budget(self, subject: str, now: float) -> _Budget:
+    def _budget(self, subject: str, now: float) -> Budget:
         budget = self._budgets.get(subject)
         if budget is None:
-            budget = self._budgets[subject] = _Budget()
-        day_end = self._day(now)
+            budget = self._budgets[subject] = Budget()
+        day_end = self.day_end(now)
         if budget.day_end != day_end:
             budget.day_end, budget.day_requests, budget.day_tokens = day_end, 0, 0
         minute = budget.minute
@@ -176,6 +192,15 @@ class Limiter:
         return budget
 
     # -- admission ----------------------------------------------------------------------
+    async def acquire(self, principal: Principal) -> Admission | RateLimitRefusal:
+        """`admit`, awaitable: the one call the HTTP layer makes (a shared limiter,
+        `lynkr.gateway._limits_shared`, asks its store here)."""
+        return self.admit(principal)
+
+    async def acount_free_route(self, principal: Principal) -> RateLimitRefusal | None:
+        """`count_free_route`, awaitable (see `acquire`)."""
+        return self.count_free_route(principal)
+
     def admit(self, principal: Principal) -> Admission | RateLimitRefusal:
         """Check every limit of the principal's tier; admit (counting the request and
         taking a slot) or refuse with the limit hit."""
@@ -183,62 +208,19 @@ class Limiter:
         if tier.unlimited:
             return Admission.unlimited()
         now = self.now()
-        subject = self._subject(principal)
+        subject = self.subject_of(principal)
         budget = self._budget(subject, now)
-        refused = self._check(tier, budget, now)
+        refused = refusal_of(tier, budget, now)
         if refused is not None:
             limit, retry, message = refused
             return RateLimitRefusal(limit, subject, tier.name, retry,
                                     f"rate limit exceeded: {message} (tier {tier.name}); "
                                     f"retry in {retry} s",
-                                    self._headers(tier, budget, now))
+                                    limit_headers(tier, budget, now))
         budget.minute.append(now)
         budget.day_requests += 1
         budget.in_flight += 1
-        return Admission(self, subject, budget, now, self._headers(tier, budget, now))
-
-    def _check(self, tier: Tier, budget: _Budget, now: float) -> tuple[str, int, str] | None:
-        """(limit, retry-after seconds, message) of the first limit hit, or None."""
-        to_midnight = max(1, math.ceil(budget.day_end - now))
-        rpm = tier.requests_per_minute
-        if rpm is not None and len(budget.minute) >= rpm:
-            oldest = budget.minute[-rpm] if rpm else now
-            return ("requests_per_minute", max(1, math.ceil(oldest + WINDOW_S - now)),
-                    f"{rpm} requests per minute")
-        if tier.requests_per_day is not None and budget.day_requests >= tier.requests_per_day:
-            return "requests_per_day", to_midnight, f"{tier.requests_per_day} requests per day"
-        if tier.tokens_per_day is not None and budget.day_tokens >= tier.tokens_per_day:
-            return "tokens_per_day", to_midnight, f"{tier.tokens_per_day} tokens per day"
-        if tier.concurrent is not None and budget.in_flight >= tier.concurrent:
-            return ("concurrent", _CONCURRENCY_RETRY_S,
-                    f"{tier.concurrent} concurrent requests")
-        return None
-
-    def _headers(self, tier: Tier, budget: _Budget, now: float) -> list[tuple[bytes, bytes]]:
-        """Anthropic's `anthropic-ratelimit-requests-*` (the tighter of per-minute and
-        per-day) and `-tokens-*` (per day); an unlimited dimension sends none."""
-        headers: list[tuple[bytes, bytes]] = []
-        windows = []
-        if tier.requests_per_minute is not None:
-            rpm = tier.requests_per_minute
-            reset = budget.minute[-rpm] + WINDOW_S if 0 < rpm <= len(budget.minute) else (
-                budget.minute[0] + WINDOW_S if budget.minute else now)
-            windows.append((rpm - len(budget.minute), rpm, reset))
-        if tier.requests_per_day is not None:
-            windows.append((tier.requests_per_day - budget.day_requests, tier.requests_per_day,
-                            budget.day_end))
-        if windows:
-            remaining, limit, reset = min(windows)
-            headers += [(b"anthropic-ratelimit-requests-limit", str(limit).encode()),
-                        (b"anthropic-ratelimit-requests-remaining",
-                         str(max(0, remaining)).encode()),
-                        (b"anthropic-ratelimit-requests-reset", _rfc3339(reset))]
-        if tier.tokens_per_day is not None:
-            left = max(0, tier.tokens_per_day - budget.day_tokens)
-            headers += [(b"anthropic-ratelimit-tokens-limit", str(tier.tokens_per_day).encode()),
-                        (b"anthropic-ratelimit-tokens-remaining", str(left).encode()),
-                        (b"anthropic-ratelimit-tokens-reset", _rfc3339(budget.day_end))]
-        return headers
+        return Admission(self, subject, budget, now, limit_headers(tier, budget, now))
 
     def count_free_route(self, principal: Principal) -> RateLimitRefusal | None:
         """With `LYNKR_LIMITS_COUNT_FREE_ROUTES`: count a health/models/count_tokens
@@ -251,7 +233,7 @@ class Limiter:
         if rpm is None:
             return None
         now = self.now()
-        subject = self._subject(principal)
+        subject = self.subject_of(principal)
         budget = self._budget(subject, now)
         if len(budget.minute) >= rpm:
             oldest = budget.minute[-rpm] if rpm else now
@@ -259,12 +241,12 @@ class Limiter:
             return RateLimitRefusal("requests_per_minute", subject, tier.name, retry,
                                     f"rate limit exceeded: {rpm} requests per minute "
                                     f"(tier {tier.name}); retry in {retry} s",
-                                    self._headers(tier, budget, now))
+                                    limit_headers(tier, budget, now))
         budget.minute.append(now)
         return None
 
     # -- counting -----------------------------------------------------------------------
-    def give_back(self, budget: _Budget, at: float, day_end: float) -> None:
+    def give_back(self, budget: Budget, at: float, day_end: float) -> None:
         """Un-count a request admitted at `at` (on the day ending `day_end`) that never
         started a turn."""
         with contextlib.suppress(ValueError):  # already outside the window
@@ -272,9 +254,9 @@ class Limiter:
         if budget.day_end == day_end:  # not since reset by a new day
             budget.day_requests = max(0, budget.day_requests - 1)
 
-    def add_tokens(self, budget: _Budget, tokens: int) -> None:
+    def add_tokens(self, budget: Budget, tokens: int) -> None:
         """Count a completed turn's tokens on today's budget."""
-        day_end = self._day(self.now())
+        day_end = self.day_end(self.now())
         if budget.day_end != day_end:
             budget.day_end, budget.day_requests, budget.day_tokens = day_end, 0, 0
         budget.day_tokens += tokens
@@ -282,7 +264,7 @@ class Limiter:
     def statistics(self, principal: Principal) -> Mapping[str, int]:
         """The principal's current counts (for tests and `lynkr usage --limits`)."""
         now = self.now()
-        budget = self._budget(self._subject(principal), now)
+        budget = self._budget(self.subject_of(principal), now)
         return {"minute_requests": len(budget.minute), "day_requests": budget.day_requests,
                 "day_tokens": budget.day_tokens, "in_flight": budget.in_flight}
 
@@ -327,6 +309,50 @@ class Limiter:
             budget.minute.append(at)
         if at >= self._day_start:
             budget.day_requests += 1
+
+
+def refusal_of(tier: Tier, budget: Budget, now: float) -> tuple[str, int, str] | None:
+    """(limit, retry-after seconds, message) of the first limit hit, or None."""
+    to_midnight = max(1, math.ceil(budget.day_end - now))
+    rpm = tier.requests_per_minute
+    if rpm is not None and len(budget.minute) >= rpm:
+        oldest = budget.minute[-rpm] if rpm else now
+        return ("requests_per_minute", max(1, math.ceil(oldest + WINDOW_S - now)),
+                f"{rpm} requests per minute")
+    if tier.requests_per_day is not None and budget.day_requests >= tier.requests_per_day:
+        return "requests_per_day", to_midnight, f"{tier.requests_per_day} requests per day"
+    if tier.tokens_per_day is not None and budget.day_tokens >= tier.tokens_per_day:
+        return "tokens_per_day", to_midnight, f"{tier.tokens_per_day} tokens per day"
+    if tier.concurrent is not None and budget.in_flight >= tier.concurrent:
+        return ("concurrent", _CONCURRENCY_RETRY_S,
+                f"{tier.concurrent} concurrent requests")
+    return None
+
+def limit_headers(tier: Tier, budget: Budget, now: float) -> list[tuple[bytes, bytes]]:
+    """Anthropic's `anthropic-ratelimit-requests-*` (the tighter of per-minute and
+    per-day) and `-tokens-*` (per day); an unlimited dimension sends none."""
+    headers: list[tuple[bytes, bytes]] = []
+    windows = []
+    if tier.requests_per_minute is not None:
+        rpm = tier.requests_per_minute
+        reset = budget.minute[-rpm] + WINDOW_S if 0 < rpm <= len(budget.minute) else (
+            budget.minute[0] + WINDOW_S if budget.minute else now)
+        windows.append((rpm - len(budget.minute), rpm, reset))
+    if tier.requests_per_day is not None:
+        windows.append((tier.requests_per_day - budget.day_requests, tier.requests_per_day,
+                        budget.day_end))
+    if windows:
+        remaining, limit, reset = min(windows)
+        headers += [(b"anthropic-ratelimit-requests-limit", str(limit).encode()),
+                    (b"anthropic-ratelimit-requests-remaining",
+                     str(max(0, remaining)).encode()),
+                    (b"anthropic-ratelimit-requests-reset", _rfc3339(reset))]
+    if tier.tokens_per_day is not None:
+        left = max(0, tier.tokens_per_day - budget.day_tokens)
+        headers += [(b"anthropic-ratelimit-tokens-limit", str(tier.tokens_per_day).encode()),
+                    (b"anthropic-ratelimit-tokens-remaining", str(left).encode()),
+                    (b"anthropic-ratelimit-tokens-reset", _rfc3339(budget.day_end))]
+    return headers
 
 
 def _key_users(recorder: Recorder) -> dict[str, str]:

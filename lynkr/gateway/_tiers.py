@@ -15,7 +15,9 @@ fields or add custom tiers:
 A field a custom tier leaves out is unlimited; one a built-in tier leaves out keeps
 its default. `LimitSettings` adds `LYNKR_LIMITS_BY` (count per key or per user),
 `LYNKR_LIMITS_TZ` (where per-day counters reset at midnight) and
-`LYNKR_LIMITS_COUNT_FREE_ROUTES` (count health/models/count_tokens per minute too).
+`LYNKR_LIMITS_COUNT_FREE_ROUTES` (count health/models/count_tokens per minute too),
+`LYNKR_LIMITS_STORE` (where the counters live: memory, or PostgreSQL shared by every
+gateway) and `LYNKR_LIMITS_SLOT_TTL_S` (a shared concurrency slot's lease).
 """
 
 from __future__ import annotations
@@ -125,6 +127,8 @@ class LimitSettings:
     by: str = "key"  # LYNKR_LIMITS_BY: "key" or "user"
     tz: str = "UTC"  # LYNKR_LIMITS_TZ: per-day counters reset at midnight here
     count_free_routes: bool = False  # LYNKR_LIMITS_COUNT_FREE_ROUTES
+    store: str = "memory"  # LYNKR_LIMITS_STORE: "memory", "postgresql" or postgresql://…
+    slot_ttl: float = 30.0  # LYNKR_LIMITS_SLOT_TTL_S: a shared concurrency slot's lease
 
     @property
     def zone(self) -> ZoneInfo:
@@ -149,4 +153,29 @@ class LimitSettings:
             tz = "UTC"
         return cls(tiers=parse_tiers(env.toml.get("tiers"), env.problems),
                    by=env.choice("LYNKR_LIMITS_BY", "key", ("key", "user")), tz=tz,
-                   count_free_routes=env.bool("LYNKR_LIMITS_COUNT_FREE_ROUTES", False))
+                   count_free_routes=env.bool("LYNKR_LIMITS_COUNT_FREE_ROUTES", False),
+                   store=_limits_store(env),
+                   slot_ttl=max(0.3, env.float("LYNKR_LIMITS_SLOT_TTL_S", 30.0)))
+
+    def shared_url(self, store_url: str) -> str | None:
+        """The PostgreSQL URL of the shared counters (None: in memory, one gateway);
+        `postgresql` alone means the event store's database (`store_url`)."""
+        if self.store == "memory":
+            return None
+        return store_url if self.store == "postgresql" else self.store
+
+
+def _limits_store(env: Env) -> str:
+    """`LYNKR_LIMITS_STORE`: memory (default), postgresql, or a postgresql:// URL."""
+    value = (env.str("LYNKR_LIMITS_STORE", "memory") or "memory").strip()
+    if value == "postgresql" and not (env.str("LYNKR_STORE_URL", "") or "").startswith(
+            ("postgresql://", "postgres://")):
+        env.problems.append("LYNKR_LIMITS_STORE: postgresql means the event store's database, "
+                            "but LYNKR_STORE_URL is not a postgresql:// URL; set it, or give "
+                            "LYNKR_LIMITS_STORE a postgresql:// URL")
+        return "memory"
+    if value in ("memory", "postgresql") or value.startswith(("postgresql://", "postgres://")):
+        return value
+    env.problems.append(f"LYNKR_LIMITS_STORE: {value.split('://')[0]!r} is not a limits store; "
+                        "use memory, postgresql (the store's database) or postgresql://…")
+    return "memory"

@@ -144,15 +144,21 @@ class _Exchange:
                 nursery.cancel_scope.cancel()
         finally:  # every exit: the slot comes back; a turn's tokens or an unused request
             info = self.record.turn
-            admission.release(started=info.turn is not None,
-                              usage=info.usage if info.outcome in ("ok", "cache_hit") else None)
+            await admission.aclose(started=info.turn is not None,
+                                   usage=info.usage if info.outcome in ("ok", "cache_hit")
+                                   else None)
 
     async def _admit(self) -> Admission | None:
         """The caller's tier limits, checked once the body is in (so a refused client is
         not cut off mid-send): the admission, or None after answering 429 (with
         `retry-after`, the `anthropic-ratelimit-*` headers and a `RateLimited` event)."""
         limiter = self.system.limiter
-        decided = Admission.unlimited() if limiter is None else limiter.admit(self.principal)
+        try:
+            decided = (Admission.unlimited() if limiter is None
+                       else await limiter.acquire(self.principal))
+        except LynkrError as exc:  # the shared limits store is down: 503, fail closed
+            await self._error(*lynkr_error_parts(exc))
+            return None
         if isinstance(decided, Admission):
             self.limit_headers = decided.headers
             return decided

@@ -6,7 +6,13 @@ plus each provider actor's circuit-breaker state and its client's connection poo
 (connections open and idle, requests waiting for one, connections opened and
 requests sent on a reused connection so far). The answer is 200 while the
 gateway can serve (even with no provider configured, which it reports), and 503
-when the event store cannot be read.
+when the event store cannot be read. It also counts the session commands retried
+after another gateway appended first (`sessions.conflicts_retried`).
+
+`GET /health/ready` is readiness, for a load balancer: 200 `{"ready": true}` while the
+gateway should get requests; 503 `{"ready": false, "reasons": [...]}` while the event
+store cannot be read, the shared limits store (`LYNKR_LIMITS_STORE`) cannot be reached,
+or the gateway is draining for shutdown. `/health` stays liveness.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from urllib.parse import urlsplit
 import trio
 from quart import Blueprint, Response, current_app
 
+from actors import conflict_retries
 from lynkr._version import lynkr_version
 
 __all__ = ["health", "probe_tcp"]
@@ -84,6 +91,32 @@ async def check() -> Response:
     ok = store["ok"]
     status = "ok" if ok and providers.get("reachable", False) else ("degraded" if ok else "down")
     body = {"status": status, "version": lynkr_version(), "event_store": store,
-            "provider": providers}
+            "provider": providers, "sessions": {"conflicts_retried": conflict_retries()}}
     return Response(json.dumps(body, default=str), status=200 if ok else 503,
+                    content_type="application/json")
+
+
+async def _limits_ready(system: Any) -> bool:
+    ready = getattr(system.limiter, "ready", None)
+    if ready is None:  # in memory: nothing to reach
+        return True
+    return bool(await ready())
+
+
+@health.route("/health/ready", methods=["GET"])
+async def ready() -> Response:
+    """Readiness (module docstring): 200 or 503 with the reasons."""
+    system = current_app.extensions["lynkr"]
+    reasons = []
+    draining = current_app.extensions.get("lynkr.draining")
+    if draining is not None and draining.is_set():
+        reasons.append("shutting down")
+    if not (await _store_status(system))["ok"]:
+        reasons.append("event store unreachable")
+    if not await _limits_ready(system):
+        reasons.append("limits store unreachable")
+    body: dict[str, Any] = {"ready": not reasons}
+    if reasons:
+        body["reasons"] = reasons
+    return Response(json.dumps(body), status=503 if reasons else 200,
                     content_type="application/json")

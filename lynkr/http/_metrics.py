@@ -14,7 +14,7 @@ Two sources, so the request path is instrumented in one place only:
   appended since start (policy decisions, server tool calls and durations, rate-limit
   refusals) and statistics read from their owners (prompt cache entries, stores and
   evictions; MCP servers by state and restarts; event store writer counters and WAL
-  size; projection lag).
+  size; projection lag; the callback tunnel's connectors and pending calls).
 
 Every gateway app has its own `CollectorRegistry` (two gateways in one process do not
 mix). Only the gateway process records metrics: the projector child
@@ -120,12 +120,14 @@ class GatewayMetrics:
             cache = system.orchestrator.cache
             mcp = system.mcp
             projections = system.projections
+            tunnel = getattr(system, "tunnel", None)
             self.collector.snapshot = ScrapeSnapshot(
                 cache=cache.statistics() if cache is not None else None,
                 mcp_servers=dict(mcp.catalogue().servers) if mcp is not None else {},
                 writer=await system.store.statistics(),
                 wal_bytes=_file_size(f"{system.settings.db_path}-wal"),
-                projections=await projections.status() if projections is not None else None)
+                projections=await projections.status() if projections is not None else None,
+                tunnel=tunnel.statistics() if tunnel is not None else None)
 
     def render(self) -> bytes:
         """The registry in Prometheus' text format."""

@@ -7,7 +7,8 @@ scrape, so the request path carries no instrumentation for them and every proces
 that appends (the CLI's `lynkr tool call`, another gateway on the same log) is
 counted too. `ScrapeSnapshot` holds the rest as last read (the prompt cache's
 statistics, the MCP catalogue, the event store writer's counters and WAL size, the
-projections' offsets); `ScrapeCollector` turns both into Prometheus metric families.
+projections' offsets, the callback tunnel's connectors and calls); `ScrapeCollector`
+turns both into Prometheus metric families.
 """
 
 from __future__ import annotations
@@ -101,6 +102,7 @@ class ScrapeSnapshot:
     writer: Any | None = None  # actors.WriterStatistics
     wal_bytes: int | None = None
     projections: Any | None = None  # actors.RunnerStatus
+    tunnel: Any | None = None  # lynkr.tunnel.TunnelStatistics
 
 
 class ScrapeCollector:
@@ -128,6 +130,8 @@ class ScrapeCollector:
                                     "Size of the event log's SQLite WAL file", snap.wal_bytes)
         if snap.projections is not None:
             yield _lag_family(snap.projections)
+        if snap.tunnel is not None:
+            yield from _tunnel_families(snap.tunnel)
 
     def _from_log(self) -> Iterator[Metric]:
         tally = self.tally
@@ -193,3 +197,15 @@ def _lag_family(status: Any) -> Metric:
     for projection in status.projections:
         lag.add_metric([projection.name], max(0, status.log_position - projection.position))
     return lag
+
+
+def _tunnel_families(stats: Any) -> Iterator[Metric]:
+    yield GaugeMetricFamily("lynkr_tunnel_connectors", "Connected `lynkr connect` connectors",
+                            stats.connectors)
+    yield GaugeMetricFamily("lynkr_tunnel_pending_calls",
+                            "Tunnelled calls queued or waiting, not yet sent",
+                            stats.pending_calls)
+    yield GaugeMetricFamily("lynkr_tunnel_in_flight_calls",
+                            "Tunnelled calls sent, not yet answered", stats.in_flight)
+    yield CounterMetricFamily("lynkr_tunnel_answered_calls",
+                              "Tunnelled calls answered since start", stats.answered)

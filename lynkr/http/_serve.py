@@ -101,14 +101,17 @@ def bind_listener(host: str, port: int) -> socket.socket:
 
 
 async def serve_gateway(
-    app: QuartTrio, listener: socket.socket, *,
+    app: QuartTrio, listener: socket.socket, *, stop: trio.Event | None = None,
+    grace: float = 5.0,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve `app` on `listener` (from `bind_listener`; this takes it over and closes it);
     `task_status.started` gets the bound addresses.
 
     `POST /v1/messages` is served by `GatewayApp`'s plain ASGI handler in front of `app`.
-    Runs until cancelled.
+    Runs until cancelled, or drains once `stop` is set: the listener closes (new
+    connections are refused), idle keep-alive connections close, requests and streams
+    under way get up to `grace` seconds to finish, then this returns.
     """
     raise_open_file_limit()
     host, port = listener.getsockname()[:2]
@@ -127,13 +130,17 @@ async def serve_gateway(
                 task_status.started(
                     [f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"])
                 try:
-                    await _accept_connections(listener, connections, lambda stream: TCPServer(
-                        wrapped, config, context, dict(state),
-                        stream))  # type: ignore[arg-type]  # TLS or not, as hypercorn's own
+                    with trio.CancelScope() as accepting:
+                        if stop is not None:
+                            connections.start_soon(_cancel_on, stop, accepting)
+                        await _accept_connections(listener, connections, lambda stream: TCPServer(
+                            wrapped, config, context, dict(state),
+                            stream))  # type: ignore[arg-type]  # TLS or not, as hypercorn's
                 finally:
+                    listener.close()
                     await context.terminated.set()
-                    connections.cancel_scope.deadline = (trio.current_time()
-                                                         + config.graceful_timeout)
+                    connections.cancel_scope.deadline = trio.current_time() + grace
+                    log.info("gateway_draining", grace_s=grace)
             await lifespan.wait_for_shutdown()
             lifespan_nursery.cancel_scope.cancel()
 
@@ -166,6 +173,11 @@ async def _accept_connections(
                 await trio.lowlevel.checkpoint()  # a full batch: let the others run
     finally:
         trio.lowlevel.notify_closing(listener)
+
+
+async def _cancel_on(event: trio.Event, scope: trio.CancelScope) -> None:
+    await event.wait()
+    scope.cancel()
 
 
 async def _serve_connection(server: TCPServer, stream: trio.SocketStream) -> None:

@@ -129,6 +129,7 @@ async def register() -> Response:
                                     key_id=principal.key_id,
                                     current=current if current and current.transport == "poll"
                                     else None)
+    tunnel.touch(connector)
     return jsonify({"type": "registered", "connector_id": connector.connector_id,
                     "tools": len(connector.tools)})
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from quart import Blueprint, Response, current_app, g, request
 
-from lynkr.errors import PermissionDeniedError
+from lynkr.errors import LynkrError, PermissionDeniedError
 from lynkr.gateway import ANONYMOUS, Principal, record_refusal, report_query, usage_filters
 from lynkr.gateway import with_cost as priced
 from lynkr.http._errors import error_response
@@ -49,7 +49,10 @@ async def count_free_route() -> Response | None:
     if limiter is None:
         return None
     principal = _principal()
-    refused = limiter.count_free_route(principal)
+    try:
+        refused = await limiter.acount_free_route(principal)
+    except LynkrError as exc:  # the shared limits store is down: fail closed
+        return error_response(exc.status, exc.error_type, exc.message)
     if refused is None:
         return None
     record = g.get("request_log")

@@ -30,6 +30,7 @@ from lynkr.orchestrator._call import (
 )
 from lynkr.orchestrator._history import LoopHistory, interrupted_text
 from lynkr.orchestrator._loop import AgentLoop, LoopPlan, step_limit_text
+from lynkr.orchestrator._loop_frames import LoopFrames
 from lynkr.orchestrator._record import (
     RECORDED_HEADERS,
     RecordingError,
@@ -51,6 +52,7 @@ __all__ = [
     "CacheProbe",
     "CacheStatistics",
     "CallStats",
+    "LoopFrames",
     "LoopHistory",
     "LoopPlan",
     "MessagesRequest",

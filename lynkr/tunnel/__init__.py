@@ -24,11 +24,13 @@ from lynkr.tunnel._settings import TunnelSettings
 
 if TYPE_CHECKING:
     from lynkr.tunnel._hub import Tunnel, TunnelStatistics
+    from lynkr.tunnel._relay import TunnelRelay, open_relay
     from lynkr.tunnel._socket import SocketLink, serve_connector_socket
 
 # The settings (read by every CLI command) must not import trio and the tool runner.
 __getattr__ = lazy_exports(__name__, globals(), {
     "_hub": ("Tunnel", "TunnelStatistics"),
+    "_relay": ("TunnelRelay", "open_relay"),
     "_socket": ("SocketLink", "serve_connector_socket"),
 })
 
@@ -41,9 +43,11 @@ __all__ = [
     "SocketLink",
     "ToolInfo",
     "Tunnel",
+    "TunnelRelay",
     "TunnelSettings",
     "TunnelStatistics",
     "decode",
     "encode",
+    "open_relay",
     "serve_connector_socket",
 ]

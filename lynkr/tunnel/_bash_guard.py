@@ -35,13 +35,13 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from lynkr.tunnel._connector_shell import ParsedLine, parse_line
+
 __all__ = ["CommandRules", "Refusal", "check_command", "normalize_command"]
 
-_PUNCT = "();<>|&\n"
 _SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "fish", "ash", "mksh", "busybox"})
 _DOWNLOADERS = frozenset({"curl", "wget", "fetch", "aria2c"})
 _POWER = frozenset({"shutdown", "reboot", "halt", "poweroff"})
@@ -89,111 +89,6 @@ class CommandRules:
     roots: tuple[str, ...] = ()
     cwd: str = "/"
     deny: tuple[re.Pattern[str], ...] = field(default_factory=tuple)
-
-
-@dataclass(slots=True)
-class _Parsed:
-    """A command line cut into simple commands, with the nested lines found inside."""
-
-    commands: list[list[str]]
-    redirects: list[str]  # redirect targets
-    nested: list[str]  # $(…), `…`, <(…) bodies
-    pipelines: list[list[int]]  # indexes into `commands`, one list per pipeline
-
-
-def _extract_substitutions(line: str) -> tuple[str, list[str]]:
-    """`line` with each substitution replaced by a placeholder word, and their bodies.
-
-    Raises:
-        ValueError: an unclosed quote or substitution.
-    """
-    out: list[str] = []
-    bodies: list[str] = []
-    i, quote = 0, ""
-    while i < len(line):
-        char = line[i]
-        if char == "\\" and quote != "'":
-            out.append(line[i:i + 2])
-            i += 2
-            continue
-        if quote == "'":
-            quote = "" if char == "'" else quote
-            out.append(char)
-            i += 1
-            continue
-        if char in "'\"" and (not quote or quote == char):
-            quote = "" if quote else char
-            out.append(char)
-            i += 1
-            continue
-        opener = line[i:i + 2]
-        if opener in ("$(", "<(", ">(") and not (opener[0] in "<>" and quote):
-            end = _matching_paren(line, i + 2)
-            bodies.append(line[i + 2:end])
-            out.append(" __lynkr_subst__ " if not quote else "__lynkr_subst__")
-            i = end + 1
-            continue
-        if char == "`":
-            end = line.find("`", i + 1)
-            if end < 0:
-                raise ValueError("an unclosed backtick")
-            bodies.append(line[i + 1:end])
-            out.append("__lynkr_subst__")
-            i = end + 1
-            continue
-        out.append(char)
-        i += 1
-    if quote:
-        raise ValueError(f"an unclosed {quote} quote")
-    return "".join(out), bodies
-
-
-def _matching_paren(line: str, start: int) -> int:
-    depth, quote, i = 1, "", start
-    while i < len(line):
-        char = line[i]
-        if char == "\\" and quote != "'":
-            i += 2
-            continue
-        if quote:
-            quote = "" if char == quote else quote
-        elif char in "'\"":
-            quote = char
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-            if depth == 0:
-                return i
-        i += 1
-    raise ValueError("an unclosed $( substitution")
-
-
-def _parse(line: str) -> _Parsed:
-    flat, nested = _extract_substitutions(line)
-    lexer = shlex.shlex(flat, posix=True, punctuation_chars=_PUNCT)
-    lexer.whitespace_split = True
-    lexer.commenters = "#"
-    parsed = _Parsed(commands=[[]], redirects=[], nested=nested, pipelines=[[0]])
-    tokens = list(lexer)
-    i = 0
-    while i < len(tokens):
-        token = tokens[i]
-        if token and all(c in _PUNCT for c in token):
-            if "<" in token or ">" in token:
-                if i + 1 < len(tokens):
-                    parsed.redirects.append(tokens[i + 1])
-                i += 2
-                continue
-            parsed.commands.append([])
-            if token in ("|", "|&"):
-                parsed.pipelines[-1].append(len(parsed.commands) - 1)
-            else:
-                parsed.pipelines.append([len(parsed.commands) - 1])
-        else:
-            parsed.commands[-1].append(token)
-        i += 1
-    return parsed
 
 
 def _strip_wrappers(words: Sequence[str]) -> list[str]:
@@ -314,14 +209,8 @@ def _check_simple(words: Sequence[str], rules: CommandRules) -> Refusal | None:
     return None
 
 
-def _fork_bomb(line: str) -> Refusal | None:
+def _fork_bomb(tokens: Sequence[str]) -> Refusal | None:
     """`NAME(){ … }` or `function NAME { … }` whose body runs NAME twice or in the background."""
-    lexer = shlex.shlex(line, posix=True, punctuation_chars=_PUNCT)
-    lexer.whitespace_split = True
-    try:
-        tokens = list(lexer)
-    except ValueError:
-        return None
     for i, token in enumerate(tokens[:-2]):
         if token == "function":
             name, rest = tokens[i + 1], tokens[i + 2:]
@@ -335,7 +224,7 @@ def _fork_bomb(line: str) -> Refusal | None:
         if rest[:1] != ["{"]:
             continue
         body = rest[:rest.index("}")] if "}" in rest else rest
-        if body.count(name) >= 2 or (name in body and "&" in body):
+        if body.count(name) >= 2 or (name in body and any("&" in t for t in body)):
             return Refusal("bash.fork_bomb", f"the function {name!r} calls itself "
                                              "recursively in parallel (a fork bomb)")
     return None
@@ -347,11 +236,11 @@ def normalize_command(line: str) -> str:
     Raises:
         ValueError: the line does not parse.
     """
-    parsed = _parse(line)
+    parsed = parse_line(line)
     return " ; ".join(" ".join(c) for c in parsed.commands if c)
 
 
-def _download_to_shell(parsed: _Parsed) -> Refusal | None:
+def _download_to_shell(parsed: ParsedLine) -> Refusal | None:
     for pipeline in parsed.pipelines:
         names = [os.path.basename(w[0]) if (w := _strip_wrappers(parsed.commands[i])) else ""
                  for i in pipeline]
@@ -364,7 +253,7 @@ def _download_to_shell(parsed: _Parsed) -> Refusal | None:
     if runs_shell:
         for body in parsed.nested:
             try:
-                inner = _parse(body)
+                inner = parse_line(body)
             except ValueError:
                 continue
             if any((w := _strip_wrappers(c)) and os.path.basename(w[0]) in _DOWNLOADERS
@@ -397,7 +286,7 @@ def check_command(line: str, rules: CommandRules, *, _depth: int = 0) -> Refusal
     if _depth > 8:
         return Refusal("bash.unparseable", "the command nests too deeply to check")
     try:
-        parsed = _parse(line)
+        parsed = parse_line(line)
     except ValueError as exc:
         return Refusal("bash.unparseable", f"the command does not parse: {exc}")
     normalized = " ; ".join(" ".join(c) for c in parsed.commands if c)
@@ -408,7 +297,7 @@ def check_command(line: str, rules: CommandRules, *, _depth: int = 0) -> Refusal
     for target in parsed.redirects:
         if _DISK.match(target):
             return Refusal("bash.device_write", f"writing to the disk {target} is refused")
-    refusal = _fork_bomb(line) or _download_to_shell(parsed)
+    refusal = _fork_bomb(parsed.tokens) or _download_to_shell(parsed)
     if refusal is not None:
         return refusal
     for command in parsed.commands:

@@ -4,8 +4,9 @@ It registers its tools with the gateway, runs the calls the gateway sends and an
 each with a `result` (wire format in `lynkr.tunnel._protocol`). The link is a
 WebSocket (`WS {url}/api/mcp/ws/{user_id}`, the key in `x-api-key`) or HTTP polling
 (`POST /api/mcp/register`, `/poll`, `/submit`); `auto` tries the WebSocket and falls
-back to polling when the gateway answers the upgrade with an HTTP refusal (other
-than 401/403). The links live in `lynkr.tunnel._connector_links`.
+back to polling when the gateway refuses the WebSocket (an HTTP status other than
+401/403 for the upgrade, or a close with 1008 before `registered`: the gateway may
+have the WebSocket off). The links live in `lynkr.tunnel._connector_links`.
 
 - **Reconnects forever**: a link that fails or drops is opened again after a capped,
   jittered exponential backoff (reset once a link registered); every new link
@@ -43,7 +44,7 @@ from lynkr.tunnel._connector_status import StatusLine
 from lynkr.tunnel._local_tools import LocalTools, LocalToolSettings, ToolOutcome
 from lynkr.tunnel._protocol import CallMessage, Register, ResultMessage
 
-__all__ = ["Connector", "GatewayRefusedError"]
+__all__ = ["Connector", "GatewayRefusedError", "Outbox"]
 
 log = structlog.get_logger()
 
@@ -62,22 +63,36 @@ class _Running:
 
 
 @dataclass(slots=True)
-class _Outbox:
+class Outbox:
+    """Results waiting for a link; a link takes them, sends them, then `remove`s them."""
+
     pending: list[ResultMessage] = field(default_factory=list)
     in_flight: int = 0
     changed: trio.Event = field(default_factory=trio.Event)
+    emptied: trio.Event = field(default_factory=trio.Event)
 
     def put(self, result: ResultMessage) -> None:
+        """Queue `result` for the next send."""
         self.pending.append(result)
+        self.emptied = trio.Event()
         self.changed.set()
 
+    def remove(self, results: list[ResultMessage]) -> None:
+        """`results` were delivered."""
+        for result in results:
+            self.pending.remove(result)
+        if self.empty:
+            self.emptied.set()
+
     async def wait_nonempty(self) -> None:
+        """Return once a result waits."""
         while not self.pending:
             self.changed = trio.Event()
             await self.changed.wait()
 
     @property
     def empty(self) -> bool:
+        """Nothing waits and nothing is being sent."""
         return not self.pending and not self.in_flight
 
 
@@ -99,13 +114,14 @@ class Connector:
                             output_cap=settings.output_cap)))
         specs = load_manifest(settings.mcp_manifest) if settings.mcp_manifest else ()
         self.mcp = LocalMcpServers(specs, env=env, on_change=self._tools_changed)
-        self.outbox = _Outbox()
+        self.outbox = Outbox()
         self.tools_changed = trio.Event()
         self.registered_once = False  # this link registered (resets the backoff)
         self._running: dict[str, _Running] = {}
         self._answered: OrderedDict[str, ResultMessage] = OrderedDict()
         self._idle = trio.Event()
         self._stop = trio.Event()
+        self.stopped = trio.Event()  # set when `run` has returned
         self._stopping = False
         self._nursery: trio.Nursery | None = None
 
@@ -209,16 +225,19 @@ class Connector:
         """
         from lynkr.tunnel._connector_links import maintain_link
 
-        async with trio.open_nursery() as nursery:
-            self._nursery = nursery
-            await nursery.start(self.mcp.serve)
-            nursery.start_soon(maintain_link, self)
-            task_status.started()
-            await self._stop.wait()
-            log.info("connector_stopping", running=self.running)
-            await self._drain()
-            nursery.cancel_scope.cancel()
-        self.status.show("stopped", self)
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                await nursery.start(self.mcp.serve)
+                nursery.start_soon(maintain_link, self)
+                task_status.started()
+                await self._stop.wait()
+                log.info("connector_stopping", running=self.running)
+                await self._drain()
+                nursery.cancel_scope.cancel()
+            self.status.show("stopped", self)
+        finally:
+            self.stopped.set()
 
     async def _drain(self) -> None:
         with trio.move_on_after(self.settings.shutdown_grace):
@@ -229,8 +248,8 @@ class Connector:
         while self._running:
             await self._idle.wait()
         with trio.move_on_after(_FLUSH_S):
-            while not self.outbox.empty:
-                await trio.sleep(0.01)
+            if not self.outbox.empty:
+                await self.outbox.emptied.wait()
         if not self.outbox.empty:
             log.warning("connector_results_undelivered", results=len(self.outbox.pending))
 

@@ -8,13 +8,17 @@ a server is up its tools are offered as `mcp_<server>_<tool>` (characters a mode
 tool name may not hold become `_`); every change of the set calls `on_change`, so the
 connector registers again.
 
-Stdio servers run with the connector's environment minus its own `LYNKR_CONNECT_*`
-settings (the key stays with the connector), plus the manifest entry's `env`.
+A bare command is looked up on PATH, then beside this Python. Stdio servers run with
+the connector's environment minus its own `LYNKR_CONNECT_*` settings (the key stays
+with the connector), plus the manifest entry's `env`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
+import shutil
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,7 +65,18 @@ def load_manifest(path: Path) -> tuple[McpServerSpec, ...]:
     loaded = discover_manifests(path, ())
     if loaded.problems:
         raise ValueError("; ".join(str(p) for p in loaded.problems))
-    return loaded.specs
+    return tuple(dataclasses.replace(spec, command=(_resolve(spec.command[0]),
+                                                    *spec.command[1:]))
+                 if spec.transport == "stdio" else spec for spec in loaded.specs)
+
+
+def _resolve(command: str) -> str:
+    """A bare command found on PATH, else beside this Python (where `lynkr` and the MCP
+    servers installed with it live), as the user's shell would find it from here."""
+    if "/" in command:
+        return command
+    return (shutil.which(command) or shutil.which(command, path=str(Path(sys.executable)
+                                                                    .parent)) or command)
 
 
 @dataclass(slots=True)
@@ -90,6 +105,11 @@ class LocalMcpServers:
     def infos(self) -> tuple[ToolInfo, ...]:
         """The tools of every server that is up, in manifest order."""
         return tuple(info for server in self._servers.values() for info in server.infos)
+
+    def pid(self, name: str) -> int | None:
+        """The process id of the stdio server `name` while it is up."""
+        connection = self._servers[name].connection
+        return connection.transport.pid if connection and connection.transport else None
 
     def restarts(self, name: str) -> int:
         """How many times the server `name` was started again."""

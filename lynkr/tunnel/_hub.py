@@ -215,10 +215,10 @@ class Tunnel:
                       inputs: Mapping[str, Any]) -> Any:
         """The handler of a tunnelled tool: queued (an event), sent, awaited."""
         call = self._new_call(user, info, inputs)
-        hub = self._users.setdefault(user, UserTunnel(user))
-        target = hub.choose(info.name)
+        hub = self._users.get(user)
+        target = None if hub is None else hub.choose(info.name)
         await self._record_queued(ctx, call, target)
-        result = await self._await(hub, call)
+        result = await self._await(call)
         if result.ok:
             return result.content
         error = _error_text(result.content)
@@ -237,16 +237,16 @@ class Tunnel:
             ToolError: no result in time, or the connector went away.
         """
         info = ToolInfo(tool, "", {}, read_only)
-        call = self._new_call(user, info, inputs)
-        return await self._await(self._users.setdefault(user, UserTunnel(user)), call)
+        return await self._await(self._new_call(user, info, inputs))
 
     def _new_call(self, user: str, info: ToolInfo, inputs: Mapping[str, Any]) -> PendingCall:
         return PendingCall(call_id=f"tc_{uuid.uuid4().hex}", user=user, tool=info.name,
                            input=dict(inputs), read_only=info.read_only,
                            deadline=trio.current_time() + self.settings.call_timeout)
 
-    async def _await(self, hub: UserTunnel, call: PendingCall) -> ResultMessage:
+    async def _await(self, call: PendingCall) -> ResultMessage:
         """Queue `call`, wait for its end; a timeout or a departure raises `ToolError`."""
+        hub = self._users.setdefault(call.user, UserTunnel(call.user))  # kept while it waits
         hub.calls[call.call_id] = call
         self._place(hub, call)
         try:

@@ -57,12 +57,18 @@ class _Socket:
         self.reason = "closed"
         self.heard = trio.current_time()
         self.lock = trio.Lock()
+        self.closing = False  # this side is closing the connection
 
     async def send(self, message: Mapping[str, Any]) -> None:
         async with self.lock:
             await self.link.send(encode(message))
 
     async def close(self, nursery: trio.Nursery, code: int, reason: str) -> None:
+        """Detach the connector (the connection's end is in the state before the peer
+        hears of it), close with `code`, stop the connection's tasks."""
+        self.closing = True
+        if self.connector is not None:
+            await self.tunnel.detach(self.connector, self.reason)
         with trio.move_on_after(1):
             async with self.lock:
                 await self.link.close(code, reason)
@@ -108,7 +114,7 @@ class _Socket:
         """Send `connector`'s calls and cancels until it is detached."""
         while (message := await self.tunnel.next_message(connector)) is not None:
             await self.send(message)
-        if connector is self.connector:  # another connection took this connector's id
+        if connector is self.connector and not self.closing:  # another connection took its id
             self.reason = "replaced"
             await self.close(nursery, 1000, "another connection registered this connector id")
 

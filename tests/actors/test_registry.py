@@ -375,7 +375,7 @@ async def test_an_inline_command_that_conflicts_is_retried_on_a_worker(db, store
         version = await sessions.record("x", 1, RouteChosen(turn=1, provider="p",
                                                             backend_model="b", reason="r"))
     assert inline_runs() == before + 1  # it ran inline; the retry did not
-    assert [e["event"] for e in logs].count("session_conflict_retry") == 1
+    assert [e["event"] for e in logs].count("session_conflict_retried") == 1
     assert version == 4
     state = await sessions.state("x")
     assert state.version == 4

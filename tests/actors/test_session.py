@@ -10,7 +10,7 @@ import trio
 from structlog.testing import capture_logs
 
 import actors._blob_cache as blob_cache
-from actors import CommandRejectedError, EventStore, SessionActor, TurnRequest
+from actors import CommandRejectedError, EventStore, SessionActor, TurnRequest, conflict_retries
 from actors._session_commit import as_committed as _as_committed
 from actors.session import Record
 from eventstore import (
@@ -132,9 +132,11 @@ async def test_conflict_with_another_process_reloads_and_retries_once(db, sessio
                                                    stream=False)])
     finally:
         other.close()
+    before = conflict_retries()
     with capture_logs() as logs:
         assert await session.begin_turn(request(3)) == 3
-    assert [e["event"] for e in logs].count("session_conflict_retry") == 1
+    assert [e["event"] for e in logs].count("session_conflict_retried") == 1
+    assert conflict_retries() == before + 1
     state = await session.state()
     assert [t.request_id for t in state.turns] == ["req-1", "cli", "req-3"]
 

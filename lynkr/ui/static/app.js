@@ -191,13 +191,15 @@ async function viewSession(id, params, live) {
     main().replaceChildren(
       el("p", {}, el("a", { href: "#/", text: "← All sessions" })),
       el("h2", { text: `Session ${s.session_id}` }),
-      el("p", { class: "muted", text: `user ${s.user} · key ${s.key_id || "-"} · model ${s.model || "-"} · ${s.turns} turns · ${s.failures} failures · last activity ${when(s.last_at)}` }),
+      el("p", { id: "summary", class: "muted" }),
       el("div", { class: "cols" },
         el("section", { "aria-labelledby": "tl-h" }, el("h3", { id: "tl-h", text: "Timeline" }),
           el("ol", { id: "timeline", class: "timeline" }, ...body.timeline.map(timelineItem))),
         el("section", { "aria-labelledby": "tr-h" }, el("h3", { id: "tr-h", text: "Transcript" }),
           el("div", { id: "conversation" }, ...body.conversation.map(message)))));
   }
+  const s = body.session;
+  document.getElementById("summary").textContent = `user ${s.user} · key ${s.key_id || "-"} · model ${s.model || "-"} · ${s.turns} turns · ${s.failures} failures · last activity ${when(s.last_at)}`;
   for (const row of body.timeline) lastSeq = Math.max(lastSeq, row.seq);
 }
 

@@ -76,8 +76,7 @@ async def test_a_tool_loop_turn_verifies(tmp_path, cli_env, capsys, stream) -> N
     await _record(tmp_path, script, "loop", [{**ASK, "stream": stream}], "anthropic", TASKS)
     code, report, _ = verify(capsys, "loop")
     assert code == 0, report
-    assert report["turns"][0]["kind"].startswith("loop") and "2 steps" in report["turns"][0][
-        "kind"]
+    assert report["turns"][0]["kind"] == f"loop {'stream' if stream else 'json'} (2 steps)"
 
 
 @pytest.mark.parametrize("stream", [True, False])
@@ -94,8 +93,8 @@ async def test_a_cache_hit_verifies_against_its_stored_answer(tmp_path, cli_env,
 
 def _edit_upstream(db: Path, sid: str, turn: int, old: bytes, new: bytes) -> None:
     """Rewrite a recorded upstream answer in the blob table with plain SQL. Blobs are
-    content-addressed outside the hash chain (`eventstore/_batch.py`), so the events
-    and `lynkr verify` are untouched."""
+    content-addressed outside the hash chain (`eventstore/_batch.py`): the events are
+    untouched, and only the blob no longer hashes to its digest."""
     recorder = SqliteRecorder(db)
     event = next(r.event for r in recorder.read_stream(f"session-{sid}")
                  if isinstance(r.event, ModelResponded) and r.event.turn == turn)
@@ -114,13 +113,17 @@ def _edit_upstream(db: Path, sid: str, turn: int, old: bytes, new: bytes) -> Non
 @pytest.mark.parametrize("stream", [True, False])
 async def test_an_edited_upstream_chunk_fails_and_names_the_turn(tmp_path, cli_env, capsys,
                                                                  stream) -> None:
-    """One changed word in turn 2's recorded upstream: `verify` passes, `--verify` fails."""
+    """One changed word in turn 2's recorded upstream: the hash chain still holds, `verify`
+    names the blob, and `--verify` names the turn."""
     script = [{"text": "First answer.", "chunks": 1}, {"text": "Second answer.", "chunks": 1}]
     body = {**ASK, "stream": stream}
     await _record(tmp_path, script, "t1", [body, body])
     _edit_upstream(cli_env / "lynkr.db", "t1", 2, b"Second", b"Sekond")
-    assert main(["verify"]) == 0
     capsys.readouterr()
+    assert main(["verify", "--json"]) == 1
+    checked = json.loads(capsys.readouterr().out)
+    assert checked["damaged"] == []  # every stream's chain is intact...
+    assert len(checked["damaged_blobs"]) == 1  # ...but the edited answer no longer matches
     code, report, err = verify(capsys, "t1")
     assert code == 1
     assert [t["status"] for t in report["turns"]] == ["ok", "differs"]

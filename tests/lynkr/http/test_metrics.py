@@ -66,6 +66,7 @@ async def test_request_counters_and_histograms_match_the_traffic(tmp_path):
     assert _value(samples, "lynkr_event_store_events_total") >= 10  # 5 turns, 2 events each
     assert any(n == "lynkr_event_store_wal_bytes" for n, _, _ in samples)
     assert any(n == "lynkr_projection_lag_events" for n, _, _ in samples)
+    assert _value(samples, "lynkr_tunnel_connectors") == 0  # no `lynkr connect` here
 
 
 async def test_prompt_cache_counters_move(tmp_path):

@@ -12,6 +12,8 @@ from typing import Any
 
 import httpx
 import trio
+import wsproto
+import wsproto.events as ws_events
 from trio_websocket import WebSocketConnection, open_websocket_url
 
 from lynkr.gateway import create_key, ring_of
@@ -57,6 +59,7 @@ class FakeConnector:
     cancels: list[str] = field(default_factory=list)
     registered: dict[str, Any] | None = None
     got_call: trio.Event = field(default_factory=trio.Event)
+    got_cancel: trio.Event = field(default_factory=trio.Event)
 
 
 def ws_url(gw: Gateway, user: str) -> str:
@@ -88,6 +91,7 @@ async def _serve_ws(ws: WebSocketConnection, seen: FakeConnector, answer: Answer
                 await ws.send_message(json.dumps({"type": "pong", "ts": message["ts"]}))
             elif message["type"] == "cancel":
                 seen.cancels.append(message["call_id"])
+                seen.got_cancel.set()
             elif message["type"] == "call":
                 seen.calls.append(message)
                 seen.got_call.set()
@@ -135,3 +139,36 @@ async def _answer_poll(client: httpx.AsyncClient, call: dict[str, Any], answer: 
     if result is not None:
         response = await client.post("/api/mcp/submit", json={"results": [result.as_json()]})
         response.raise_for_status()
+
+
+async def close_of(gw: Gateway, user: str, headers: dict[str, str]) -> tuple[int, str]:
+    """Open the connector WebSocket of `user` with `headers`, send a register and read
+    until the gateway closes it: (close code, reason).
+
+    A raw wsproto client rather than trio-websocket, whose client waits for the server's
+    TCP close after a close frame (RFC 6455) and leaks its socket if the caller leaves
+    first.
+    """
+    port = int(gw.url.rsplit(":", 1)[1])
+    stream = await trio.open_tcp_stream("127.0.0.1", port)
+    async with stream:
+        ws = wsproto.WSConnection(wsproto.ConnectionType.CLIENT)
+        extra = [(k.encode(), v.encode()) for k, v in headers.items()]
+        await stream.send_all(ws.send(ws_events.Request(
+            host=f"127.0.0.1:{port}", target=f"/api/mcp/ws/{user}", extra_headers=extra)))
+        with trio.fail_after(10):
+            while True:
+                data = await stream.receive_some()
+                if not data:
+                    raise AssertionError("the gateway closed the TCP connection without a "
+                                         "WebSocket close")
+                ws.receive_data(data)
+                for event in ws.events():
+                    if isinstance(event, ws_events.AcceptConnection):
+                        await stream.send_all(ws.send(ws_events.TextMessage(
+                            json.dumps(Register("laptop", TOOLS).as_json()))))
+                    elif isinstance(event, ws_events.RejectConnection):
+                        return event.status_code, "rejected"
+                    elif isinstance(event, ws_events.CloseConnection):
+                        await stream.send_all(ws.send(event.response()))
+                        return event.code, event.reason or ""

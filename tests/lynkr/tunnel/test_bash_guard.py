@@ -65,6 +65,11 @@ REFUSED = [
     ("git push --force origin main", "bash.deny_list"),
     ("npm   publish", "bash.deny_list"),
     ("echo 'unclosed", "bash.unparseable"),
+    ("ls\nrm -rf /", "bash.rm_recursive_root"),
+    ("echo a#b; rm -rf /", "bash.rm_recursive_root"),
+    ("cat <<EOF\nhi\nEOF\nrm -rf /", "bash.rm_recursive_root"),
+    ('r"m" -r\\f /', "bash.rm_recursive_root"),
+    ("echo $((1+2)); rm -rf /", "bash.rm_recursive_root"),
 ]
 
 ALLOWED = [
@@ -86,6 +91,8 @@ ALLOWED = [
     "for i in 1 2 3; do echo $i; done",
     "python3 -c 'print(1)'",
     "git push origin main",
+    "ls # rm -rf / is only a comment",
+    "echo 'a\nrm -rf /'",
 ]
 
 

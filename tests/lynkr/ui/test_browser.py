@@ -70,11 +70,10 @@ def _drive(url: str, send_turn: Any) -> dict[str, Any]:
                 "[window.__xss, document.querySelectorAll('#conversation script, "
                 "#conversation img').length]")
             page.screenshot(path=str(ARTIFACTS / "viewer-session.png"), full_page=True)
-            page.wait_for_function("document.getElementById('live').textContent === 'live'")
+            page.wait_for_selector("#live:text-is('live')")  # the page's CSP forbids eval
             turns = page.locator("#timeline li[data-kind='turn']").count()
             send_turn()
-            page.wait_for_function(
-                f"document.querySelectorAll(\"#timeline li[data-kind='turn']\").length > {turns}")
+            page.locator("#timeline li[data-kind='turn']").nth(turns).wait_for()
             seen["fresh"] = page.locator("#timeline li.fresh").count()
             summary = page.locator("details.tool-use summary").first  # the client's Bash call
             summary.focus()
@@ -97,7 +96,7 @@ async def test_the_viewer_shows_a_session_live_and_safely(tmp_path):
     looping = {"text": "", "tool_calls": [CREATE], "times": 2}
     bash = {"name": "Bash", "arguments": {"command": "ls"}, "id": "toolu_bash"}
     script = [looping, {"text": "Second answer, **live**.", "tool_calls": [bash]}]
-    env = {"LYNKR_SERVER_TOOLS": "tasks", "POLICY_MAX_STEPS": "2"}
+    env = {"LYNKR_SERVER_TOOLS": "tasks", "POLICY_MAX_STEPS": "1"}
     async with running_gateway(tmp_path, script, provider="anthropic", env=env) as gw:
         first = await gw.post("/v1/messages", ASK, headers={"x-claude-code-session-id": SESSION})
         assert first.status_code == 200, first.text
