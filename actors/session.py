@@ -1,5 +1,9 @@
 """`SessionActor`: the single writer of one `session-<id>` stream, and its state.
 
+(Over 400 lines on purpose: the actor's commands, its settle/commit hand-over and its
+shared-log catch-up are one state machine around `_state`/`_inflight`; the pure parts
+already live in `_session_commands.py`, `_session_commit.py` and `_loop_guard.py`.)
+
 Session actors are `DispatchedActor`s: many sessions share the dispatcher's few
 worker threads (`actors._dispatch`), one message at a time per session as ever.
 "Its thread" below is whichever thread runs it: a worker, or the asking trio
@@ -201,6 +205,8 @@ class SessionActor(DispatchedActor):
         self._blob_cache.fit(parts)  # every part is resent every turn: keep them all known
         self._known_limit = max(self._known_limit, min(MAX_LIMIT, 2 * parts))  # likewise
         make = self._blob_cache.make
+        if self._store.shared:
+            self._refresh()
         return self._execute(lambda s: begin_turn(s, self.session_id, request, blob=make),
                              request.request_id, None,
                              lambda state: _started_turn(state, request.request_id),
@@ -369,6 +375,20 @@ class SessionActor(DispatchedActor):
             self._known_blobs.clear()
         self._known_blobs.update(ref.digest for ref, _ in decision.blobs)
         return state
+
+    def _refresh(self) -> None:
+        """With a shared log (N gateways), catch up before a turn begins if another gateway
+        appended to this session since: a session whose requests alternate between
+        gateways then starts each turn from the stream's head instead of losing a race
+        and retrying (one version read per turn; within a turn every command comes to
+        the gateway that began it)."""
+        state = self._current()
+        try:
+            version = _wait(self._store.stream_version(self.stream_id))
+        except Exception:  # noqa: BLE001  (the append decides; a failed peek is only a miss)
+            return
+        if version != self._version(state):
+            self._catch_up(state)
 
     def _catch_up(self, state: SessionState | None) -> SessionState | None:
         tail = _wait(self._store.read_stream(self.stream_id, self._version(state) + 1))

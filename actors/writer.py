@@ -132,6 +132,7 @@ class EventStore:
         self._recorder = recorder  # appended to from the callers' threads (module docstring)
         self._tally = tally
         self._group_commit = isinstance(recorder, SqliteRecorder)
+        self.shared = recorder.shared  # other gateways append to this log too
 
     @classmethod
     def open(

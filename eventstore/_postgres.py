@@ -47,6 +47,8 @@ _LISTEN_RETRY = 1.0  # seconds between attempts to get the listener's connection
 class PostgresRecorder(Recorder):
     """Events and blobs in a PostgreSQL database (see module docstring)."""
 
+    shared = True  # N gateways append to one database
+
     def __init__(self, url: str, *, durability: str = "NORMAL",
                  registry: EventRegistry | None = None, pool_size: int = 4) -> None:
         """Connect to `url` (a libpq URL), create or migrate the schema, start the writer

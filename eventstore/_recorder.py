@@ -166,6 +166,11 @@ class Recorder(abc.ABC):
     event store's writer (`actors.EventStore`) appends; everything else reads.
     """
 
+    shared = False
+    """True when other processes (other gateways) may append to the same log at any
+    time, so a cached stream version is only a guess (PostgreSQL); an embedded SQLite
+    log has one gateway (`gateway.lock`)."""
+
     def __init__(self, registry: EventRegistry | None = None) -> None:
         self.registry = registry or EVENTS
         self._listeners: list[Callable[[int], None]] = []

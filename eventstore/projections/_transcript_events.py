@@ -12,6 +12,7 @@ tool's result), never other rows, so its work does not grow with the session.
 | `tool_started` | `ToolCallStarted` | tool | - | - | "may change things" |
 | `tool_result` | `ToolCompleted` | tool | ok / error | result preview | duration |
 | `tool_interrupted` | `ToolCallInterrupted` | tool | reason | - | "effects possible" |
+| `tool_queued` | `ToolCallQueued` | tool | connector (or "waiting") | user | timeout |
 | `cache_hit` / `cache_stored` / `cache_evicted` | `Cache*` | key (12 hex) | reason | - | tokens |
 | `loop_stopped` | `SessionLoopStopped` | rule | - | the reason the client saw | turns |
 """
@@ -31,6 +32,7 @@ from eventstore.events.session import (
     PolicyDecided,
     SessionLoopStopped,
     ToolCallInterrupted,
+    ToolCallQueued,
     ToolCallStarted,
     ToolCompleted,
 )
@@ -39,7 +41,7 @@ __all__ = ["EVENT_TYPES", "event_values", "preview"]
 
 EVENT_TYPES = frozenset({"LoopStepResponded", "PolicyDecided", "ToolCallStarted",
                          "ToolCompleted", "ToolCallInterrupted", "CacheHit", "CacheStored",
-                         "CacheEvicted", "SessionLoopStopped"})
+                         "CacheEvicted", "SessionLoopStopped", "ToolCallQueued"})
 PREVIEW_CHARS = 160  # of a tool result
 INPUT_CHARS = 60  # of a server tool call's input
 
@@ -119,6 +121,10 @@ def event_values(event: Event, load: Load) -> dict[str, Any] | None:
                       "status": "ok" if event.ok else "error",
                       "text": preview(load(event.result)),
                       "detail": f"{event.duration_ms:.0f} ms"}
+        case ToolCallQueued():
+            values = {"kind": "tool_queued", "name": event.tool,
+                      "status": event.connector_id or "waiting", "text": event.user,
+                      "detail": f"timeout {event.timeout_s:g} s"}
         case ToolCallInterrupted():
             values = {"kind": "tool_interrupted", "name": event.tool, "status": event.reason,
                       "detail": "effects possible" if event.effects_possible else None}

@@ -1,5 +1,8 @@
 """The state of one session, as a pure fold of its `session-<id>` stream.
 
+(Just over 400 lines: one fold over every session event type; `_turns.py` holds the
+turn list.)
+
 `evolve_session(state, recorded)` applies one recorded event; `fold_session(records,
 start=None)` applies many. Folding a prefix and then the tail from that state gives
 the same state as folding everything (the session actor relies on it to catch up

@@ -175,7 +175,7 @@ PROJECTION = Projection(
     name="transcript",
     # 2: message_count and messages_digest, for `_latest_user`; 3: transcript_events
     # (agent-loop steps, tool calls, prompt cache, loop stops) and started_seq
-    version=3,
+    version=4,
     tables={_TABLE: """
         CREATE TABLE IF NOT EXISTS transcript (
             session_id     TEXT    NOT NULL,

@@ -83,6 +83,9 @@ def event_line(event: dict[str, Any]) -> str:
             return f"tool    {name} {status} in {detail}: {text}"
         case "tool_interrupted":
             return f"tool    {name} interrupted: {status}" + (f" ({detail})" if detail else "")
+        case "tool_queued":
+            to = "waiting for a connector" if status == "waiting" else f"to connector {status}"
+            return f"tool    {name} queued for {text}'s connector, {to} ({detail})"
         case "loop_stopped":
             return f"loop guard stopped a request ({name}, {detail}): {text}"
         case _:  # cache_hit, cache_stored, cache_evicted

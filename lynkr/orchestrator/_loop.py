@@ -31,7 +31,6 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -50,77 +49,19 @@ from lynkr.orchestrator._call import (
 )
 from lynkr.orchestrator._history import LoopHistory
 from lynkr.orchestrator._loop_frames import LoopFrames
+from lynkr.orchestrator._loop_state import LoopPlan, LoopTurn, cancelled, step_limit_text
 from lynkr.orchestrator._record import SessionRecorder, TurnTicket
-from lynkr.orchestrator._server_tools import Offer, ServerTools
+from lynkr.orchestrator._server_tools import ServerTools
 from lynkr.orchestrator._shape import error_frame, responded, usage_of
 from lynkr.providers import MESSAGE_STOP_FRAME, UnknownParts
 
 if TYPE_CHECKING:
     from lynkr.orchestrator._turn import Orchestrator, TurnInfo
-    from lynkr.tools import ToolResult, ToolRunner, ToolSpec
+    from lynkr.tools import ToolResult, ToolRunner
 
 __all__ = ["AgentLoop", "LoopPlan", "step_limit_text"]
 
 log = structlog.get_logger()
-
-_ADDED_USAGE = ("input_tokens", "output_tokens", "cache_read_input_tokens",
-                "cache_creation_input_tokens")
-
-
-def step_limit_text(max_steps: int) -> str:
-    """The notice that ends a turn at the step limit."""
-    return (f"[Lynkr stopped this turn: the model asked for more than POLICY_MAX_STEPS="
-            f"{max_steps} server tool calls in one turn. Ask again to continue, or raise "
-            f"POLICY_MAX_STEPS.]")
-
-
-@dataclass(slots=True)
-class LoopPlan:
-    """One request under the loop: the body the upstream gets and the server tools."""
-
-    body: dict[str, Any]  # the client's body with the tool list and spliced history
-    offer: Offer
-    headers: Mapping[str, str]  # the client's (lower-case names), for the adapter
-
-    @property
-    def server(self) -> Mapping[str, ToolSpec]:
-        """Names the loop runs itself."""
-        return self.offer.server
-
-
-@dataclass(slots=True)
-class _Turn:
-    """The loop's running state within one turn."""
-
-    plan: LoopPlan
-    ticket: TurnTicket
-    handle: ProviderHandle
-    stats: CallStats
-    steps: int = 0  # model answers so far
-    calls: int = 0  # server tool calls so far (what POLICY_MAX_STEPS counts)
-    extra: list[dict[str, Any]] = field(default_factory=list)  # hidden messages so far
-    visible: list[Any] = field(default_factory=list)  # the client's content blocks
-    usage: dict[str, int] = field(default_factory=dict)
-    first: Mapping[str, Any] | None = None  # the first step's message (id, model)
-
-    def add_usage(self, message: Mapping[str, Any]) -> None:
-        for key, value in usage_of(message).items():
-            if key in _ADDED_USAGE:
-                self.usage[key] = self.usage.get(key, 0) + value
-
-    def body(self) -> dict[str, Any]:
-        """The next step's request: the plan's body, the hidden messages appended, and a
-        forced `tool_choice` relaxed to `auto` after the first step (else the model
-        could never stop calling tools)."""
-        body = self.plan.body
-        if not self.extra:
-            return body
-        body = {**body, "messages": [*body.get("messages", ()), *self.extra]}
-        choice = body.get("tool_choice")
-        if isinstance(choice, Mapping) and choice.get("type") in ("any", "tool"):
-            body["tool_choice"] = {"type": "auto"}
-        return body
-
 
 class AgentLoop:
     """Runs turns whose model may call server tools (see module docstring)."""
@@ -154,7 +95,7 @@ class AgentLoop:
 
     # --- one step ---------------------------------------------------------------------
 
-    def _server_uses(self, turn: _Turn, message: Mapping[str, Any]
+    def _server_uses(self, turn: LoopTurn, message: Mapping[str, Any]
                      ) -> tuple[list[Mapping[str, Any]], int]:
         """The step's server `tool_use` blocks, and how many client ones it has."""
         ours, theirs = [], 0
@@ -166,7 +107,7 @@ class AgentLoop:
                     theirs += 1
         return ours, theirs
 
-    async def _record_step(self, turn: _Turn, message: Mapping[str, Any], raw: bytes,
+    async def _record_step(self, turn: LoopTurn, message: Mapping[str, Any], raw: bytes,
                            latency_ms: float) -> None:
         ref, data = make_blob(dict(message))
         raw_ref, raw_data = make_blob(raw)
@@ -176,7 +117,7 @@ class AgentLoop:
             latency_ms=round(latency_ms, 3), upstream=raw_ref, provider=turn.handle.name)
         await self.turns.record(turn.ticket, event, blobs=[(ref, data), (raw_ref, raw_data)])
 
-    async def _run_calls(self, turn: _Turn, uses: Sequence[Mapping[str, Any]]
+    async def _run_calls(self, turn: LoopTurn, uses: Sequence[Mapping[str, Any]]
                          ) -> tuple[list[dict[str, Any]], bool]:
         """Run one step's server calls; their `tool_result` blocks, and whether the step
         limit stopped the loop."""
@@ -211,7 +152,7 @@ class AgentLoop:
                        handle: ProviderHandle, info: TurnInfo,
                        request_body: Mapping[str, Any]) -> dict[str, Any]:
         """A non-streaming turn under the loop: the client's one message."""
-        turn = _Turn(plan, ticket, handle, CallStats())
+        turn = LoopTurn(plan, ticket, handle, CallStats())
         info.upstream = turn.stats  # its span: first model call to last answer, tools included
         raw = b""
         unknown = UnknownParts()
@@ -227,7 +168,7 @@ class AgentLoop:
             try:
                 end = await self._after_step(turn, message, raw, step_started)
             except BaseException as exc:  # the client left while a tool ran (the runner
-                if not _cancelled(exc):   # recorded the call as interrupted)
+                if not cancelled(exc):   # recorded the call as interrupted)
                     raise
                 info.outcome = "client_disconnected"
                 await orchestrator.abort_shielded(ticket, handle.name, "client_disconnected",
@@ -244,7 +185,7 @@ class AgentLoop:
         info.attempts, info.usage, info.outcome = turn.stats.attempts, dict(turn.usage), "ok"
         return final
 
-    async def _after_step(self, turn: _Turn, message: Mapping[str, Any], raw: bytes,
+    async def _after_step(self, turn: LoopTurn, message: Mapping[str, Any], raw: bytes,
                           started: float) -> str | None:
         """Decide after one model answer: None to call the model again, else how the
         turn ends ("answer", "client_tools" or "limit")."""
@@ -271,7 +212,7 @@ class AgentLoop:
         return None
 
     @staticmethod
-    async def _cached(orchestrator: Orchestrator, turn: _Turn, info: TurnInfo,
+    async def _cached(orchestrator: Orchestrator, turn: LoopTurn, info: TurnInfo,
                       final: dict[str, Any], end: str, *, stream: bool) -> dict[str, Any]:
         """Store a turn the model answered at once (no server step ran: an answer that
         followed tool calls depends on what they did) in the prompt cache; the message as
@@ -282,7 +223,7 @@ class AgentLoop:
         return await cache.store(orchestrator.turns, turn.ticket, key, final,
                                  rewrite_usage=not stream)
 
-    def _visible_message(self, turn: _Turn, last: Mapping[str, Any], end: str
+    def _visible_message(self, turn: LoopTurn, last: Mapping[str, Any], end: str
                          ) -> dict[str, Any]:
         first = turn.first or last
         content = list(turn.visible)
@@ -304,7 +245,7 @@ class AgentLoop:
                    request_body: Mapping[str, Any]) -> AsyncIterator[bytes]:
         """A streaming turn under the loop: the first step is opened here (a failure
         before any byte is the HTTP error), the rest runs as the client reads."""
-        turn = _Turn(plan, ticket, handle, CallStats())
+        turn = LoopTurn(plan, ticket, handle, CallStats())
         info.upstream = turn.stats  # its span: first model call to last answer, tools included
         turn.steps = 1
         upstream = handle.adapter.build(turn.body(), info.backend_model or "",
@@ -315,7 +256,7 @@ class AgentLoop:
         info.attempts = turn.stats.attempts
         return self._relay(orchestrator, turn, opened, info, request_body)
 
-    async def _relay(self, orchestrator: Orchestrator, turn: _Turn, opened: OpenedStream,
+    async def _relay(self, orchestrator: Orchestrator, turn: LoopTurn, opened: OpenedStream,
                      info: TurnInfo, request_body: Mapping[str, Any]) -> AsyncIterator[bytes]:
         frames = LoopFrames(turn.plan.server)
         ticket, handle = turn.ticket, turn.handle
@@ -408,15 +349,3 @@ class AgentLoop:
                 info.outcome = "client_disconnected"
                 await orchestrator.abort_shielded(ticket, handle.name, "client_disconnected",
                                                   None, raw)
-
-
-
-
-def _cancelled(exc: BaseException) -> bool:
-    """True for trio's `Cancelled`, also when a nursery grouped it (concurrent calls)."""
-    if isinstance(exc, trio.Cancelled):
-        return True
-    if isinstance(exc, BaseExceptionGroup):
-        _, rest = exc.split(trio.Cancelled)
-        return rest is None
-    return False

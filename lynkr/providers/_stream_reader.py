@@ -10,6 +10,7 @@ are the two frames Lynkr itself writes into a stream.
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Mapping
 
 from lynkr.providers._sse import SSEEvent, SSEParser, encode_sse
@@ -36,7 +37,7 @@ def error_type_for(error: object) -> str:
     return "overloaded_error" if any(w in text for w in _OVERLOAD_WORDS) else "api_error"
 
 
-class StreamReader:
+class StreamReader(abc.ABC):
     """Read one upstream SSE stream: a subclass says what each event and the end mean."""
 
     def __init__(self, *, keep_raw: bool = True) -> None:
@@ -84,17 +85,17 @@ class StreamReader:
         self._on_end(out)
         return b"".join(out)
 
+    @abc.abstractmethod
     def _on_event(self, event: SSEEvent, out: list[bytes]) -> None:
         """Handle one upstream event, appending what goes to the client to `out`."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def _on_end(self, out: list[bytes]) -> None:
         """The body ended without an outcome: complete the stream or fail it."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def _fail(self, out: list[bytes], error_type: str, message: str) -> None:
         """End the stream as failed (an SSE `error` event unless one went out already)."""
-        raise NotImplementedError
 
     def _fail_unfinished(self, out: list[bytes], why: str) -> None:
         """Fail a stream that ended early: `why` unless it was cut in the middle of an event."""

@@ -27,7 +27,6 @@ Everything here runs on the trio thread; the state is `lynkr.tunnel._state`.
 from __future__ import annotations
 
 import functools
-import re
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -40,22 +39,21 @@ import trio
 from eventstore import ANY_VERSION, Event
 from eventstore.events.session import ToolCallQueued
 from eventstore.events.tunnel import ConnectorAttached, ConnectorDetached, tunnel_stream
-from lynkr.errors import InvalidRequestError, ToolError
+from lynkr.errors import ToolError
 from lynkr.tools import CallContext, Decision, StoreSessionSink, ToolContext, ToolSpec
 from lynkr.tunnel._protocol import Register, ResultMessage, ToolInfo
 from lynkr.tunnel._settings import TunnelSettings
-from lynkr.tunnel._state import Connector, PendingCall, UserTunnel
+from lynkr.tunnel._state import Connector, PendingCall, UserTunnel, checked_tools
 
 if TYPE_CHECKING:
     from actors import EventStore
 
-__all__ = ["Tunnel", "TunnelStatistics"]
+__all__ = ["Tunnel", "TunnelStatistics", "error_text"]
 
 log = structlog.get_logger()
 
 RECORD_TIMEOUT = 10.0  # seconds a shielded lifecycle append may take
 POLL_STALE_FACTOR = 2.0  # a poller silent for this many heartbeats (and not polling) is gone
-_TOOL_NAME = re.compile(r"^(local|mcp)_[A-Za-z0-9_-]{1,58}$")  # Anthropic's names: 64 at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +101,7 @@ class Tunnel:
                 ``mcp_<server>_<tool>`` (letters, digits, ``_``, ``-``; 64 at most), or
                 a name given twice.
         """
-        tools = _checked_tools(register.tools)
+        tools = checked_tools(register.tools)
         hub = self._users.setdefault(user, UserTunnel(user))
         old = hub.connectors.get(register.connector_id)
         if current is not None and old is current:
@@ -217,11 +215,11 @@ class Tunnel:
         call = self._new_call(user, info, inputs)
         hub = self._users.get(user)
         target = None if hub is None else hub.choose(info.name)
-        await self._record_queued(ctx, call, target)
+        await self.record_queued(ctx, call, target)
         result = await self._await(call)
         if result.ok:
             return result.content
-        error = _error_text(result.content)
+        error = error_text(result.content)
         if result.rule:
             await ctx.enforce(Decision.deny(
                 "tunnel", result.rule, f"the user's connector refused it: {error}",
@@ -360,23 +358,7 @@ class Tunnel:
 
     def servers(self, user: str) -> dict[str, Any]:
         """`user`'s connectors, their tools and state (`GET /api/mcp/servers/{user}`)."""
-        hub = self._users.get(user) or UserTunnel(user)
-        now = trio.current_time()
-        return {
-            "user": user,
-            "connectors": [{
-                "connector_id": c.connector_id, "transport": c.transport,
-                "state": "connected", "attached_at": round(c.attached_at, 3),
-                "last_seen_s": round(now - c.last_seen, 3), "in_flight": len(c.in_flight),
-                "queued": len(c.outbox),
-                "servers": _servers(c.tools.values()),
-                "tools": [{"name": i.name, "read_only": i.read_only}
-                          for i in sorted(c.tools.values(), key=lambda i: i.name)],
-            } for c in sorted(hub.connectors.values(), key=lambda c: c.connector_id)],
-            "away_tools": sorted(name for name, (_, until) in hub.remembered.items()
-                                 if until > now),
-            "waiting_calls": len(hub.waiting),
-        }
+        return (self._users.get(user) or UserTunnel(user)).view(trio.current_time())
 
     # --- events -----------------------------------------------------------------------
 
@@ -384,8 +366,8 @@ class Tunnel:
         await self.store.append(tunnel_stream(user), ANY_VERSION, [event])
 
     @staticmethod
-    async def _record_queued(ctx: ToolContext, call: PendingCall,
-                             target: Connector | None) -> None:
+    async def record_queued(ctx: ToolContext, call: PendingCall,
+                            target: Connector | None) -> None:
         """`ToolCallQueued` in the calling session, through the runner's own sink."""
         session_id = ctx.session_id
         if session_id is None:
@@ -400,32 +382,8 @@ class Tunnel:
             tool_call_id=tool_call_id, turn=turn)], turn=turn)
 
 
-def _checked_tools(tools: Sequence[ToolInfo]) -> dict[str, ToolInfo]:
-    """`tools` by name, each name checked (see `Tunnel.attach`)."""
-    checked: dict[str, ToolInfo] = {}
-    for info in tools:
-        if not _TOOL_NAME.match(info.name):
-            raise InvalidRequestError(
-                f"tool name {info.name[:80]!r}: a connector's tools are named local_<tool> or "
-                "mcp_<server>_<tool> (letters, digits, _ and -, 64 characters at most)")
-        if info.name in checked:
-            raise InvalidRequestError(f"tool {info.name!r} is registered twice")
-        checked[info.name] = info
-    return checked
-
-
-def _error_text(content: Any) -> str:
+def error_text(content: Any) -> str:
+    """The message of a connector's error result (its `{"error": …}`, else the content)."""
     if isinstance(content, Mapping) and "error" in content:
         return str(content["error"])
     return str(content)
-
-
-def _servers(tools: Any) -> list[str]:
-    """The MCP servers behind `mcp_<server>_<tool>` names, plus ``local`` for built-ins."""
-    names = set()
-    for info in tools:
-        if info.name.startswith("local_"):
-            names.add("local")
-        elif info.name.startswith("mcp_"):
-            names.add(info.name[4:].split("_", 1)[0])
-    return sorted(names)

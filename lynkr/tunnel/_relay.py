@@ -40,7 +40,7 @@ from psycopg.types.json import Jsonb
 
 from lynkr.errors import ToolError
 from lynkr.tools import Decision, ToolContext, ToolSpec
-from lynkr.tunnel._hub import Tunnel, _error_text
+from lynkr.tunnel._hub import Tunnel, error_text
 from lynkr.tunnel._state import PendingCall
 
 __all__ = ["CHANNEL", "TunnelRelay", "open_relay"]
@@ -123,7 +123,7 @@ class TunnelRelay:
         call = PendingCall(call_id=f"tc_{uuid.uuid4().hex}", user=user, tool=tool.name,
                            input=dict(inputs), read_only=tool.read_only,
                            deadline=trio.current_time() + timeout)
-        await Tunnel._record_queued(ctx, call, None)  # the hub's own recording
+        await Tunnel.record_queued(ctx, call, None)  # the hub's own recording
         waiter = self._waiting[call.call_id] = _Waiter()
         try:
             await self._send(tool.gateway, {
@@ -142,7 +142,7 @@ class TunnelRelay:
                             f"answer within {timeout:g} s (LYNKR_TUNNEL_CALL_TIMEOUT)")
         if body["ok"]:
             return body["content"]
-        error = _error_text(body["content"])
+        error = error_text(body["content"])
         if body.get("rule"):
             await ctx.enforce(Decision.deny("tunnel", body["rule"],
                                             f"the user's connector refused it: {error}"))

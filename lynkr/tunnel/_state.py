@@ -10,17 +10,40 @@ can take yet, and the tools of connectors that left recently, still offered for
 
 from __future__ import annotations
 
+import re
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import trio
 
+from lynkr.errors import InvalidRequestError
 from lynkr.tunnel._protocol import CallMessage, ResultMessage, ToolInfo
 
-__all__ = ["Connector", "PendingCall", "UserTunnel"]
+__all__ = ["Connector", "PendingCall", "UserTunnel", "checked_tools"]
+
+_TOOL_NAME = re.compile(r"^(local|mcp)_[A-Za-z0-9_-]{1,58}$")  # Anthropic's names: 64 at most
+
+
+def checked_tools(tools: Sequence[ToolInfo]) -> dict[str, ToolInfo]:
+    """`tools` by name, each name checked.
+
+    Raises:
+        InvalidRequestError: a name that is not ``local_<tool>`` or ``mcp_<server>_<tool>``
+            (letters, digits, ``_``, ``-``; 64 at most), or a name given twice.
+    """
+    checked: dict[str, ToolInfo] = {}
+    for info in tools:
+        if not _TOOL_NAME.match(info.name):
+            raise InvalidRequestError(
+                f"tool name {info.name[:80]!r}: a connector's tools are named local_<tool> or "
+                "mcp_<server>_<tool> (letters, digits, _ and -, 64 characters at most)")
+        if info.name in checked:
+            raise InvalidRequestError(f"tool {info.name!r} is registered twice")
+        checked[info.name] = info
+    return checked
 
 
 @dataclass(eq=False, slots=True, kw_only=True)
@@ -130,3 +153,31 @@ class UserTunnel:
     def idle(self) -> bool:
         """Nothing left to keep: no connector, call or remembered tool."""
         return not (self.connectors or self.calls or self.waiting or self.remembered)
+
+    def view(self, now: float) -> dict[str, Any]:
+        """The user's connectors, tools and state as JSON (`GET /api/mcp/servers/{user}`)."""
+        return {
+            "user": self.user,
+            "connectors": [{
+                "connector_id": c.connector_id, "transport": c.transport,
+                "state": "connected", "attached_at": round(c.attached_at, 3),
+                "last_seen_s": round(now - c.last_seen, 3), "in_flight": len(c.in_flight),
+                "queued": len(c.outbox), "servers": _servers(c.tools.values()),
+                "tools": [{"name": i.name, "read_only": i.read_only}
+                          for i in sorted(c.tools.values(), key=lambda i: i.name)],
+            } for c in sorted(self.connectors.values(), key=lambda c: c.connector_id)],
+            "away_tools": sorted(name for name, (_, until) in self.remembered.items()
+                                 if until > now),
+            "waiting_calls": len(self.waiting),
+        }
+
+
+def _servers(tools: Any) -> list[str]:
+    """The MCP servers behind `mcp_<server>_<tool>` names, plus ``local`` for built-ins."""
+    names = set()
+    for info in tools:
+        if info.name.startswith("local_"):
+            names.add("local")
+        elif info.name.startswith("mcp_"):
+            names.add(info.name[4:].split("_", 1)[0])
+    return sorted(names)

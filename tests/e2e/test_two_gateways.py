@@ -94,7 +94,8 @@ def _lynkr(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedPr
 
 def test_session_alternating_between_gateways_keeps_one_stream(tmp_path: Path) -> None:
     """12 turns alternating between two gateways: each turn once in order, every
-    acknowledged turn durable, conflicts retried and counted, `lynkr verify` passes,
+    acknowledged turn durable, no conflict to retry (each gateway catches up on the
+    session before a turn begins), `lynkr verify` passes,
     and `lynkr usage` (from either gateway's data or a fresh one) counts each turn once."""
     with two_gateways(tmp_path) as gw:
         history: list[dict[str, Any]] = []
@@ -124,7 +125,7 @@ def test_session_alternating_between_gateways_keeps_one_stream(tmp_path: Path) -
     started = [e.turn for e in events if isinstance(e, TurnStarted)]
     answered = [e.turn for e in events if isinstance(e, ModelResponded)]
     assert started == answered == list(range(1, 13))
-    assert retried >= 1  # the gateway that did not write last reloaded and retried
+    assert retried == 0  # goal: retried conflicts <= 1 % of turns under alternating routing
     for where, rows in usage_rows.items():
         assert sum(int(row["requests"]) for row in rows) == 12, (where, rows)
         assert sum(int(row["output_tokens"]) for row in rows) == output_tokens, (where, rows)

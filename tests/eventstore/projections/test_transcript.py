@@ -254,3 +254,16 @@ def test_a_long_loop_loads_one_blob_per_step_and_per_result(tmp_path: Path) -> N
 def test_preview_is_one_short_line(value: Any, shown: str) -> None:
     """Results preview as one line: text where there is text, else compact JSON, cut."""
     assert preview(value) == shown
+
+
+def test_a_tunnelled_call_shows_where_it_was_queued() -> None:
+    """`ToolCallQueued` becomes a `tool_queued` row naming the user and the connector."""
+    from eventstore.events.session import ToolCallQueued
+    from eventstore.projections._transcript_events import event_values
+
+    queued = ToolCallQueued(tool="local_read_file", user="ann", timeout_s=30.0,
+                            connector_id=None, tool_call_id="toolu_q", turn=1)
+    values = event_values(queued, lambda ref: None)
+    assert values is not None
+    assert (values["kind"], values["name"], values["status"], values["text"]) == (
+        "tool_queued", "local_read_file", "waiting", "ann")
