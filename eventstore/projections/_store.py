@@ -95,6 +95,9 @@ class ProjectionStore:
             ValueError: two projections share a name or a table.
         """
         self.path = os.fspath(path)
+        # With a shared store (PostgreSQL) the data directory may not exist yet: it only
+        # holds this gateway's or this command's projections.
+        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
         self.projections = {p.name: p for p in projections}
         if len(self.projections) != len(projections):
             raise ValueError("projection names must be unique")

@@ -1,7 +1,8 @@
 """`lynkr sessions|transcript|replay|verify|projections`: the event log from the shell.
 
-Every command reads `$LYNKR_DATA_DIR/lynkr.db` (never creating it). `sessions` and
-`transcript` read projections, caught up first into `$LYNKR_DATA_DIR/projections.db`
+Every command reads the event log of `LYNKR_STORE_URL` (default `$LYNKR_DATA_DIR/lynkr.db`,
+never creating it). `sessions` and `transcript` read projections, caught up first into
+`$LYNKR_DATA_DIR/projections.db`
 (exactly once, so this is safe beside a running server). `replay` folds a session
 stream step by step with the session fold; `verify` checks every stream's
 contiguity and hash chain. Exit codes: 0 fine, 1 damage or a failure (one line on
@@ -106,8 +107,7 @@ def _recorder(settings: Settings) -> Iterator[Recorder]:
 @contextmanager
 def _projections(settings: Settings, recorder: Recorder) -> Iterator[ProjectionStore]:
     """The projection store, caught up with the log."""
-    from eventstore.projections import ProjectionStore, all_projections
-    store = ProjectionStore(settings.server.data_dir / "projections.db", all_projections())
+    store = _projection_store(settings)
     try:
         report = store.catch_up(recorder)
         for name, error in sorted(report.failures.items()):
@@ -115,6 +115,14 @@ def _projections(settings: Settings, recorder: Recorder) -> Iterator[ProjectionS
         yield store
     finally:
         store.close()
+
+
+def _projection_store(settings: Settings) -> ProjectionStore:
+    """`$LYNKR_DATA_DIR/projections.db`, the directory created if missing: with a
+    PostgreSQL log nothing else has created it yet (projections stay per gateway)."""
+    from eventstore.projections import ProjectionStore, all_projections
+    settings.server.data_dir.mkdir(parents=True, exist_ok=True)
+    return ProjectionStore(settings.server.data_dir / "projections.db", all_projections())
 
 
 def _table(headers: list[str], rows: list[list[Any]]) -> None:
@@ -310,10 +318,9 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _with_store(body: Callable[[ProjectionStore, Recorder], int]) -> int:
-    from eventstore.projections import ProjectionStore, all_projections
     settings = load_cli_settings()
     with _recorder(settings) as recorder:
-        store = ProjectionStore(settings.server.data_dir / "projections.db", all_projections())
+        store = _projection_store(settings)
         try:
             return body(store, recorder)
         finally:
