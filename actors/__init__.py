@@ -64,9 +64,16 @@ from actors.session import (
     conflict_retries,
     stream_of,
 )
-from actors.writer import EventStore, EventStoreWriter, WriterHealth, WriterStatistics
+from actors.writer import (
+    APPEND_BUCKETS,
+    EventStore,
+    EventStoreWriter,
+    WriterHealth,
+    WriterStatistics,
+)
 
 __all__ = [
+    "APPEND_BUCKETS",
     "INLINE_REQUEST_BYTES",
     "ActorError",
     "BreakerConfig",

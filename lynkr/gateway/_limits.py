@@ -364,16 +364,19 @@ def _key_users(recorder: Recorder) -> dict[str, str]:
 
 
 async def record_refusal(store: Any, refusal: RateLimitRefusal, *, request_id: str,
-                         key_id: str, route: str) -> None:
-    """Append the `RateLimited` event of a refusal (`store`: an `actors.EventStore`); a
-    store that cannot take it is logged, and the client still gets its 429."""
+                         key_id: str, route: str, session_id: str | None = None) -> None:
+    """Append the `RateLimited` event of a refusal (`store`: an `actors.EventStore`;
+    `session_id`: the session the request named, if any); a store that cannot take it
+    is logged, and the client still gets its 429."""
     from eventstore import ANY_VERSION, EventStoreError, Metadata
     from eventstore.events.limits import LIMITS_STREAM, RateLimited
 
     event = RateLimited(request_id=request_id, subject=refusal.subject, tier=refusal.tier,
-                        limit=refusal.limit, retry_after=refusal.retry_after, route=route)
+                        limit=refusal.limit, retry_after=refusal.retry_after, route=route,
+                        session_id=session_id)
     log.warning("rate_limited", subject=refusal.subject, tier=refusal.tier,
-                limit=refusal.limit, retry_after=refusal.retry_after, route=route)
+                limit=refusal.limit, retry_after=refusal.retry_after, route=route,
+                session_id=session_id)
     try:
         await store.append(LIMITS_STREAM, ANY_VERSION, [event],
                            metadata=Metadata(request_id=request_id, key_id=key_id))

@@ -46,7 +46,7 @@ from lynkr.http._errors import (
 )
 from lynkr.http._logline import RequestLog, new_request_id
 from lynkr.http._metrics import METRICS_EXTENSION
-from lynkr.orchestrator import MessagesRequest
+from lynkr.orchestrator import MessagesRequest, resolve_session
 from lynkr.providers import parse_json_body, validate_messages_request
 
 __all__ = ["GatewayApp"]
@@ -134,7 +134,7 @@ class _Exchange:
         except LynkrError as exc:  # 401 / 403: nothing recorded, nothing counted
             await self._error(*lynkr_error_parts(exc))
             return
-        admission = await self._admit()
+        admission = await self._admit(body)
         if admission is None:
             return
         try:
@@ -148,10 +148,11 @@ class _Exchange:
                                    usage=info.usage if info.outcome in ("ok", "cache_hit")
                                    else None)
 
-    async def _admit(self) -> Admission | None:
+    async def _admit(self, body: bytes) -> Admission | None:
         """The caller's tier limits, checked once the body is in (so a refused client is
         not cut off mid-send): the admission, or None after answering 429 (with
-        `retry-after`, the `anthropic-ratelimit-*` headers and a `RateLimited` event)."""
+        `retry-after`, the `anthropic-ratelimit-*` headers and a `RateLimited` event
+        naming the session of `body`, if it names one)."""
         limiter = self.system.limiter
         try:
             decided = (Admission.unlimited() if limiter is None
@@ -164,10 +165,23 @@ class _Exchange:
             return decided
         self.limit_headers = decided.headers
         await record_refusal(self.system.store, decided, request_id=self.record.request_id,
-                             key_id=self.principal.key_id, route=self.record.path)
+                             key_id=self.principal.key_id, route=self.record.path,
+                             session_id=self._session_of(body))
         error = decided.error()
         await self._error(error.status, error.error_type, error.message, error.retry_after)
         return None
+
+    def _session_of(self, data: bytes) -> str | None:
+        """The session a refused request names (parsed only on this path, so admitted
+        requests pay nothing); None for a body that is not a valid request and names
+        none in its headers, or one that would start a new, generated session."""
+        try:
+            body = parse_json_body(data)
+            validate_messages_request(body)
+        except LynkrError:
+            body = {}
+        session = resolve_session(self.headers, body)
+        return None if session.source == "generated" else session.session_id
 
     async def refuse_method(self, method: str) -> None:
         """405 in Anthropic's error JSON: this path only takes POST."""

@@ -13,7 +13,8 @@ Two sources, so the request path is instrumented in one place only:
 - **At scrape time** — `lynkr.http._metrics_log`: counters folded from the events
   appended since start (policy decisions, server tool calls and durations, rate-limit
   refusals) and statistics read from their owners (prompt cache entries, stores and
-  evictions; MCP servers by state and restarts; event store writer counters and WAL
+  evictions; MCP servers by state and restarts; event store writer counters, append
+  latency (`lynkr_eventstore_append_seconds`, submit to commit) and WAL
   size; projection lag; the callback tunnel's connectors and pending calls).
 
 Every gateway app has its own `CollectorRegistry` (two gateways in one process do not

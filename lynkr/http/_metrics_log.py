@@ -6,7 +6,8 @@ and their durations, rate-limit refusals by tier), reading only what is new at e
 scrape, so the request path carries no instrumentation for them and every process
 that appends (the CLI's `lynkr tool call`, another gateway on the same log) is
 counted too. `ScrapeSnapshot` holds the rest as last read (the prompt cache's
-statistics, the MCP catalogue, the event store writer's counters and WAL size, the
+statistics, the MCP catalogue, the event store writer's counters, append latency
+histogram and WAL size, the
 projections' offsets, the callback tunnel's connectors and calls); `ScrapeCollector`
 turns both into Prometheus metric families.
 """
@@ -26,6 +27,7 @@ from prometheus_client.metrics_core import (
     Metric,
 )
 
+from actors import APPEND_BUCKETS
 from eventstore import Recorded, Recorder
 from eventstore.events.limits import RateLimited
 from eventstore.events.session import PolicyDecided, ToolCompleted
@@ -189,6 +191,20 @@ def _writer_families(stats: Any) -> Iterator[Metric]:
                                   getattr(stats, name))
     yield GaugeMetricFamily("lynkr_event_store_position", "The log's last global position",
                             stats.last_position)
+    if stats.append_buckets:
+        yield _append_family(stats.append_buckets, stats.append_seconds)
+
+
+def _append_family(buckets: Sequence[int], seconds: float) -> Metric:
+    """`lynkr_eventstore_append_seconds`: the writer's submit-to-commit buckets."""
+    family = HistogramMetricFamily("lynkr_eventstore_append_seconds",
+                                   "Event store appends: time from submit to commit")
+    cumulative, running = [], 0
+    for bound, count in zip((*APPEND_BUCKETS, float("inf")), buckets, strict=True):
+        running += count
+        cumulative.append(("+Inf" if bound == float("inf") else repr(bound), float(running)))
+    family.add_metric([], cumulative, seconds)
+    return family
 
 
 def _lag_family(status: Any) -> Metric:

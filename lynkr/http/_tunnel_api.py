@@ -13,8 +13,9 @@ The messages are `lynkr.tunnel._protocol`'s. The HTTP routes are authenticated b
 app's hook; the WebSocket (Quart runs no request hooks for it) authenticates here, from
 the handshake's `x-api-key` or `Authorization: Bearer`: a credential that is missing,
 invalid, without `mcp-callback` or of another user is accepted and then closed with
-1008 (policy violation) and the reason, so the connector can say why; so is every
-connection with `LYNKR_TUNNEL_WS=off` (connectors poll). (Refusing the handshake
+1008 (policy violation) and the reason, so the connector can say why; every
+connection with `LYNKR_TUNNEL_WS=off` is closed with 4000 "websocket disabled; use
+polling" (the close codes are `lynkr.tunnel._protocol`'s). (Refusing the handshake
 itself would be a 403 without a reason, and trio-websocket 0.12 leaks the socket of
 a rejected handshake.) A
 poller's user is its credential's: it never names another user's calls or tools.
@@ -47,7 +48,9 @@ log = structlog.get_logger()
 tunnel_api = Blueprint("tunnel_api", __name__, url_prefix="/api/mcp")
 
 _SCOPE = "mcp-callback"
-POLICY_VIOLATION = 1008  # WebSocket close code
+POLICY_VIOLATION = 1008  # WebSocket close codes (lynkr.tunnel._protocol's docstring)
+WS_DISABLED = 4000
+WS_DISABLED_REASON = "websocket disabled; use polling (LYNKR_TUNNEL_WS=off)"
 
 
 def _tunnel() -> Tunnel:
@@ -86,8 +89,7 @@ async def connector_socket(user_id: str) -> None:
     await websocket.accept()
     if not tunnel.settings.ws:
         log.info("tunnel_ws_refused", user=user_id, reason="LYNKR_TUNNEL_WS=off")
-        await websocket.close(POLICY_VIOLATION, "the WebSocket is off on this gateway "
-                              "(LYNKR_TUNNEL_WS=off): poll /api/mcp/poll")
+        await websocket.close(WS_DISABLED, WS_DISABLED_REASON)
         return
     try:
         principal = await _socket_principal(user_id)

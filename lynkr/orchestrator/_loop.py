@@ -24,13 +24,19 @@ but server `tool_use`s) as it streams, one `message_delta` with the usage summed
 the steps, and `message_stop` only after `ModelResponded` (the visible message) is
 committed. The client leaving cancels the loop: a running tool is cancelled (its process
 group killed) and recorded as interrupted by the runner; the turn ends `StreamAborted`.
+
+While a streaming turn's server tools run, the client is sent an Anthropic `ping` event
+every `LOOP_PING_INTERVAL_S`, so an idle-read timeout (a proxy's, a client's) does not
+give up on a long tool; clients ignore pings. Pings depend on timing, so they are not in
+`ModelResponded.client_digest`: `lynkr replay --verify` proves the other bytes.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -62,6 +68,38 @@ if TYPE_CHECKING:
 __all__ = ["AgentLoop", "LoopPlan", "step_limit_text"]
 
 log = structlog.get_logger()
+
+LOOP_PING_INTERVAL_S = 10.0  # well under common idle-read timeouts (30-60 s)
+PING_FRAME = b'event: ping\ndata: {"type": "ping"}\n\n'
+
+
+class _StepRun:
+    """`_after_step` (the step's tool calls) as a task of the relay's nursery, so the
+    relay's generator can ping the client meanwhile: a generator cannot yield from a
+    child task. The step's failure is handed back to the relay ungrouped."""
+
+    def __init__(self) -> None:
+        self.done = trio.Event()
+        self._end: str | None = None
+        self._error: Exception | None = None
+
+    async def run(self, after_step: Callable[[], Awaitable[str | None]]) -> None:
+        """Run the step; `done` is set once it has an end or a failure."""
+        try:
+            self._end = await after_step()
+        except Exception as exc:  # noqa: BLE001 - re-raised by `end()`; Cancelled is not an Exception
+            self._error = exc
+        self.done.set()
+
+    def end(self) -> str | None:
+        """The step's `_after_step` answer, or its failure raised.
+
+        Raises:
+            Exception: what `_after_step` raised.
+        """
+        if self._error is not None:
+            raise self._error
+        return self._end
 
 class AgentLoop:
     """Runs turns whose model may call server tools (see module docstring)."""
@@ -305,7 +343,18 @@ class AgentLoop:
                         yield error_frame(error)
                     return
                 message = dict(outcome.message or {})
-                end = await self._after_step(turn, message, raw, started)
+                step = _StepRun()
+                # Yielding inside a nursery is safe: the consumer (`_FrameBatch.pull`)
+                # asks for the next frame in the same task, with no checkpoint between.
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(step.run, functools.partial(
+                        self._after_step, turn, message, raw, started))
+                    while not step.done.is_set():
+                        with trio.move_on_after(LOOP_PING_INTERVAL_S):
+                            await step.done.wait()
+                        if not step.done.is_set():
+                            yield PING_FRAME  # timing, not content: not in `sent`
+                end = step.end()
                 if end is None:
                     turn.steps += 1
                     frames.next_step()

@@ -5,8 +5,8 @@ each with a `result` (wire format in `lynkr.tunnel._protocol`). The link is a
 WebSocket (`WS {url}/api/mcp/ws/{user_id}`, the key in `x-api-key`) or HTTP polling
 (`POST /api/mcp/register`, `/poll`, `/submit`); `auto` tries the WebSocket and falls
 back to polling when the gateway refuses the WebSocket (an HTTP status other than
-401/403 for the upgrade, or a close with 1008 before `registered`: the gateway may
-have the WebSocket off). The links live in `lynkr.tunnel._connector_links`.
+401/403 for the upgrade, or a close with 4000: the gateway has the WebSocket off).
+The links live in `lynkr.tunnel._connector_links`.
 
 - **Reconnects forever**: a link that fails or drops is opened again after a capped,
   jittered exponential backoff (reset once a link registered); every new link

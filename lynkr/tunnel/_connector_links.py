@@ -2,8 +2,9 @@
 
 `maintain_link` keeps one link open for a `Connector`, forever: it opens the
 WebSocket (`ws`, `auto`) or polls (`poll`, or `auto` once the gateway refused the
-upgrade with an HTTP status other than 401/403, or closed the socket with 1008 before
-`registered`; polling then tells whether the key itself is refused), and after any
+upgrade with an HTTP status other than 401/403, or closed the socket with 4000, its
+WebSocket disabled; polling then tells whether the key itself is refused; a close with
+1008 is the key or user refused, over any transport), and after any
 failure waits the settings' capped, jittered backoff before it tries again (`auto`
 tries the WebSocket first each time). Over either link the connector registers
 first, then runs three loops: receive calls, send results from the outbox, register
@@ -32,7 +33,8 @@ __all__ = ["maintain_link"]
 
 log = structlog.get_logger()
 
-_POLICY_VIOLATION = 1008
+_POLICY_VIOLATION = 1008  # close codes: lynkr.tunnel._protocol's docstring
+_WS_DISABLED = 4000
 _AUTH_STATUSES = (401, 403)
 _SILENCE_LIMIT = 3  # ping intervals without a word from the gateway before the link drops
 _MAX_MESSAGE = 64 * 1024 * 1024
@@ -184,13 +186,11 @@ async def _serve_websocket(connector: Connector, ws: trio_websocket.WebSocketCon
             except trio_websocket.ConnectionClosed as exc:
                 reason = exc.reason
                 if reason is not None and reason.code == _POLICY_VIOLATION:
-                    why = reason.reason or "policy violation"
-                    if connector.settings.transport == "auto" and \
-                            not connector.registered_once:
-                        # The gateway may have the WebSocket off: polling will say
-                        # whether the key itself is refused (401/403).
-                        raise _UpgradeRefusedError(f"WebSocket closed: {why}") from exc
-                    raise _refused(connector, why) from exc
+                    raise _refused(connector, reason.reason or "policy violation") from exc
+                if reason is not None and reason.code == _WS_DISABLED and \
+                        connector.settings.transport == "auto":
+                    why = reason.reason or "websocket disabled"
+                    raise _UpgradeRefusedError(f"WebSocket closed: {why}") from exc
                 raise
             heard = trio.current_time()
             try:

@@ -29,6 +29,12 @@ Polling: `POST /api/mcp/register` with a `register` body answers `registered`;
 answered is not recorded twice). The connector authenticates every request with
 `x-api-key` or `Authorization: Bearer` (a key or JWT with the `mcp-callback` scope whose
 user is the connector's user).
+
+Closing the WebSocket, the gateway says why with the close code: 1008 (policy
+violation) for a credential that is missing, invalid, without `mcp-callback` or of
+another user (the reason names which; retrying will not help), 4000 with the reason
+"websocket disabled; use polling" when the gateway runs with `LYNKR_TUNNEL_WS=off` (the
+key was not looked at: a connector in `auto` polls at once).
 """
 
 from __future__ import annotations

@@ -5,10 +5,12 @@
 | `GET /ui` | the page (`static/index.html`); `/ui/static/…` its script and style |
 | `GET /ui/api/sessions?q=&user=&key=&model=&since=&until=` | sessions, last active first |
 | `GET /ui/api/sessions/<id>?after=SEQ` | one session: its row, timeline (events after |
-|  | `SEQ`) and conversation |
+|  | `SEQ`), rate-limit refusals (`rate_limits`: all of them, by `position`) and |
+|  | conversation |
 | `GET /ui/api/usage?since=&until=` | usage per day, model and key |
 | `GET /ui/api/audit?session=&tool=&decision=&since=&until=` | policy decisions |
-| `GET /ui/api/servers` | MCP servers and their state |
+| `GET /ui/api/servers` | MCP servers and their state; tunnel connectors (`lynkr |
+|  | connect`) with their state, per user (all users for an admin) |
 | `GET /ui/events?after=POSITION` | SSE: `position` each time the log grows (then the |
 |  | projections are caught up), a comment every 15 s to keep the line open |
 
@@ -32,16 +34,18 @@ import trio
 from quart import Blueprint, Response, current_app, g, request, send_from_directory
 
 from eventstore import BlobRef, EventStoreError, thaw
+from eventstore.events.limits import LIMITS_STREAM
 from lynkr.errors import InvalidRequestError, NotFoundError
 from lynkr.gateway import ANONYMOUS, Principal
 from lynkr.ui._access import Viewer, viewer_for
 from lynkr.ui._queries import audit_query, session_query, sessions_query, usage_queries
-from lynkr.ui._timeline import conversation, timeline_row
+from lynkr.ui._timeline import conversation, refusal_row, timeline_row
 
 __all__ = ["ui"]
 
 STATIC = Path(__file__).parent / "static"
 KEEPALIVE = 15.0  # seconds between SSE comments while the log is quiet
+REFUSALS_SCANNED = 5000  # newest `limits` events searched for a session's refusals
 _CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
         "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
@@ -96,8 +100,18 @@ async def sessions() -> Response:
     return _json({"data": rows})
 
 
+def _refusals(recorder: Any, session_id: str) -> list[dict[str, Any]]:
+    """Rows of the session's rate-limit refusals among the newest `REFUSALS_SCANNED`
+    of the `limits` stream (blocking read)."""
+    first = max(1, recorder.stream_version(LIMITS_STREAM) - REFUSALS_SCANNED + 1)
+    rows = (refusal_row(r) for r in recorder.read_stream(LIMITS_STREAM, first)
+            if getattr(r.event, "session_id", None) == session_id)
+    return [row for row in rows if row is not None]
+
+
 def _read_session(recorder: Any, session_id: str, after: int) -> dict[str, Any]:
-    """The session's timeline rows after `after` and its conversation (blocking reads)."""
+    """The session's timeline rows after `after`, its rate-limit refusals and its
+    conversation (blocking reads)."""
     records = recorder.read_stream(f"session-{session_id}")
 
     def load(ref: Any) -> Any:
@@ -109,6 +123,7 @@ def _read_session(recorder: Any, session_id: str, after: int) -> dict[str, Any]:
             return {"missing_blob": ref.hex}
 
     return {"timeline": [timeline_row(r, load) for r in records if r.seq > after],
+            "rate_limits": _refusals(recorder, session_id),
             "conversation": conversation(records, load),
             "version": records[-1].seq if records else 0}
 
@@ -144,16 +159,28 @@ async def audit() -> Response:
 
 @ui.get("/api/servers")
 async def servers() -> Response:
-    """The MCP servers attached to this gateway and their state."""
-    _viewer()
-    runtime = _system().mcp
-    if runtime is None:
-        return _json({"mcp": [], "mcp_enabled": False})
-    views = runtime.catalogue().servers
-    data = [{"server": name, "state": view.state, "transport": view.transport,
-             "restarts": view.restarts, "tools": len(view.tools), "pid": view.pid,
-             "last_reason": view.last_reason} for name, view in sorted(views.items())]
-    return _json({"mcp": data, "mcp_enabled": True})
+    """The MCP servers attached to this gateway and their state, and the callback
+    tunnel's connectors (every user's for an admin, the caller's own user's otherwise)."""
+    viewer = _viewer()
+    system = _system()
+    body: dict[str, Any] = {"mcp": [], "mcp_enabled": system.mcp is not None,
+                            "tunnel": _tunnel_views(system.tunnel, viewer),
+                            "tunnel_enabled": system.tunnel is not None}
+    if system.mcp is not None:
+        views = system.mcp.catalogue().servers
+        body["mcp"] = [{"server": name, "state": view.state, "transport": view.transport,
+                        "restarts": view.restarts, "tools": len(view.tools), "pid": view.pid,
+                        "last_reason": view.last_reason}
+                       for name, view in sorted(views.items())]
+    return _json(body)
+
+
+def _tunnel_views(tunnel: Any, viewer: Viewer) -> list[dict[str, Any]]:
+    """`Tunnel.servers` of each user the viewer may see (`GET /api/mcp/servers/{user}`)."""
+    if tunnel is None:
+        return []
+    users = tunnel.users() if viewer.sees_all else [viewer.user]
+    return [tunnel.servers(user) for user in users]
 
 
 async def _positions(recorder: Any, projections: Any, after: int) -> AsyncIterator[bytes]:

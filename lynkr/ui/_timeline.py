@@ -5,7 +5,8 @@
 routing decisions with their reason, agent-loop steps, policy decisions, server tool
 calls (started, queued, completed, interrupted), prompt-cache hits, stores and
 evictions, answers and failures. An event this module does not know is still a row
-(its type name), so nothing that happened is hidden.
+(its type name), so nothing that happened is hidden. `refusal_row(record)` is the row
+of a request of the session the rate limits refused (`RateLimited`, `limits` stream).
 
 `conversation(records, load)` is the transcript: per turn the messages the client
 added since the previous turn (Claude Code resends the whole history; when the
@@ -21,6 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from eventstore import Event, Recorded
+from eventstore.events.limits import RateLimited
 from eventstore.events.session import (
     CacheEvicted,
     CacheHit,
@@ -110,6 +112,19 @@ def _cache_row(record: Recorded[Event]) -> dict[str, Any] | None:
             return _row(record, "cache_evicted", "prompt cache entry evicted", detail=ev.reason)
         case _:
             return None
+
+
+def refusal_row(record: Recorded[Event]) -> dict[str, Any] | None:
+    """The timeline row of a `RateLimited` event of the `limits` stream (None for any
+    other event): `seq` is None (it is not the session's), `position` orders it."""
+    event = record.event
+    if not isinstance(event, RateLimited):
+        return None
+    return {**_row(record, "rate_limit", f"rate limited ({event.limit.replace('_', ' ')})",
+                   status="error",
+                   detail=f"tier {event.tier}; {event.subject} told to retry after "
+                          f"{event.retry_after} s; request {event.request_id} on {event.route}"),
+            "seq": None, "turn": None, "position": record.position}
 
 
 def timeline_row(record: Recorded[Event], load: Load) -> dict[str, Any]:

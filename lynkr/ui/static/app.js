@@ -6,6 +6,7 @@
 const main = () => document.getElementById("main");
 const KEY = "lynkr-viewer-key";
 let lastSeq = 0;          // the newest timeline row shown (session view)
+let refusalsShown = new Set();  // log positions of the rate-limit rows shown (session view)
 let current = null;       // {view, arg, params}
 
 // -- DOM helpers ----------------------------------------------------------------------
@@ -155,7 +156,7 @@ function timelineItem(row) {
   const head = el("div", { class: "ev-head" }, el("span", { class: "time", text: when(row.at) }),
     el("span", { class: "badge", text: row.kind }), el("strong", { text: row.title }),
     row.latency_ms !== null ? el("span", { class: "lat", text: ms(row.latency_ms) }) : null);
-  return el("li", { class: classes, "data-seq": row.seq, "data-kind": row.kind },
+  return el("li", { class: classes, "data-seq": row.seq ?? null, "data-kind": row.kind },
     head, row.detail ? el("p", { class: "detail", text: row.detail }) : null);
 }
 
@@ -179,8 +180,9 @@ async function viewSession(id, params, live) {
   const body = await api(`/ui/api/sessions/${encodeURIComponent(id)}?after=${after}`);
   if (live && document.getElementById("timeline")) {
     const list = document.getElementById("timeline");
-    for (const row of body.timeline) {
-      if (row.seq <= lastSeq) continue;
+    const fresh = body.timeline.filter((row) => row.seq > lastSeq)
+      .concat(body.rate_limits.filter((row) => !refusalsShown.has(row.position)));
+    for (const row of fresh.sort((a, b) => a.at - b.at)) {
       const item = timelineItem(row);
       item.classList.add("fresh");
       list.append(item);
@@ -194,13 +196,15 @@ async function viewSession(id, params, live) {
       el("p", { id: "summary", class: "muted" }),
       el("div", { class: "cols" },
         el("section", { "aria-labelledby": "tl-h" }, el("h3", { id: "tl-h", text: "Timeline" }),
-          el("ol", { id: "timeline", class: "timeline" }, ...body.timeline.map(timelineItem))),
+          el("ol", { id: "timeline", class: "timeline" },
+            ...body.timeline.concat(body.rate_limits).sort((a, b) => a.at - b.at).map(timelineItem))),
         el("section", { "aria-labelledby": "tr-h" }, el("h3", { id: "tr-h", text: "Transcript" }),
           el("div", { id: "conversation" }, ...body.conversation.map(message)))));
   }
   const s = body.session;
   document.getElementById("summary").textContent = `user ${s.user} · key ${s.key_id || "-"} · model ${s.model || "-"} · ${s.turns} turns · ${s.failures} failures · last activity ${when(s.last_at)}`;
   for (const row of body.timeline) lastSeq = Math.max(lastSeq, row.seq);
+  refusalsShown = new Set(body.rate_limits.map((row) => row.position));
 }
 
 function barChart(title, rows, label, value) {
@@ -257,11 +261,24 @@ async function viewAudit(params) {
 
 async function viewServers() {
   const body = await api("/ui/api/servers");
+  const connectors = body.tunnel.flatMap((view) => view.connectors.map((c) => ({
+    ...c, user: view.user, servers: c.servers.join(", "), tools: c.tools.length,
+    last_seen: `${c.last_seen_s} s ago` })));
+  const waiting = body.tunnel.filter((view) => view.waiting_calls || view.away_tools.length);
   main().replaceChildren(el("h2", { text: "MCP servers" }),
     !body.mcp_enabled ? el("p", { class: "muted", text: "MCP is not enabled on this gateway." })
       : body.mcp.length ? table([["server", "Server"], ["state", "State"], ["transport", "Transport"],
         ["restarts", "Restarts", 1], ["tools", "Tools", 1], ["last_reason", "Last reason"]], body.mcp)
-        : el("p", { class: "muted", text: "No MCP servers attached." }));
+        : el("p", { class: "muted", text: "No MCP servers attached." }),
+    el("h2", { text: "Tunnel connectors" }),
+    !body.tunnel_enabled ? el("p", { class: "muted", text: "The callback tunnel is not enabled on this gateway." })
+      : connectors.length ? table([["user", "User"], ["connector_id", "Connector"], ["state", "State"],
+        ["transport", "Transport"], ["servers", "Servers"], ["tools", "Tools", 1],
+        ["in_flight", "In flight", 1], ["queued", "Queued", 1], ["last_seen", "Last seen"]], connectors)
+        : el("p", { class: "muted", text: "No connectors attached (lynkr connect)." }),
+    waiting.length ? table([["user", "User"], ["waiting_calls", "Calls waiting for a connector", 1],
+      ["away", "Tools of a connector that left"]],
+    waiting.map((v) => ({ ...v, away: v.away_tools.join(", ") }))) : null);
 }
 
 // -- routing and the live feed ---------------------------------------------------------------

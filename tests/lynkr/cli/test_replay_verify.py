@@ -14,6 +14,7 @@ import pytest
 from eventstore import SqliteRecorder
 from eventstore.events.session import ModelResponded
 from lynkr.cli import main
+from lynkr.orchestrator import _loop as loop_module
 from tests.lynkr.http.gateway import running_gateway
 
 ASK = {"model": "claude-sonnet-4-6", "max_tokens": 64,
@@ -77,6 +78,21 @@ async def test_a_tool_loop_turn_verifies(tmp_path, cli_env, capsys, stream) -> N
     code, report, _ = verify(capsys, "loop")
     assert code == 0, report
     assert report["turns"][0]["kind"] == f"loop {'stream' if stream else 'json'} (2 steps)"
+
+
+async def test_a_pinged_loop_stream_verifies(tmp_path, cli_env, capsys, monkeypatch) -> None:
+    """Pings sent while a tool ran are timing, not content: the turn still verifies."""
+    monkeypatch.setattr(loop_module, "LOOP_PING_INTERVAL_S", 0.2)
+    slow = {"name": "workspace_test_run", "arguments": {}, "id": "toolu_p1"}
+    env = {"LYNKR_SERVER_TOOLS": "tests", "WORKSPACE_TEST_COMMAND": "sleep 1"}
+    script = [{"text": "Testing.", "tool_calls": [slow]}, {"text": "All green."}]
+    async with running_gateway(tmp_path, script, provider="anthropic", env=env) as gw:
+        response = await gw.post("/v1/messages", {**ASK, "stream": True},
+                                 headers=_session("ping"))
+    assert response.text.count("event: ping") >= 3  # the upstream's one, then the loop's
+    code, report, _ = verify(capsys, "ping")
+    assert code == 0, report
+    assert report["turns"][0]["kind"] == "loop stream (2 steps)"
 
 
 @pytest.mark.parametrize("stream", [True, False])

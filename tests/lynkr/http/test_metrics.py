@@ -67,6 +67,11 @@ async def test_request_counters_and_histograms_match_the_traffic(tmp_path):
     assert any(n == "lynkr_event_store_wal_bytes" for n, _, _ in samples)
     assert any(n == "lynkr_projection_lag_events" for n, _, _ in samples)
     assert _value(samples, "lynkr_tunnel_connectors") == 0  # no `lynkr connect` here
+    appended = sum(_value(samples, f"lynkr_event_store_{name}_total")
+                   for name in ("appends", "conflicts", "failures"))
+    assert _value(samples, "lynkr_eventstore_append_seconds_count") == appended >= 5
+    assert _value(samples, "lynkr_eventstore_append_seconds_bucket", le="+Inf") == appended
+    assert 0 < _value(samples, "lynkr_eventstore_append_seconds_sum") < total
 
 
 async def test_prompt_cache_counters_move(tmp_path):

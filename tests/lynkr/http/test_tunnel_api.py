@@ -68,6 +68,18 @@ async def test_no_or_a_wrong_credential_is_refused(tmp_path):
         assert reason == "invalid API key or token"
 
 
+async def test_the_websocket_off_has_its_own_close_code(tmp_path):
+    """LYNKR_TUNNEL_WS=off: closed 4000 "websocket disabled", whatever the key; not 1008."""
+    env = {**ENV, "LYNKR_TUNNEL_WS": "off"}
+    async with running_gateway(tmp_path, env=env, with_upstream=False) as gw:
+        ann = await create_user_key(gw, "ann")
+        for headers in ({"x-api-key": ann}, {"x-api-key": "lk-not-a-real-key"}):
+            code, reason = await close_of(gw, "ann", headers)
+            assert code == 4000
+            assert reason.startswith("websocket disabled; use polling")
+        assert gw.system.tunnel.statistics().connectors == 0
+
+
 async def test_servers_shows_a_users_connectors_to_them_and_admins_only(tmp_path):
     """Ann sees her connector and tools; Bob gets 403; an admin sees Ann's."""
     async with running_gateway(tmp_path, env=ENV, with_upstream=False) as gw:

@@ -20,6 +20,7 @@ from eventstore.events.session import (
     ToolCallStarted,
     ToolCompleted,
 )
+from lynkr.orchestrator import _loop as loop_module
 from lynkr.orchestrator import step_limit_text
 from tests.lynkr.http.gateway import running_gateway
 
@@ -304,3 +305,24 @@ async def test_the_prompt_cache_keeps_answers_given_without_server_steps(tmp_pat
     assert again["usage"]["cache_read_input_tokens"] > 0
     assert len(bodies) == 4  # the question, none for its hit, two steps, the repeat
     assert sum(isinstance(e, CacheHit) for e in events) == 1
+
+
+async def test_a_stream_is_pinged_while_a_slow_tool_runs(tmp_path, monkeypatch):
+    """A 2 s test run inside a streamed turn: pings keep the stream alive between the steps."""
+    monkeypatch.setattr(loop_module, "LOOP_PING_INTERVAL_S", 0.25)
+    slow = {"name": "workspace_test_run", "arguments": {}, "id": "toolu_ping"}
+    env = {"LYNKR_SERVER_TOOLS": "tests", "WORKSPACE_TEST_COMMAND": "sleep 2"}
+    script = [{"text": "Testing.", "tool_calls": [slow]}, {"text": "All green."}]
+    async with running_gateway(tmp_path, script, provider="anthropic", env=env) as gw:
+        response = await gw.post("/v1/messages", {**ASK, "stream": True}, headers=SESSION)
+        events = await _events(gw)
+    frames = _sse(response.text)
+    kinds = [k for k, _ in frames]
+    texts = [i for i, (k, d) in enumerate(frames)
+             if k == "content_block_delta" and d["delta"]["type"] == "text_delta"]
+    between = kinds[texts[0]:texts[-1]]  # the upstream's own pings come before the text
+    assert between.count("ping") >= 4, kinds  # 2 s at 0.25 s: about 8
+    assert all(d == {"type": "ping"} for k, d in frames if k == "ping")
+    assert kinds[-1] == "message_stop"
+    assert [type(e).__name__ for e in events if isinstance(e, ToolCompleted | ModelResponded)
+            ] == ["ToolCompleted", "ModelResponded"]

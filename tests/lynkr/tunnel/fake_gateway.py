@@ -3,7 +3,8 @@ on 127.0.0.1), to drive `lynkr connect`'s connector without the real gateway.
 
 `WS /api/mcp/ws/<user>` and `POST /api/mcp/register|poll|submit` on one port, one
 user and key. `ws_mode` is "on", "reject" (the upgrade answered 404) or "close"
-(accepted, then closed 1008). `call()` queues a call for whichever link the connector
+(accepted, then closed 4000 as a gateway with its WebSocket off); a wrong user or key
+on the WebSocket is closed 1008. `call()` queues a call for whichever link the connector
 holds and waits for its result; `drop()` closes the WebSocket as a crashing gateway
 would.
 """
@@ -40,6 +41,7 @@ class FakeGateway:
     pongs: int = 0
     pings_from_connector: int = 0
     ws_opened: int = 0
+    polls_refused: int = 0  # HTTP requests answered 401
     pending: list[CallMessage] = field(default_factory=list)
     wake: trio.Event = field(default_factory=trio.Event)
     answered: trio.Event = field(default_factory=trio.Event)
@@ -123,7 +125,10 @@ def _app(gw: FakeGateway) -> QuartTrio:
         if gw.ws_mode == "reject":
             return Response("no websockets here", status=404)
         await websocket.accept()
-        if gw.ws_mode == "close" or user != USER or not _authorized(websocket.headers):
+        if gw.ws_mode == "close":
+            await websocket.close(4000, "websocket disabled; use polling")
+            return None
+        if user != USER or not _authorized(websocket.headers):
             await websocket.close(1008, "refused by the fake gateway")
             return None
         gw.ws_opened += 1
@@ -154,6 +159,7 @@ def _app(gw: FakeGateway) -> QuartTrio:
     @app.post("/api/mcp/register")
     async def register() -> Any:
         if not _authorized(request.headers):
+            gw.polls_refused += 1
             return jsonify({"error": "bad key"}), 401
         return jsonify(gw.record("poll", decode(await request.get_json(force=True))))
 

@@ -103,7 +103,7 @@ async def test_a_result_finished_while_the_link_was_down_is_delivered_later(root
 
 @pytest.mark.parametrize("ws_mode", ["reject", "close"])
 async def test_auto_falls_back_to_polling_when_the_websocket_is_refused(root, ws_mode):
-    """`auto` polls when the upgrade is refused (404) or closed with 1008."""
+    """`auto` polls when the upgrade is refused (404) or closed with 4000 (WebSocket off)."""
     async with open_fake_gateway(ws_mode) as gw, running(gw, root):
         with trio.fail_after(10):
             await gw.wait_registered()
@@ -121,14 +121,26 @@ async def test_poll_transport_never_opens_the_websocket(root):
     assert [m["line"] for m in result.content["matches"]] == [1]
 
 
-@pytest.mark.parametrize("transport", ["ws", "poll"])
+@pytest.mark.parametrize("transport", ["ws", "poll", "auto"])
 async def test_a_refused_key_ends_the_connector(root, transport):
-    """A gateway that refuses the key (1008 / 401) ends `run` with GatewayRefusedError."""
+    """A gateway that refuses the key (1008 / 401) ends `run` with GatewayRefusedError;
+    `auto` takes a 1008 as the refusal and does not poll."""
     async with open_fake_gateway() as gw:
         connector = Connector(settings_for(gw, root, api_key="wrong", transport=transport))
         with trio.fail_after(10), pytest.RaisesGroup(GatewayRefusedError, allow_unwrapped=True,
                                                flatten_subgroups=True):
             await connector.run()
+    assert gw.polls_refused == (1 if transport == "poll" else 0)
+
+
+async def test_ws_transport_keeps_retrying_a_gateway_with_the_websocket_off(root):
+    """`--transport ws` against a 4000 close is not a refused key: it reconnects."""
+    async with open_fake_gateway("close") as gw:
+        connector = Connector(settings_for(gw, root, transport="ws"))
+        with trio.move_on_after(1.5) as waited:
+            await connector.run()
+    assert waited.cancelled_caught  # still running, not GatewayRefusedError
+    assert (gw.registers, gw.polls_refused) == ([], 0)
 
 
 async def test_heartbeats_both_ways(root):

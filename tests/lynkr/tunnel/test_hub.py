@@ -115,13 +115,13 @@ async def test_a_model_call_goes_to_the_users_connector_and_back_over_the_websoc
 
 
 async def test_with_the_websocket_off_the_same_call_works_by_polling(tmp_path):
-    """LYNKR_TUNNEL_WS=off: the handshake is refused; a polling connector answers."""
+    """LYNKR_TUNNEL_WS=off: the socket is closed 4000; a polling connector answers."""
     env = {**ENV, "LYNKR_TUNNEL_WS": "off"}
     async with running_gateway(tmp_path, script(_read()), provider="anthropic",
                                env=env) as gw:
         secret = await create_user_key(gw, "ann")
         code, reason = await close_of(gw, "ann", {"x-api-key": secret})
-        assert code == 1008
+        assert code == 4000
         assert "LYNKR_TUNNEL_WS=off" in reason
         async with poll_connector(gw, secret) as seen:
             response = await ask(gw, secret)

@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
+import signal
+import sys
 from pathlib import Path
 
 import pytest
@@ -162,6 +165,41 @@ async def test_bash_children_left_behind_are_killed(roots):
     assert outcome.ok
     child = int(outcome.content["output"].strip())
     await eventually(lambda: not alive(child), seconds=2)
+
+
+_REPO = Path(__file__).resolve().parents[3]
+_OWNER = """
+import os, sys, trio
+from lynkr.tunnel._connector_bash import BashLimits, run_bash
+trio.run(lambda: run_bash("echo $$ > shell.pid; exec sleep 30", cwd=sys.argv[1],
+                          env={"PATH": os.environ["PATH"]}, limits=BashLimits(timeout_s=60)))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+async def test_bash_dies_with_a_killed_connector(roots):
+    """kill -9 of the process running `local_bash` kills the command it started."""
+    proj, _ = roots
+    async with trio.open_nursery() as nursery:
+        owner = await nursery.start(functools.partial(
+            trio.run_process, [sys.executable, "-c", _OWNER, str(proj)], cwd=_REPO, check=False))
+        await eventually(lambda: (proj / "shell.pid").exists()
+                         and (proj / "shell.pid").read_text().endswith("\n"))
+        shell = int((proj / "shell.pid").read_text())
+        await trio.sleep(0.2)  # the shell has exec'd sleep 30
+        assert alive(shell)
+        owner.send_signal(signal.SIGKILL)
+    await eventually(lambda: not alive(shell), seconds=5)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+async def test_bash_outlives_trio_worker_threads(roots, monkeypatch):
+    """The parent-death signal follows the forking thread: a command outlives trio's idle
+    worker threads (10 s; here 50 ms), so the shell is not forked from one of them."""
+    monkeypatch.setattr(trio._core._thread_cache, "IDLE_TIMEOUT", 0.05)  # pinned: trio 0.35
+    proj, _ = roots
+    outcome = await tools_for(proj).call("local_bash", {"command": "sleep 1; echo done"})
+    assert (outcome.ok, outcome.content["output"]) == (True, "done\n")
 
 
 async def test_bash_rlimits_are_applied(roots):

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import cbor2
 import pytest
 
+from eventstore import EVENTS
+from eventstore.events.limits import RateLimited
 from lynkr.errors import PermissionDeniedError
 from lynkr.gateway import ANONYMOUS, Principal
 from lynkr.ui._access import viewer_for
 from tests.lynkr.http.gateway import Gateway, running_gateway
+from tests.lynkr.tunnel.fake_connector import create_user_key, poll_connector
 
 ADMIN_TOKEN = "admin-token-for-the-viewer-tests"
 AUTH = {"LYNKR_AUTH": "keys", "LYNKR_ADMIN_TOKEN": ADMIN_TOKEN}
@@ -113,4 +117,68 @@ async def test_usage_audit_and_servers_answer_json(tmp_path):
     assert [r["model"] for r in usage["model"]] == ["claude-sonnet-4-6"]
     assert [r["key"] for r in usage["key"]] == ["anonymous"]
     assert audit == {"data": []}
-    assert set(servers) == {"mcp", "mcp_enabled"}
+    assert set(servers) == {"mcp", "mcp_enabled", "tunnel", "tunnel_enabled"}
+    assert (servers["tunnel"], servers["tunnel_enabled"]) == ([], True)
+
+
+async def test_servers_show_tunnel_connectors_to_their_user_and_admins(tmp_path):
+    """A polling connector of ann: ann and an admin see it with its state; bob does not."""
+    async with running_gateway(tmp_path, env={**AUTH, "LYNKR_SERVER_TOOLS": "local"},
+                               with_upstream=False) as gw:
+        ann, bob = await create_user_key(gw, "ann"), await create_user_key(gw, "bob")
+        async with poll_connector(gw, ann):
+            own = (await _get(gw, "/ui/api/servers", {"x-api-key": ann})).json()
+            other = (await _get(gw, "/ui/api/servers", {"x-api-key": bob})).json()
+            everyone = (await _get(gw, "/ui/api/servers", ADMIN)).json()
+    [view] = own["tunnel"]
+    [connector] = view["connectors"]
+    assert (view["user"], connector["connector_id"], connector["transport"],
+            connector["state"]) == ("ann", "laptop-poll", "poll", "connected")
+    assert connector["servers"] == ["local"]
+    assert [v["user"] for v in other["tunnel"]] == ["bob"]
+    assert other["tunnel"][0]["connectors"] == []
+    assert "laptop-poll" not in str(other)
+    assert [v["user"] for v in everyone["tunnel"]] == ["ann"]
+    assert [c["connector_id"] for c in everyone["tunnel"][0]["connectors"]] == ["laptop-poll"]
+
+
+async def test_a_sessions_rate_limit_refusals_are_on_its_timeline(tmp_path):
+    """A free key's 11th request in a minute is refused: its session shows the refusal,
+    another session does not, and a refusal naming no session is recorded without one."""
+    async with running_gateway(tmp_path, [{"text": "ok"}] * 10, provider="anthropic",
+                               env=AUTH) as gw:
+        ann = await create_user_key(gw, "ann", tier="free")
+        headers = {"x-api-key": ann, "x-claude-code-session-id": "s-busy"}
+        for n in range(10):
+            body = {**HELLO, "messages": [{"role": "user", "content": f"hello {n}"}]}
+            answered = await gw.post("/v1/messages", body, headers=headers)
+            assert answered.status_code == 200, answered.text
+        refused = await gw.post("/v1/messages", HELLO, headers=headers)
+        nameless = await gw.client.post(gw.url + "/v1/messages", content=b"not json",
+                                        headers={"x-api-key": ann})
+        busy = (await _get(gw, "/ui/api/sessions/s-busy", {"x-api-key": ann})).json()
+        later = (await _get(gw, f"/ui/api/sessions/s-busy?after={busy['version']}",
+                            {"x-api-key": ann})).json()
+        events = [r.event for r in gw.system.recorder.read_stream("limits")]
+    assert (refused.status_code, nameless.status_code) == (429, 429)
+    assert [(e.session_id, e.limit) for e in events if isinstance(e, RateLimited)] == [
+        ("s-busy", "requests_per_minute"), (None, "requests_per_minute")]
+    [row] = busy["rate_limits"]
+    assert (row["kind"], row["status"], row["seq"]) == ("rate_limit", "error", None)
+    assert row["title"] == "rate limited (requests per minute)"
+    assert "tier free" in row["detail"]
+    assert "/v1/messages" in row["detail"]
+    assert row["position"] > 0
+    assert row["at"] >= busy["timeline"][-1]["at"]
+    assert all(r["kind"] != "rate_limit" for r in busy["timeline"])
+    assert later["timeline"] == []
+    assert later["rate_limits"] == busy["rate_limits"]
+
+
+def test_a_v1_rate_limited_event_reads_with_no_session():
+    """Events recorded before `session_id` existed decode with it None (upcaster)."""
+    payload = {"request_id": "req_1", "subject": "lk_a", "tier": "free",
+               "limit": "concurrent", "retry_after": 1, "route": "/v1/messages"}
+    event = EVENTS.decode("RateLimited", 1, cbor2.dumps(payload))
+    assert isinstance(event, RateLimited)
+    assert (event.session_id, event.limit) == (None, "concurrent")
