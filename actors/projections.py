@@ -48,6 +48,7 @@ from eventstore.projections import (
     ProjectionStatus,
     ProjectionStore,
     all_projections,
+    open_projection_store_at,
 )
 
 __all__ = ["DEFAULT_INTERVAL", "CatchUp", "CatchUpWorker", "ProjectionRunner", "Projections",
@@ -135,7 +136,7 @@ class ProjectionRunner(TrioActor):
     def on_start(self) -> None:
         """Open the store, catch up, then follow commits."""
         projections = self._projections if self._projections is not None else all_projections()
-        self._store = ProjectionStore(self._path, projections)
+        self._store = open_projection_store_at(self._path, projections)
         self._remove_listener = self._recorder.add_commit_listener(self._on_commit)
         self._catch_up()
 

@@ -1,6 +1,7 @@
 """The projection worker process, and `ProjectorProcess`, which drives it.
 
-`lynkr serve` keeps `projections.db` caught up with the log as it grows. Done on
+`lynkr serve` keeps the projections (`projections.db`, or the PostgreSQL log's
+database) caught up with the log as it grows. Done on
 a thread of the gateway, that work (reading and decoding the new events, running
 every projection, writing the rows) took the interpreter lock from the request
 path several hundred microseconds per turn, and the request path waited for it:
@@ -38,11 +39,11 @@ from typing import IO, Any
 
 import structlog
 
-from eventstore import EventStoreError, ProjectionWorkerError, open_recorder
+from eventstore import EventStoreError, ProjectionWorkerError, open_recorder, redact_url
 from eventstore.projections import (
     CatchUpReport,
-    ProjectionStore,
     all_projections,
+    open_projection_store_at,
     report_from_wire,
     serve_catch_ups,
 )
@@ -177,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
                                      description="Lynkr's projection worker (started by "
                                                  "`lynkr serve`; speaks JSON lines on stdio).")
     parser.add_argument("--log", required=True, help="the event log (a path or store URL)")
-    parser.add_argument("--store", required=True, help="the projection file (projections.db)")
+    parser.add_argument("--store", required=True,
+                        help="the projection store: projections.db, or the PostgreSQL log's URL")
     parser.add_argument("--log-level", default="info")
     parser.add_argument("--log-format", default="auto", choices=LOG_FORMATS)
     parser.add_argument("--durability", default="NORMAL", choices=("NORMAL", "FULL"))
@@ -191,10 +193,11 @@ def main(argv: list[str] | None = None) -> int:
         log.error("projector_cannot_open", path=args.log, error=str(exc))  # noqa: TRY400
         return 1
     try:
-        store = ProjectionStore(args.store, all_projections())
+        store = open_projection_store_at(args.store, all_projections())
     except EventStoreError as exc:
         recorder.close()
-        log.error("projector_cannot_open", path=args.store, error=str(exc))  # noqa: TRY400
+        log.error("projector_cannot_open", path=redact_url(args.store),  # noqa: TRY400
+                  error=str(exc))
         return 1
     tune_gc()
     try:

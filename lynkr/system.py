@@ -33,6 +33,7 @@ from actors import (
     Sessions,
 )
 from eventstore import BlobRef, Durability, Recorder, is_postgres_url, open_recorder, redact_url
+from eventstore.projections import projection_store_location
 from lynkr.config import Settings
 from lynkr.gateway import Limiter, SharedLimiter, TaskRouter, open_limiter
 from lynkr.mcp import admin_blueprint, mcp_call_spec, mcp_tool_specs, open_mcp
@@ -247,7 +248,7 @@ async def open_system(
     orchestrator.tiers = settings.limits
     log.info("system_started", db=redact_url(settings.store_url), providers=list(handles),
              active=settings.providers.provider if settings.providers.active else None)
-    projections_db = settings.server.data_dir / "projections.db"
+    projections_db = projection_store_location(settings.store_url, settings.server.data_dir)
     worker = (ProjectorProcess(settings.store_url, projections_db,
                                log_level=settings.server.log_level,
                                log_format=settings.server.log_format,

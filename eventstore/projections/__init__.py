@@ -3,7 +3,9 @@
 A `Projection` maps one recorded event to row operations (`Upsert`, `Delete`);
 `ProjectionStore` applies the registered ones (`all_projections()`, see
 `_catalogue.py`) to their own SQLite file with exactly-once offsets, and can drop
-and rebuild them from position 0; `serve_catch_ups` runs one in a worker process,
+and rebuild them from position 0 (`PostgresProjectionStore`, in `_pg_store`, does
+the same in the PostgreSQL database of a PostgreSQL log; `open_projection_store`
+picks the one that goes with the log); `serve_catch_ups` runs one in a worker process,
 answering catch-up requests over a pipe. The fold modules (`session_state`, `tasks`,
 `policy_audit`, `test_runs`) are pure folds used directly by actors and commands.
 Import a projection module itself for its query helpers (e.g.
@@ -21,6 +23,11 @@ from eventstore.projections._model import (
     ProjectionStatus,
     RowOp,
     Upsert,
+)
+from eventstore.projections._open_store import (
+    open_projection_store,
+    open_projection_store_at,
+    projection_store_location,
 )
 from eventstore.projections._store import CatchUpReport, ProjectionStore
 from eventstore.projections._worker import (
@@ -41,7 +48,10 @@ __all__ = [
     "RowOp",
     "Upsert",
     "all_projections",
+    "open_projection_store",
+    "open_projection_store_at",
     "projection_names",
+    "projection_store_location",
     "report_from_wire",
     "report_to_wire",
     "serve_catch_ups",

@@ -95,8 +95,7 @@ class ProjectionStore:
             ValueError: two projections share a name or a table.
         """
         self.path = os.fspath(path)
-        # With a shared store (PostgreSQL) the data directory may not exist yet: it only
-        # holds this gateway's or this command's projections.
+        # A command may run before anything has created the data directory.
         os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
         self.projections = {p.name: p for p in projections}
         if len(self.projections) != len(projections):

@@ -90,13 +90,14 @@ def _create(args: argparse.Namespace) -> int:
 def _rows(settings: Settings) -> list[dict[str, Any]]:
     """Every key with its last use (the `keys` projection, caught up first)."""
     from eventstore import is_postgres_url, open_recorder
-    from eventstore.projections import ProjectionStore, all_projections
+    from eventstore.projections import all_projections, open_projection_store
     from eventstore.projections.keys import key_rows
     from lynkr.errors import LynkrError
     from lynkr.gateway import key_json
     if not is_postgres_url(settings.store_url) and not settings.db_path.exists():
         return []
-    store = ProjectionStore(settings.server.data_dir / "projections.db", all_projections())
+    store = open_projection_store(settings.store_url, all_projections(),
+                                  settings.server.data_dir)
     recorder = open_recorder(settings.store_url)
     try:
         report = store.catch_up(recorder, names=["keys"])

@@ -2,7 +2,7 @@
 
 Every command reads the event log of `LYNKR_STORE_URL` (default `$LYNKR_DATA_DIR/lynkr.db`,
 never creating it). `sessions` and `transcript` read projections, caught up first into
-`$LYNKR_DATA_DIR/projections.db`
+`$LYNKR_DATA_DIR/projections.db` (with a PostgreSQL log: into the log's database)
 (exactly once, so this is safe beside a running server). `replay` folds a session
 stream step by step with the session fold; `verify` checks every stream's
 contiguity and hash chain. Exit codes: 0 fine, 1 damage or a failure (one line on
@@ -58,7 +58,8 @@ def register(subparsers: Any) -> None:
         description="Walk every stream; print the first damaged event of each; exit 1 on damage.")
     projections = subparsers.add_parser(
         "projections", help="projection status and rebuilds",
-        description="Inspect or rebuild the projections in projections.db.")
+        description="Inspect or rebuild the projections (projections.db, or the "
+                    "PostgreSQL log's database).")
     actions = projections.add_subparsers(dest="projections_action", metavar="ACTION",
                                          required=True)
     rebuild = actions.add_parser("rebuild", help="drop projections and replay from position 0")
@@ -118,11 +119,11 @@ def _projections(settings: Settings, recorder: Recorder) -> Iterator[ProjectionS
 
 
 def _projection_store(settings: Settings) -> ProjectionStore:
-    """`$LYNKR_DATA_DIR/projections.db`, the directory created if missing: with a
-    PostgreSQL log nothing else has created it yet (projections stay per gateway)."""
-    from eventstore.projections import ProjectionStore, all_projections
-    settings.server.data_dir.mkdir(parents=True, exist_ok=True)
-    return ProjectionStore(settings.server.data_dir / "projections.db", all_projections())
+    """The log's projection store: `$LYNKR_DATA_DIR/projections.db` (the directory
+    created if missing) for a SQLite log, the log's own database for PostgreSQL."""
+    from eventstore.projections import all_projections, open_projection_store
+    return open_projection_store(settings.store_url, all_projections(),
+                                 settings.server.data_dir)
 
 
 def _table(headers: list[str], rows: list[list[Any]]) -> None:

@@ -166,10 +166,11 @@ def _tool_call(args: argparse.Namespace) -> int:
 
 def _projections(settings: Settings, name: str) -> ProjectionStore | None:
     from eventstore import is_postgres_url, open_recorder
-    from eventstore.projections import ProjectionStore, all_projections
+    from eventstore.projections import all_projections, open_projection_store
     if not is_postgres_url(settings.store_url) and not settings.db_path.exists():
         return None
-    store = ProjectionStore(settings.server.data_dir / "projections.db", all_projections())
+    store = open_projection_store(settings.store_url, all_projections(),
+                                  settings.server.data_dir)
     recorder = open_recorder(settings.store_url)
     try:
         report = store.catch_up(recorder, names=[name])

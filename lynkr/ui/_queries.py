@@ -75,9 +75,10 @@ def sessions_query(viewer: Viewer, args: Mapping[str, str]) -> tuple[str, list[A
     """
     query = _viewer_sessions(viewer)
     if text := args.get("q"):
-        query.add(f"({_contains('s.session_id')} OR {_contains('coalesce(s.model, s.client, '')')}"
-                  " OR s.session_id IN (SELECT session_id FROM transcript WHERE "
-                  f"{_contains('coalesce(user_text, '') || coalesce(assistant_text, '')')}))",
+        described = _contains("coalesce(s.model, s.client, '')")
+        said = _contains("coalesce(user_text, '') || coalesce(assistant_text, '')")
+        query.add(f"({_contains('s.session_id')} OR {described}"
+                  f" OR s.session_id IN (SELECT session_id FROM transcript WHERE {said}))",
                   text, text, text)
     if user := args.get("user"):
         query.add(f"{_USER} = ?", user)

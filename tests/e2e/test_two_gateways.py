@@ -3,7 +3,7 @@ them, usage counted once, limits shared, readiness and a graceful shutdown.
 
 Each test creates and drops its own database (tests.eventstore.postgres); the gateways
 are real processes in front of the fake upstream process, each with its own data
-directory (gateway lock, projections) and `LYNKR_STORE_URL` / `LYNKR_LIMITS_STORE`
+directory (gateway lock) and `LYNKR_STORE_URL` / `LYNKR_LIMITS_STORE`
 pointing at the shared database.
 """
 
@@ -96,7 +96,8 @@ def test_session_alternating_between_gateways_keeps_one_stream(tmp_path: Path) -
     """12 turns alternating between two gateways: each turn once in order, every
     acknowledged turn durable, no conflict to retry (each gateway catches up on the
     session before a turn begins), `lynkr verify` passes,
-    and `lynkr usage` (from either gateway's data or a fresh one) counts each turn once."""
+    and `lynkr usage` (from either gateway's data or a fresh one) counts each turn once,
+    from the one set of projections kept in the shared database."""
     with two_gateways(tmp_path) as gw:
         history: list[dict[str, Any]] = []
         output_tokens = 0
@@ -122,6 +123,11 @@ def test_session_alternating_between_gateways_keeps_one_stream(tmp_path: Path) -
             report = _lynkr(gw["env"], tmp_path / where, "usage", "--json")
             assert report.returncode == 0, report.stderr
             usage_rows[where] = json.loads(report.stdout)
+        with psycopg.connect(gw["db"]) as conn:  # the projections live in the log's database
+            shared = conn.execute("SELECT sum(requests) FROM public_projections.usage_daily"
+                                  ).fetchone()
+    assert shared == (12,)
+    assert not list(tmp_path.glob("*/data/projections.db"))
     started = [e.turn for e in events if isinstance(e, TurnStarted)]
     answered = [e.turn for e in events if isinstance(e, ModelResponded)]
     assert started == answered == list(range(1, 13))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -87,6 +88,12 @@ def test_a_gateway_session_migrates_and_verifies_on_postgres(
     checked = re.search(r"(\d+) events checked, 0 damaged", capsys.readouterr().out)
     assert checked is not None
     assert int(checked.group(1)) >= 6
+    # ...and the client got exactly what the copied log implies (replay --verify there)
+    monkeypatch.setenv("MODEL_PROVIDER", "openai")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    assert main(["replay", "migrated", "--verify", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [turn["status"] for turn in report["turns"]] == ["ok", "ok"]
 
 
 def test_a_copy_stopped_part_way_resumes_where_it_stopped(

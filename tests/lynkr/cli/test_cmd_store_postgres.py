@@ -1,6 +1,5 @@
-"""The projection-reading commands with a PostgreSQL log: the data directory that holds
-this machine's `projections.db` is created when missing (nothing else creates it when
-the log is not a SQLite file in it)."""
+"""The projection-reading commands with a PostgreSQL log: they answer without a data
+directory, and the projections they read live in the log's database (no `projections.db`)."""
 
 from __future__ import annotations
 
@@ -8,6 +7,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 import eventstore.events  # noqa: F401  (registers the event classes)
@@ -27,11 +27,11 @@ def postgres_url() -> Iterator[str]:
 @pytest.mark.parametrize("argv", [["usage", "--json"], ["sessions", "--json"],
                                   ["projections", "status", "--json"],
                                   ["projections", "rebuild"]])
-def test_projection_commands_create_a_missing_data_dir(argv: list[str], postgres_url: str,
+def test_projection_commands_keep_projections_in_the_database(argv: list[str], postgres_url: str,
                                                         run_lynkr: RunLynkr,
                                                         tmp_path: Path) -> None:
-    """With `LYNKR_STORE_URL` on PostgreSQL and no data directory yet, the command
-    answers (exit 0) and leaves `projections.db` in a new data directory."""
+    """With `LYNKR_STORE_URL` on PostgreSQL and no data directory, the command answers
+    (exit 0) from projections kept in the schema `<log schema>_projections`."""
     recorder = open_recorder(postgres_url)
     try:
         recorder.append("session-pg", 0, [SessionStarted(session_id="pg", source="cli")])
@@ -41,6 +41,12 @@ def test_projection_commands_create_a_missing_data_dir(argv: list[str], postgres
     assert not data_dir.exists()
     result = run_lynkr(*argv, LYNKR_STORE_URL=postgres_url)
     assert result.returncode == 0, result.stderr
-    assert (data_dir / "projections.db").is_file()
+    assert not (data_dir / "projections.db").exists()
+    with psycopg.connect(postgres_url) as conn:
+        row = conn.execute("SELECT current_schema()").fetchone()
+        assert row is not None
+        names = conn.execute(f"SELECT name FROM {row[0]}_projections.projection_offsets"
+                             .encode()).fetchall()
+    assert ("sessions",) in names
     if argv[0] == "sessions":
         assert [row["session_id"] for row in json.loads(result.stdout)] == ["pg"]

@@ -182,3 +182,16 @@ def test_a_v1_rate_limited_event_reads_with_no_session():
     event = EVENTS.decode("RateLimited", 1, cbor2.dumps(payload))
     assert isinstance(event, RateLimited)
     assert (event.session_id, event.limit) == (None, "concurrent")
+
+
+async def test_the_search_box_finds_sessions_by_id_model_and_text(tmp_path):
+    """`?q=` matches the session id, the model and what was said (case-insensitive)."""
+    async with running_gateway(tmp_path, [{"text": "Paris is the capital."}],
+                               provider="anthropic") as gw:
+        await gw.post("/v1/messages", HELLO, headers={"x-claude-code-session-id": "geo-1"})
+        by_id = (await _get(gw, "/ui/api/sessions?q=GEO")).json()
+        by_text = (await _get(gw, "/ui/api/sessions?q=paris")).json()
+        none = (await _get(gw, "/ui/api/sessions?q=zanzibar")).json()
+    assert [r["session_id"] for r in by_id["data"]] == ["geo-1"]
+    assert [r["session_id"] for r in by_text["data"]] == ["geo-1"]
+    assert none["data"] == []
