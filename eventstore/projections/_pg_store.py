@@ -36,10 +36,14 @@ from eventstore.projections._model import (
     Projection,
     ProjectionStatus,
     RowOp,
-    Upsert,
     check_identifier,
 )
-from eventstore.projections._store import CatchUpReport, ProjectionStore, _position_before
+from eventstore.projections._store import (
+    CatchUpReport,
+    ProjectionStore,
+    _position_before,
+    _upsert_sql,
+)
 
 __all__ = ["PostgresProjectionStore", "pg_sql"]
 
@@ -306,7 +310,8 @@ class PostgresProjectionStore(ProjectionStore):
             return
         values = (*op.key.values(), *op.set.values(), *op.add.values(),
                   *op.insert_only.values())
-        self._db.execute(_upsert_sql(op).encode(), tuple(_param(v) for v in values))
+        self._db.execute(_upsert_sql(op, "postgres").encode(),
+                         tuple(_param(v) for v in values))
 
     def _offsets(self) -> dict[str, tuple[int, str | None]]:
         """Every stored offset row: name → (position, error), read in a transaction of its own."""
@@ -377,18 +382,3 @@ class PostgresProjectionStore(ProjectionStore):
     def close(self) -> None:
         """Close the connection. Idempotent."""
         self._db.close()
-
-
-def _upsert_sql(op: Upsert) -> str:
-    """`INSERT … ON CONFLICT (key) DO UPDATE` for one `Upsert`, names quoted.
-
-    The values go in key, set, add, insert_only order.
-    """
-    table = _q(op.table)
-    columns = [_q(c) for c in (*op.key, *op.set, *op.add, *op.insert_only)]
-    updates = [f"{_q(c)} = excluded.{_q(c)}" for c in op.set]
-    updates += [f"{_q(c)} = coalesce({table}.{_q(c)}, 0) + excluded.{_q(c)}" for c in op.add]
-    action = f"DO UPDATE SET {', '.join(updates)}" if updates else "DO NOTHING"
-    return (f"INSERT INTO {table} ({', '.join(columns)}) "
-            f"VALUES ({', '.join(['%s'] * len(columns))}) "
-            f"ON CONFLICT ({', '.join(_q(k) for k in op.key)}) {action}")

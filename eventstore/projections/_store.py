@@ -336,12 +336,15 @@ def _position_before(records: list[Recorded[Event]], position: int, offset: int)
     return before
 
 
-def _upsert_sql(op: Upsert) -> str:
-    """`INSERT … ON CONFLICT (key) DO UPDATE` for one `Upsert` (cached per shape).
+def _upsert_sql(op: Upsert, dialect: str = "sqlite") -> str:
+    """`INSERT … ON CONFLICT (key) DO UPDATE` for one `Upsert` (cached per shape), in
+    SQLite's dialect (`?` placeholders) or PostgreSQL's (`%s`, every name quoted: a
+    column may be called `user`).
 
     The values go in key, set, add, insert_only order.
     """
-    shape = (op.table, tuple(op.key), tuple(op.set), tuple(op.add), tuple(op.insert_only))
+    shape = (dialect, op.table, tuple(op.key), tuple(op.set), tuple(op.add),
+             tuple(op.insert_only))
     sql = _UPSERT_SQL.get(shape)
     if sql is None:
         sql = _build_upsert_sql(*shape)
@@ -350,19 +353,25 @@ def _upsert_sql(op: Upsert) -> str:
     return sql
 
 
-_UpsertShape = tuple[str, tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...]]
+_UpsertShape = tuple[str, str, tuple[str, ...], tuple[str, ...], tuple[str, ...],
+                     tuple[str, ...]]
 _UPSERT_SQL: dict[_UpsertShape, str] = {}
 _UPSERT_CACHE_SIZE = 1024  # projections have a few dozen shapes; a bound all the same
 
 
-def _build_upsert_sql(table: str, key: tuple[str, ...], set_: tuple[str, ...],
+def _build_upsert_sql(dialect: str, table: str, key: tuple[str, ...], set_: tuple[str, ...],
                       add: tuple[str, ...], insert_only: tuple[str, ...]) -> str:
     columns = [*key, *set_, *add, *insert_only]
-    for column in columns:
-        check_identifier(column)
-    updates = [f"{c} = excluded.{c}" for c in set_]
-    updates += [f"{c} = coalesce({table}.{c}, 0) + excluded.{c}" for c in add]
+    for name in (table, *columns):
+        check_identifier(name)
+    postgres = dialect == "postgres"
+
+    def q(name: str) -> str:
+        return f'"{name}"' if postgres else name
+
+    updates = [f"{q(c)} = excluded.{q(c)}" for c in set_]
+    updates += [f"{q(c)} = coalesce({q(table)}.{q(c)}, 0) + excluded.{q(c)}" for c in add]
     action = f"DO UPDATE SET {', '.join(updates)}" if updates else "DO NOTHING"
-    return (f"INSERT INTO {check_identifier(table)} ({', '.join(columns)}) "
-            f"VALUES ({', '.join('?' * len(columns))}) "
-            f"ON CONFLICT ({', '.join(key)}) {action}")
+    marks = ", ".join(["%s" if postgres else "?"] * len(columns))
+    return (f"INSERT INTO {q(table)} ({', '.join(q(c) for c in columns)}) "
+            f"VALUES ({marks}) ON CONFLICT ({', '.join(q(k) for k in key)}) {action}")
